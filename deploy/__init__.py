@@ -1,0 +1,1 @@
+"""Deployment: the ``trialwire`` CLI, embedded local services and production manifests."""

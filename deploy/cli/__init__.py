@@ -1,0 +1,47 @@
+"""The ``trialwire`` command: one Typer app assembled from per-area sub-apps."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import typer
+
+from deploy.cli import bench, db, services
+from deploy.cli.output import console, fail
+
+app = typer.Typer(
+    name="trialwire",
+    help="Wearable data ingestion for decentralized clinical trials.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(services.app, name="services")
+app.add_typer(db.app, name="db")
+app.add_typer(bench.app, name="bench")
+
+
+@app.command()
+def version() -> None:
+    """Print the installed trialwire version."""
+    from importlib.metadata import version as dist_version  # noqa: PLC0415
+
+    console.print(f"trialwire {dist_version('trialwire')}")
+
+
+def _sigterm_as_exit(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into SystemExit so `finally` blocks stop what we started.
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _sigterm_as_exit)
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,46 @@
+"""``trialwire bench``: benchmark commands that print JSON figures (never assertions).
+
+The benchmark code lives beside the tests (``tests/bench``) in a source checkout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated
+
+import typer
+
+from deploy.cli.output import fail
+
+app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str) -> ModuleType:
+    if not (_CHECKOUT / "tests" / "bench" / f"{name}.py").exists():
+        fail(f"benchmarks run from a source checkout (pip install -e .); "
+             f"tests/bench/{name}.py not found under {_CHECKOUT}")
+    if str(_CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(_CHECKOUT))
+    return importlib.import_module(f"tests.bench.{name}")
+
+
+@app.command()
+def storage(
+    rows: Annotated[int, typer.Option(help="Rows written by each of writer and raw COPY.")]
+    = 1_000_000,
+    batch: Annotated[int, typer.Option(help="Rows per write transaction.")] = 10_000,
+    query_days: Annotated[int, typer.Option(help="Days of 1 Hz data for the query test.")] = 30,
+    buckets: Annotated[int, typer.Option(help="Buckets per downsampled query.")] = 500,
+    queries: Annotated[int, typer.Option(help="Timed downsampled queries.")] = 200,
+) -> None:
+    """Writer vs raw binary COPY rows/s, and downsampled query latency (p50/p99)."""
+    module = _load("storage_bench")
+    result = module.run(rows=rows, batch=batch, query_days=query_days, buckets=buckets,
+                        queries=queries)
+    print(json.dumps(result, indent=2))

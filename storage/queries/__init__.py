@@ -1,0 +1,1 @@
+"""Read-side SQL, one module per resource."""

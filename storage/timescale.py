@@ -1,0 +1,111 @@
+"""Everything TimescaleDB-specific, kept small so it can be checked against Timescale's docs.
+
+Used only when the ``timescaledb`` extension is installed in the database. The calls
+follow TimescaleDB 2.x's documented API: ``create_hypertable`` with ``by_range``
+(2.13+), ``ALTER TABLE ... SET (timescaledb.compress, compress_segmentby,
+compress_orderby)``, ``add_compression_policy``, ``add_retention_policy`` and
+continuous aggregates (``CREATE MATERIALIZED VIEW ... WITH (timescaledb.continuous)``
++ ``add_continuous_aggregate_policy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection, sql
+
+from storage.rollups import ROLLUPS
+
+EXTENSION = "timescaledb"
+
+# (table, time column, chunk interval, segment-by columns, order-by)
+HYPERTABLES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("readings", "time", "1 day", "subject_code, metric", "time DESC"),
+    ("waveform_segments", "time", "6 hours", "subject_code, lead", "time DESC"),
+)
+COMPRESS_AFTER = "7 days"
+
+# How far back each continuous aggregate's refresh policy looks (late/backfilled data).
+REFRESH_START_OFFSET = {"readings_hourly": "3 days", "readings_daily": "7 days"}
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Whether TimescaleDB is usable here, and why (shown by ``trialwire db status``)."""
+
+    available: bool
+    installed_version: str | None
+    reason: str
+
+
+async def detect(conn: AsyncConnection[object]) -> Detection:
+    """Is the extension installed, installable, or absent on this server?"""
+    cur = await conn.execute(
+        "SELECT default_version, installed_version FROM pg_available_extensions"
+        " WHERE name = %s",
+        (EXTENSION,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return Detection(False, None, "timescaledb is not in pg_available_extensions on this "
+                                      "server; using native range partitioning")
+    default_version, installed = row  # type: ignore[misc]
+    if installed:
+        return Detection(True, str(installed), f"timescaledb {installed} is installed")
+    return Detection(True, None, f"timescaledb {default_version} is available and will be "
+                                 "created by the migration")
+
+
+async def create_extension(conn: AsyncConnection[object]) -> None:
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+
+
+async def make_hypertables(conn: AsyncConnection[object]) -> None:
+    """Convert the (empty) readings tables to hypertables with compression policies."""
+    for table, column, interval, segment_by, order_by in HYPERTABLES:
+        await conn.execute(
+            "SELECT create_hypertable(%s::regclass, by_range(%s, %s::interval))",
+            (table, column, interval),
+        )
+        await conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} SET (timescaledb.compress,"
+                " timescaledb.compress_segmentby = {},"
+                " timescaledb.compress_orderby = {})"
+            ).format(sql.Identifier(table), sql.Literal(segment_by), sql.Literal(order_by))
+        )
+        await conn.execute(
+            "SELECT add_compression_policy(%s::regclass, %s::interval, if_not_exists => true)",
+            (table, COMPRESS_AFTER),
+        )
+
+
+async def create_rollups(conn: AsyncConnection[object]) -> None:
+    """Hourly and daily continuous aggregates with the same columns as the date_bin views."""
+    for view, width in ROLLUPS:
+        start_offset = REFRESH_START_OFFSET[view]
+        await conn.execute(
+            sql.SQL(
+                "CREATE MATERIALIZED VIEW {view} WITH (timescaledb.continuous) AS"
+                " SELECT time_bucket({width}::interval, time) AS bucket,"
+                " subject_code, device_id, metric,"
+                " min(value) AS min, max(value) AS max, avg(value) AS mean, count(*) AS count"
+                " FROM readings GROUP BY bucket, subject_code, device_id, metric"
+                " WITH NO DATA"
+            ).format(view=sql.Identifier(view), width=sql.Literal(width))
+        )
+        await conn.execute(
+            "SELECT add_continuous_aggregate_policy(%s::regclass,"
+            " start_offset => %s::interval, end_offset => %s::interval,"
+            " schedule_interval => %s::interval)",
+            (view, start_offset, width, width),
+        )
+
+
+async def set_retention(conn: AsyncConnection[object], table: str, days: int | None) -> None:
+    """Retention policy hook: drop chunks older than ``days`` (None removes the policy)."""
+    await conn.execute("SELECT remove_retention_policy(%s::regclass, if_exists => true)",
+                       (table,))
+    if days is not None:
+        await conn.execute("SELECT add_retention_policy(%s::regclass, %s::interval)",
+                           (table, f"{int(days)} days"))

@@ -1,0 +1,1 @@
+"""Shared test configuration: fixture plugins are registered in pyproject (addopts -p)."""
