@@ -210,7 +210,8 @@ async def migrate(
     return done
 
 
-async def status(conn: AsyncConnection[object], *, directory: Path = MIGRATIONS_DIR) -> SchemaStatus:
+async def status(conn: AsyncConnection[object], *,
+                 directory: Path = MIGRATIONS_DIR) -> SchemaStatus:
     """Compare the database's migration history with the code's."""
     code = discover(directory)
     applied = await _applied(conn)

@@ -193,7 +193,8 @@ class _Table:
         return tuple(row[self.columns.index(c)] for c in self.key)
 
 
-_READINGS = _Table("readings", READING_COLUMNS, READING_TYPES, ("device_id", "metric", "seq", "time"))
+_READINGS = _Table("readings", READING_COLUMNS, READING_TYPES,
+                   ("device_id", "metric", "seq", "time"))
 _SEGMENTS = _Table("waveform_segments", SEGMENT_COLUMNS, SEGMENT_TYPES,
                    ("device_id", "lead", "seq", "time"))
 

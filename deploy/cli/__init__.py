@@ -26,7 +26,7 @@ app.add_typer(bench.app, name="bench")
 @app.command()
 def version() -> None:
     """Print the installed trialwire version."""
-    from importlib.metadata import version as dist_version  # noqa: PLC0415
+    from importlib.metadata import version as dist_version
 
     console.print(f"trialwire {dist_version('trialwire')}")
 

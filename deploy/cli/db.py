@@ -7,11 +7,11 @@ import asyncio
 import typer
 from rich.table import Table
 
+import storage.migrate as migrations
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
 from deploy.services import ServiceError, resolve_database_url
 from storage import StorageError
-import storage.migrate as migrations
 from storage.pool import connect
 from storage.settings import DatabaseSettings
 

@@ -18,6 +18,8 @@ from storage.errors import StorageError
 
 MAX_BUCKETS = 10_000
 MAX_PAGE = 10_000
+_MS = timedelta(milliseconds=1)
+_MINUTE = timedelta(minutes=1)
 
 
 class QueryError(StorageError, ValueError):
@@ -99,11 +101,53 @@ async def readings_range(
 
 
 def bucket_width(start: datetime, end: datetime, buckets: int) -> timedelta:
-    """Width so that ``buckets`` buckets cover [start, end), rounded up to whole milliseconds."""
+    """Width so that at most ``buckets`` buckets cover [start, end).
+
+    At a minute or more the width is rounded up to whole minutes so buckets align with
+    the per-minute rollup; below that, to whole milliseconds.
+    """
     if not 1 <= buckets <= MAX_BUCKETS:
         raise QueryError(f"buckets must be 1..{MAX_BUCKETS}, got {buckets}")
-    span_ms = (end - start) / timedelta(milliseconds=1)
-    return timedelta(milliseconds=max(1, math.ceil(span_ms / buckets)))
+    span_ms = (end - start) / _MS
+    width_ms = max(1, math.ceil(span_ms / buckets))
+    if width_ms >= 60_000:
+        width_ms = math.ceil(width_ms / 60_000) * 60_000
+    return width_ms * _MS
+
+
+def _floor_minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    floor = _floor_minute(t)
+    return floor if floor == t else floor + _MINUTE
+
+
+# Whole minutes come from readings_1m, the ragged edges of the range from raw readings.
+_FROM_ROLLUP = """
+WITH src AS (
+    SELECT bucket AS t, min, max, sum, count FROM readings_1m
+    WHERE subject_code = %(subject)s AND metric = %(metric)s
+      AND bucket >= %(full_start)s AND bucket < %(full_end)s
+    UNION ALL
+    SELECT time, value, value, value, 1 FROM readings
+    WHERE subject_code = %(subject)s AND metric = %(metric)s
+      AND ((time >= %(start)s AND time < %(full_start)s)
+           OR (time >= %(full_end)s AND time < %(end)s))
+)
+SELECT date_bin(%(w)s, t, %(origin)s) AS b, min(min), max(max),
+       sum(sum) / sum(count), sum(count)::bigint
+FROM src GROUP BY b ORDER BY b
+"""
+
+_FROM_RAW = """
+SELECT date_bin(%(w)s, time, %(origin)s) AS b, min(value), max(value), avg(value), count(*)
+FROM readings
+WHERE subject_code = %(subject)s AND metric = %(metric)s
+  AND time >= %(start)s AND time < %(end)s
+GROUP BY b ORDER BY b
+"""
 
 
 async def readings_downsampled(
@@ -115,21 +159,27 @@ async def readings_downsampled(
     end: datetime,
     buckets: int,
 ) -> list[Bucket]:
-    """Min/max/mean/count per bucket; bucket i covers [start + i·w, start + (i+1)·w).
+    """Min/max/mean/count per bucket over [start, end), at most ``buckets`` buckets.
 
-    Empty buckets are omitted (a gap in the data is not a zero).
+    Buckets are ``width`` wide on a grid anchored at ``start`` (at the minute before
+    ``start`` for minute-multiple widths) and clipped to the range; empty buckets are
+    omitted (a gap in the data is not a zero). Widths of a minute or more read the
+    per-minute rollup the writer maintains, so weeks of 1 Hz data cost ~1/60 of a scan.
     """
     _check_range(start, end)
     width = bucket_width(start, end, buckets)
-    cur = await conn.execute(
-        "SELECT date_bin(%(w)s, time, %(start)s) AS b, min(value), max(value), avg(value),"
-        " count(*) FROM readings"
-        " WHERE subject_code = %(subject)s AND metric = %(metric)s"
-        " AND time >= %(start)s AND time < %(end)s GROUP BY b ORDER BY b",
-        {"w": width, "start": start, "end": end, "subject": subject, "metric": metric},
-    )
+    params: dict[str, object] = {"w": width, "start": start, "end": end, "subject": subject,
+                                 "metric": metric}
+    full_start, full_end = _ceil_minute(start), _floor_minute(end)
+    if width >= _MINUTE and full_start < full_end:
+        params.update(origin=_floor_minute(start), full_start=full_start, full_end=full_end)
+        cur = await conn.execute(_FROM_ROLLUP, params)
+    else:
+        params.update(origin=start)
+        cur = await conn.execute(_FROM_RAW, params)
     return [
-        Bucket(start=b, end=min(b + width, end), min=lo, max=hi, mean=float(mean), count=n)  # type: ignore[arg-type,operator]
+        Bucket(start=max(b, start), end=min(b + width, end), min=lo, max=hi,  # type: ignore[operator,arg-type]
+               mean=float(mean), count=int(n))  # type: ignore[arg-type]
         for b, lo, hi, mean, n in await cur.fetchall()  # type: ignore[misc]
     ]
 

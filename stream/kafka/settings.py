@@ -156,7 +156,7 @@ class KafkaSettings(BaseSettings):
             "topic_replication_factor": 1 if self.embedded_broker else 3,
         }
         if self.security_protocol != "PLAINTEXT":
-            import faust  # noqa: PLC0415 - faust is heavy; only the stream worker needs it
+            import faust
 
             if self.security_protocol.startswith("SASL"):
                 config["broker_credentials"] = faust.SASLCredentials(
@@ -173,6 +173,6 @@ class KafkaSettings(BaseSettings):
 def prepare_clients(settings: KafkaSettings) -> None:
     """Apply process-wide client fixes the configured broker needs (idempotent)."""
     if settings.embedded_broker:
-        from stream.kafka import tansu_compat  # noqa: PLC0415 - only for the embedded broker
+        from stream.kafka import tansu_compat
 
         tansu_compat.apply()

@@ -51,7 +51,7 @@ async def _high_watermarks(fetcher: Fetcher, node_id: int,
 
 def apply() -> None:
     """Patch aiokafka's offset lookup once per process."""
-    global _applied  # noqa: PLW0603 - process-wide, applied once
+    global _applied
     if _applied:
         return
     original = Fetcher._proc_offset_request

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``trialwire bench ...``; each prints figures, none asserts on time."""

@@ -1,0 +1,171 @@
+"""``trialwire bench storage``: the idempotent writer against raw binary COPY, and query latency.
+
+Both writes go to the same embedded PostgreSQL (durable settings), into identical,
+freshly migrated tables in two databases, in interleaved batches so checkpoints and
+cache effects hit both alike. Raw COPY skips validation, de-duplication and the minute
+rollup; the writer does all of it. Then one subject gets 30 days of 1 Hz heart rate
+and the downsampled query (N buckets) is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from deploy.services.postgres import EmbeddedPostgres
+from devices.model import Observation
+from storage import partitions
+from storage.migrate import migrate
+from storage.pool import connect
+from storage.queries.readings import readings_downsampled
+from storage.readings import READING_COLUMNS, READING_TYPES, ReadingWriter
+from tests.bench.report import peak_rss_mb, percentile, progress
+
+SUBJECTS = 100
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def _batch(start: int, size: int, rng: random.Random) -> list[Observation]:
+    """``size`` heart-rate readings, 100 subjects at 1 Hz, starting at reading ``start``."""
+    out = []
+    for n in range(start, start + size):
+        second, subject = divmod(n, SUBJECTS)
+        t = T0 + timedelta(seconds=second)
+        out.append(Observation(time=t, subject=f"S-{subject:03d}", device_id=f"D-{subject:03d}",
+                               metric="heart_rate", value=round(rng.uniform(50, 120), 1),
+                               unit="/min", seq=second, received_at=t + timedelta(seconds=2)))
+    return out
+
+
+def _row(o: Observation) -> tuple[object, ...]:
+    return (o.time, o.subject, o.device_id, o.metric, o.value, o.unit, o.quality, o.seq,
+            o.received_at, o.gateway_id, o.specimen, o.clock_offset_ms)
+
+
+async def _raw_copy(conn: psycopg.AsyncConnection[Any], batch: list[Observation]) -> None:
+    async with conn.transaction(), conn.cursor().copy(
+        f"COPY readings ({', '.join(READING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(list(READING_TYPES))
+        for o in batch:
+            await copy.write_row(_row(o))
+
+
+async def _writes(admin_dsn: str, rows: int, batch_size: int) -> dict[str, float]:
+    dsns = {}
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        for name in ("bench_writer", "bench_raw"):
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {name}")
+            dsns[name] = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+    writer_conn = await connect(dsns["bench_writer"])
+    raw_conn = await connect(dsns["bench_raw"])
+    for conn in (writer_conn, raw_conn):
+        await migrate(conn)
+        last = T0 + timedelta(seconds=rows // SUBJECTS + 1)
+        # Both get their partitions up front, so neither pays for DDL while timed.
+        await partitions.create_days(conn, "readings", partitions.days_between(T0, last))
+        await conn.commit()
+    writer = ReadingWriter(mode="partitioned")
+    rng = random.Random(1)
+    spent = {"writer": 0.0, "raw": 0.0}
+    inserted = 0
+    for k, start in enumerate(range(0, rows, batch_size)):
+        batch = _batch(start, min(batch_size, rows - start), rng)
+        order = ("writer", "raw") if k % 2 == 0 else ("raw", "writer")
+        for which in order:
+            t = time.perf_counter()
+            if which == "writer":
+                async with writer_conn.transaction():
+                    inserted += (await writer.write_readings(writer_conn, batch)).inserted
+            else:
+                await _raw_copy(raw_conn, batch)
+            spent[which] += time.perf_counter() - t
+        if k % 20 == 0:
+            progress(f"writes: {start + len(batch):,}/{rows:,} rows")
+    assert inserted == rows, f"writer inserted {inserted} of {rows}"
+    await writer_conn.close()
+    await raw_conn.close()
+    return {"writer_rows_per_s": rows / spent["writer"], "raw_copy_rows_per_s": rows / spent["raw"]}
+
+
+async def _query(dsn: str, days: int, buckets: int, queries: int) -> dict[str, float]:
+    conn = await connect(dsn)
+    writer = ReadingWriter(mode="partitioned")
+    total = days * 86_400
+    rng = random.Random(2)
+    load_start = time.perf_counter()
+    step = 20_000
+    for start in range(0, total, step):
+        batch = []
+        for second in range(start, min(total, start + step)):
+            t = T0 + timedelta(seconds=second)
+            batch.append(Observation(time=t, subject="Q-001", device_id="Q-D1",
+                                     metric="heart_rate", value=round(rng.uniform(50, 120), 1),
+                                     unit="/min", seq=second, received_at=t))
+        async with conn.transaction():
+            await writer.write_readings(conn, batch)
+        if start % 200_000 == 0:
+            progress(f"query data: {start:,}/{total:,} rows")
+    load_s = time.perf_counter() - load_start
+    await conn.set_autocommit(True)
+    await conn.execute("VACUUM ANALYZE readings")
+    await conn.execute("VACUUM ANALYZE readings_1m")
+    latencies = []
+    end = T0 + timedelta(days=days)
+    for i in range(queries + 5):
+        jitter = timedelta(seconds=rng.randint(0, 3600))
+        t = time.perf_counter()
+        result = await readings_downsampled(conn, subject="Q-001", metric="heart_rate",
+                                            start=T0 + jitter, end=end, buckets=buckets)
+        if i >= 5:  # the first few warm the cache
+            latencies.append((time.perf_counter() - t) * 1000)
+        assert 0 < len(result) <= buckets
+    await conn.close()
+    return {"query_rows": total, "query_load_rows_per_s": total / load_s,
+            "query_p50_ms": percentile(latencies, 50), "query_p99_ms": percentile(latencies, 99),
+            "query_buckets": buckets}
+
+
+def run(*, rows: int, batch: int, query_days: int, buckets: int, queries: int) -> dict[str, Any]:
+    """Run everything against a throwaway embedded server and return the figures."""
+    external = os.environ.get("TRIALWIRE_BENCH_DATABASE_URL")
+    with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as tmp:
+        server = None
+        if external:
+            admin_dsn = external
+        else:
+            progress("starting embedded PostgreSQL (durable settings)")
+            server = EmbeddedPostgres(Path(tmp))
+            server.start()
+            admin_dsn = server.dsn("postgres")
+        try:
+            writes = asyncio.run(_writes(admin_dsn, rows, batch))
+            query_dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname="bench_writer")
+            query = asyncio.run(_query(query_dsn, query_days, buckets, queries))
+        finally:
+            if server is not None:
+                server.stop()
+    ratio = writes["writer_rows_per_s"] / writes["raw_copy_rows_per_s"]
+    return {
+        "writer_rows_per_s": round(writes["writer_rows_per_s"]),
+        "raw_copy_rows_per_s": round(writes["raw_copy_rows_per_s"]),
+        "ratio": round(ratio, 3),
+        "rows": rows,
+        "batch": batch,
+        "query_p50_ms": round(query["query_p50_ms"], 2),
+        "query_p99_ms": round(query["query_p99_ms"], 2),
+        "query_rows": query["query_rows"],
+        "query_buckets": query["query_buckets"],
+        "query_load_rows_per_s": round(query["query_load_rows_per_s"]),
+        "client_peak_rss_mb": peak_rss_mb(),
+        "targets": {"ratio": 0.6, "query_p99_ms": 150},
+    }
