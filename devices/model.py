@@ -124,6 +124,25 @@ class WaveformSegment(msgspec.Struct, frozen=True, kw_only=True):
     clock_offset_ms: float | None = None
 
 
+class Reading(msgspec.Struct, frozen=True, kw_only=True):
+    """One normalized value decoded from a characteristic, before the gateway stamps it.
+
+    ``device_time`` is the time the payload itself carries (device-local clock, naive)
+    if any; ``offset_ms`` places the value relative to the notification (successive RR
+    intervals); ``record`` is the device's own record number (glucose sequence, CGM time
+    offset), which makes backfilled and live copies of a record the same reading.
+    """
+
+    metric: str
+    value: float
+    unit: str
+    device_time: datetime | None = None
+    offset_ms: float = 0.0
+    record: int | None = None
+    specimen: str | None = None
+    quality: int = 0
+
+
 def check_value(name: str, value: float) -> str | None:
     """Why ``value`` cannot be stored for metric ``name``, or None when it can."""
     try:

@@ -18,10 +18,12 @@ from storage.rollups import ROLLUPS
 
 EXTENSION = "timescaledb"
 
-# (table, time column, chunk interval, segment-by columns, order-by)
+# (table, time column, chunk interval, segment-by columns, order-by). Every column of
+# the natural-key unique index is in segment-by or order-by, so ON CONFLICT checks
+# against compressed chunks need not decompress whole batches.
 HYPERTABLES: tuple[tuple[str, str, str, str, str], ...] = (
-    ("readings", "time", "1 day", "subject_code, metric", "time DESC"),
-    ("waveform_segments", "time", "6 hours", "subject_code, lead", "time DESC"),
+    ("readings", "time", "1 day", "subject_code, device_id, metric", "time DESC, seq"),
+    ("waveform_segments", "time", "6 hours", "subject_code, device_id, lead", "time DESC, seq"),
 )
 COMPRESS_AFTER = "7 days"
 
@@ -39,17 +41,33 @@ class Detection:
 
 
 async def detect(conn: AsyncConnection[object]) -> Detection:
-    """Is the extension installed, installable, or absent on this server?"""
+    """Is the extension installed, installable (and preloaded, with the community license)?
+
+    ``pg_available_extensions`` lists timescaledb whenever its files are installed, but
+    CREATE EXTENSION fails with FATAL unless it is in shared_preload_libraries; the loader
+    defines ``timescaledb.disable_load`` only when preloaded, which any role can read.
+    Apache-only builds lack compression and continuous aggregates.
+    """
     cur = await conn.execute(
-        "SELECT default_version, installed_version FROM pg_available_extensions"
-        " WHERE name = %s",
+        "SELECT default_version, installed_version,"
+        " current_setting('timescaledb.disable_load', true),"
+        " current_setting('timescaledb.license', true)"
+        " FROM pg_available_extensions WHERE name = %s",
         (EXTENSION,),
     )
     row = await cur.fetchone()
     if row is None:
         return Detection(False, None, "timescaledb is not in pg_available_extensions on this "
                                       "server; using native range partitioning")
-    default_version, installed = row  # type: ignore[misc]
+    default_version, installed, disable_load, license_ = row  # type: ignore[misc]
+    if disable_load is None or disable_load == "on":
+        return Detection(False, None, f"timescaledb {default_version} is installed on the server "
+                                      "but not preloaded (shared_preload_libraries); using "
+                                      "native range partitioning")
+    if license_ == "apache":
+        return Detection(False, None, "timescaledb runs with the Apache-only license (no "
+                                      "compression or continuous aggregates); using native "
+                                      "range partitioning")
     if installed:
         return Detection(True, str(installed), f"timescaledb {installed} is installed")
     return Detection(True, None, f"timescaledb {default_version} is available and will be "
@@ -86,7 +104,10 @@ async def create_rollups(conn: AsyncConnection[object]) -> None:
         start_offset = REFRESH_START_OFFSET[view]
         await conn.execute(
             sql.SQL(
-                "CREATE MATERIALIZED VIEW {view} WITH (timescaledb.continuous) AS"
+                "CREATE MATERIALIZED VIEW {view}"
+                # materialized_only = false: recent, not yet materialized buckets are
+                # computed live, like the date_bin views of the partitioned mode.
+                " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS"
                 " SELECT time_bucket({width}::interval, time) AS bucket,"
                 " subject_code, device_id, metric,"
                 " min(value) AS min, max(value) AS max, avg(value) AS mean, count(*) AS count"
@@ -102,8 +123,18 @@ async def create_rollups(conn: AsyncConnection[object]) -> None:
         )
 
 
+MIN_RETENTION_DAYS = 14  # beyond every continuous aggregate's refresh look-back (7 days)
+
+
 async def set_retention(conn: AsyncConnection[object], table: str, days: int | None) -> None:
-    """Retention policy hook: drop chunks older than ``days`` (None removes the policy)."""
+    """Retention policy hook: drop chunks older than ``days`` (None removes the policy).
+
+    Refusing windows shorter than the aggregates' refresh look-back keeps a refresh over
+    dropped chunks from deleting rollup buckets.
+    """
+    if days is not None and days < MIN_RETENTION_DAYS:
+        raise ValueError(f"retention of {days} days is shorter than the minimum "
+                         f"{MIN_RETENTION_DAYS} (continuous-aggregate refresh look-back)")
     await conn.execute("SELECT remove_retention_policy(%s::regclass, if_exists => true)",
                        (table,))
     if days is not None:
