@@ -17,6 +17,7 @@ from deploy.services import process
 from deploy.services.broker import BrokerStorage, EmbeddedBroker
 from deploy.services.errors import DataDirNotWritableError, NotConfiguredError
 from deploy.services.object_store import EmbeddedObjectStore
+from deploy.services.ports import tcp_accepts
 from deploy.services.postgres import EmbeddedPostgres
 from deploy.services.state import (
     ServiceRecord,
@@ -185,9 +186,16 @@ def _embedded_row(name: str, record: ServiceRecord | None, *,
                   redact: bool = False) -> ServiceStatus:
     if record is None:
         return ServiceStatus(name, "absent", False, "-", "not started")
-    running = _alive(record)
+    alive = _alive(record)
+    listening = alive and tcp_accepts(record.port)
     endpoint = _redact(record.endpoint) if redact else record.endpoint
-    detail = f"pid {record.pid}" if running else f"pid {record.pid} is gone (see {record.log})"
+    if listening:
+        detail = f"pid {record.pid}"
+    elif alive:
+        detail = f"pid {record.pid} runs but port {record.port} does not answer (see {record.log})"
+    else:
+        detail = f"pid {record.pid} is gone (see {record.log})"
+    running = listening
     return ServiceStatus(name, "embedded", running, endpoint, detail)
 
 

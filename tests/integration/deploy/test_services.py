@@ -187,3 +187,32 @@ def test_cli_start_migrate_stop(tmp_path: Path) -> None:
     no_db = cli("db", "status")
     assert no_db.returncode == 1
     assert "no database" in no_db.stderr
+
+
+def test_foreground_services_stop_cleanly_on_sigint(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TRIALWIRE_DATABASE_URL", "TRIALWIRE_KAFKA_BOOTSTRAP")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "services", "start", "--foreground",
+         "--broker-storage", "memory", "--data-dir", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = stack_status(tmp_path)
+            if rows and all(r.running for r in rows if r.source == "embedded") and \
+                    read_state(tmp_path) is not None:
+                break
+            time.sleep(0.2)
+        assert {r.name for r in stack_status(tmp_path) if r.running} == {"postgres", "broker"}
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped: broker, postgres" in err
+    assert processes_using(tmp_path) == []
