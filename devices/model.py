@@ -143,6 +143,19 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     quality: int = 0
 
 
+class SegmentSamples(msgspec.Struct, frozen=True, kw_only=True):
+    """Waveform samples decoded from one notification, before the gateway stamps them.
+
+    ``device_time`` is the first sample's time on the device clock (naive), if known.
+    """
+
+    lead: str
+    sampling_rate_hz: float
+    samples: list[float]  # µV
+    unit: str = "uV"
+    device_time: datetime | None = None
+
+
 def check_value(name: str, value: float) -> str | None:
     """Why ``value`` cannot be stored for metric ``name``, or None when it can."""
     try:
