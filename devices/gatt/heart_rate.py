@@ -109,6 +109,9 @@ class BodySensorLocationValue:
     def __bytes__(self) -> bytes:
         return bytes([self.location])
 
+    def readings(self) -> list[Reading]:
+        return []
+
     @property
     def name(self) -> str:
         try:
@@ -137,3 +140,6 @@ class HeartRateControlPoint:
 
     def __bytes__(self) -> bytes:
         return bytes([self.command])
+
+    def readings(self) -> list[Reading]:
+        return []
