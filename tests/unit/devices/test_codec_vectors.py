@@ -113,7 +113,7 @@ def test_glucose_kg_per_l_with_negative_offset() -> None:
     m = glucose.GlucoseMeasurement.from_bytes(H("0B 0100 E5070B190C1E00 F6FF 78B0 11 0000"))
     assert m.sequence == 1
     assert m.time_offset_min == -10
-    assert m.user_facing_time == datetime(2021, 11, 25, 12, 20)  # noqa: DTZ001
+    assert m.user_facing_time == datetime(2021, 11, 25, 12, 20)
     assert m.mg_dl == 120.0
     [r] = m.readings()
     assert (r.metric, r.value, r.unit, r.specimen, r.record) == (
@@ -167,7 +167,7 @@ def test_racp_requests_and_responses() -> None:
         racp.OpCode.REPORT_STORED_RECORDS, racp.Operator.GREATER_OR_EQUAL, (42,))
     assert bytes(racp.report_from(42)) == H("0103012A00")
     timed = racp.RacpRequest.from_bytes(H("0104 02 E5070B190C0000 E5070B190D0000"), "glucose")
-    assert timed.values[1] == datetime(2021, 11, 25, 13, 0)  # noqa: DTZ001
+    assert timed.values[1] == datetime(2021, 11, 25, 13, 0)
     assert racp.decode_racp(H("0600 0101")) == racp.RacpResponse(
         racp.OpCode.RESPONSE_CODE, request_op_code=1, response=racp.ResponseCode.SUCCESS)
     assert racp.decode_racp(H("0500 0700")).number_of_records == 7
@@ -210,8 +210,8 @@ def test_cgm_multiple_records_with_annunciation_in_gss_order() -> None:
     assert m.records[0].annunciation == (cgm.Annunciation.DEVICE_BATTERY_LOW
                                          | cgm.Annunciation.BELOW_HYPO)
     assert [r.record for r in m.readings()] == [10, 15]
-    start = datetime(2026, 11, 1, 8, 0)  # noqa: DTZ001
-    assert m.readings(start)[1].device_time == datetime(2026, 11, 1, 8, 15)  # noqa: DTZ001
+    start = datetime(2026, 11, 1, 8, 0)
+    assert m.readings(start)[1].device_time == datetime(2026, 11, 1, 8, 15)
 
 
 def test_cgm_inconsistent_size_is_rejected() -> None:

@@ -36,7 +36,7 @@ def test_a_good_reading_passes() -> None:
         ({"metric": "spo2", "unit": "%", "value": 101.0}, "spo2 value 101.0 % is outside"),
         ({"metric": "mood", "unit": "1"}, "unknown metric 'mood'"),
         ({"unit": "Hz"}, "heart_rate must be in '/min', got 'Hz'"),
-        ({"time": datetime(2026, 11, 1, 12, 0)},  # noqa: DTZ001
+        ({"time": datetime(2026, 11, 1, 12, 0)},
          "time datetime.datetime(2026, 11, 1, 12, 0) has no time zone"),
         ({"received_at": datetime(1999, 1, 1, tzinfo=UTC)},
          "received_at 1999-01-01T00:00:00+00:00 is before 2000"),
@@ -69,7 +69,7 @@ def segment(**overrides: object) -> WaveformSegment:
         ({"samples": [1.0, math.nan]}, "samples contain NaN or infinity"),
         ({"sampling_rate_hz": 0.0}, "sampling rate 0.0 Hz is not positive"),
         ({"sampling_rate_hz": math.inf}, "sampling rate inf Hz is not positive"),
-        ({"time": datetime(2026, 1, 1)}, "has no time zone"),  # noqa: DTZ001
+        ({"time": datetime(2026, 1, 1)}, "has no time zone"),
     ],
 )
 def test_bad_segments_are_rejected(overrides: dict[str, object], message: str) -> None:
