@@ -106,7 +106,7 @@ async def test_central_decodes_every_wearable(radio: VirtualRadio) -> None:
     assert all(40 <= hr <= 120 for hr in by_metric[DeviceType.SMARTWATCH]["heart_rate"])
     assert all(90 <= v <= 100 for v in by_metric[DeviceType.SMARTWATCH]["spo2"])
 
-    ecg_frames = [v for v in decoded[(DeviceType.ECG_PATCH, polar_pmd.UUID_DATA)]]
+    ecg_frames = decoded[(DeviceType.ECG_PATCH, polar_pmd.UUID_DATA)]
     samples = sum(len(f.segments[0].samples) for f in ecg_frames)
     assert samples >= 300 * 130
     assert samples == sum(e.value for e in log.by_metric("ecg_samples"))
