@@ -61,10 +61,15 @@ async def test_sim_process_serves_a_central_in_another_process(tmp_path: Path,
             await service.discover_characteristics()
         [hrm] = peer.get_characteristics_by_uuid(UUID(full_uuid(heart_rate.UUID_MEASUREMENT)))
         rates: list[float] = []
-        await peer.subscribe(hrm, lambda v: rates.extend(
-            r.value for r in decode("0x2A37", v).readings))
-        while len(rates) < 25:
-            await asyncio.sleep(0.1)
+        enough = asyncio.Event()
+
+        def on_hr(value: bytes) -> None:
+            rates.extend(r.value for r in decode("0x2A37", value).readings)
+            if len(rates) >= 25:
+                enough.set()
+
+        await peer.subscribe(hrm, on_hr)
+        await asyncio.wait_for(enough.wait(), timeout=30)
 
         proc.send_signal(stop_signal)
         # The hub (still running) drops the dead process's links at once: no 30 s GATT
