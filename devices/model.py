@@ -35,23 +35,53 @@ class Metric:
     loinc: str | None = None
 
 
+# Codes: IEEE 11073-10101 reference ids with their 32-bit codes (partition << 16 | term)
+# and LOINC, as used by the HL7 PHD and vital-signs profiles; sources in docs/devices.md.
+# rr_interval's and energy_expended's LOINC codes are only supported by third-party use
+# and are left out rather than guessed. pulse_rate keeps 8867-4, which the FHIR R4
+# heart-rate profile requires for pulse-oximeter rates too.
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("heart_rate", "/min", "Heart rate", 0, 400),
-        Metric("rr_interval", "ms", "Interval between successive R waves", 0, 10_000),
-        Metric("energy_expended", "kJ", "Cumulative energy expended", 0, 65_535),
+        Metric("heart_rate", "/min", "Heart rate", 0, 400,
+               "MDC_ECG_HEART_RATE", 147842, "8867-4"),
+        Metric("rr_interval", "ms", "Interval between successive R waves", 0, 10_000,
+               "MDC_ECG_TIME_PD_RR_GL", 147240, None),
+        Metric("energy_expended", "kJ", "Cumulative energy expended", 0, 65_535,
+               "MDC_HF_ENERGY", 8454263, None),
         Metric("glucose", "mg/dL", "Glucose concentration (specimen kept with the reading)",
-               0, 2_000),
-        Metric("spo2", "%", "Peripheral oxygen saturation", 0, 100),
-        Metric("pulse_rate", "/min", "Pulse rate from pulse oximetry", 0, 400),
-        Metric("body_temperature", "Cel", "Body temperature", 10, 50),
-        Metric("systolic_bp", "mm[Hg]", "Systolic blood pressure", 0, 400),
-        Metric("diastolic_bp", "mm[Hg]", "Diastolic blood pressure", 0, 400),
-        Metric("mean_arterial_pressure", "mm[Hg]", "Mean arterial pressure", 0, 400),
-        Metric("battery_level", "%", "Device battery level", 0, 100),
+               0, 2_000, "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD", 160184, "41653-7"),
+        Metric("spo2", "%", "Peripheral oxygen saturation", 0, 100,
+               "MDC_PULS_OXIM_SAT_O2", 150456, "59408-5"),
+        Metric("pulse_rate", "/min", "Pulse rate from pulse oximetry", 0, 400,
+               "MDC_PULS_OXIM_PULS_RATE", 149530, "8867-4"),
+        Metric("body_temperature", "Cel", "Body temperature", 10, 50,
+               "MDC_TEMP_BODY", 150364, "8310-5"),
+        Metric("systolic_bp", "mm[Hg]", "Systolic blood pressure", 0, 400,
+               "MDC_PRESS_BLD_NONINV_SYS", 150021, "8480-6"),
+        Metric("diastolic_bp", "mm[Hg]", "Diastolic blood pressure", 0, 400,
+               "MDC_PRESS_BLD_NONINV_DIA", 150022, "8462-4"),
+        Metric("mean_arterial_pressure", "mm[Hg]", "Mean arterial pressure", 0, 400,
+               "MDC_PRESS_BLD_NONINV_MEAN", 150023, "8478-0"),
+        Metric("battery_level", "%", "Device battery level", 0, 100,
+               "MDC_ATTR_VAL_BATT_CHARGE", 67996, None),
     )
 }
+
+# Glucose codes depend on the specimen: interstitial (CGM) has its own MDC and LOINC code.
+GLUCOSE_CODES: dict[str, tuple[str, int, str | None]] = {
+    "capillary_blood": ("MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD", 160184, "41653-7"),
+    "interstitial_fluid": ("MDC_CONC_GLU_ISF", 160212, "99504-3"),
+    "plasma": ("MDC_CONC_GLU_CAPILLARY_PLASMA", 160188, "2345-7"),
+}
+
+# ECG waveform segments: one lead's potential, in µV.
+ECG_LEADS: dict[str, tuple[str, int]] = {
+    "I": ("MDC_ECG_ELEC_POTL_I", 131329),
+    "II": ("MDC_ECG_ELEC_POTL_II", 131330),
+    "unspecified": ("MDC_ECG_ELEC_POTL", 131328),
+}
+ECG_UNIT = "uV"
 
 
 def metric(name: str) -> Metric:
