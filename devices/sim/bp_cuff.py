@@ -37,10 +37,10 @@ class BpCuff(VirtualWearable):
             value = blood_pressure.BloodPressureMeasurement(
                 MedFloat(systolic, 0), MedFloat(diastolic, 0), MedFloat(mean, 0),
                 pulse_rate=MedFloat(round(hr), 0))
-            if await self.send(self.uuid(blood_pressure.UUID_MEASUREMENT), bytes(value)):
-                for metric, v in (("systolic_bp", systolic), ("diastolic_bp", diastolic),
-                                  ("mean_arterial_pressure", mean), ("pulse_rate", round(hr))):
-                    self.record(metric, counter, t, float(v))
+            await self.send(self.uuid(blood_pressure.UUID_MEASUREMENT), bytes(value),
+                            [(metric, counter, t, float(v)) for metric, v in (
+                                ("systolic_bp", systolic), ("diastolic_bp", diastolic),
+                                ("mean_arterial_pressure", mean), ("pulse_rate", round(hr)))])
             await self.send_battery(t, counter)
             counter += 1
             t += self.interval_s

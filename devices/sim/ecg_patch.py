@@ -100,8 +100,8 @@ class EcgPatch(VirtualWearable):
             stamp = self.device_clock.read(self.clock, float(times[-1])).replace(tzinfo=None)
             ns = round((stamp - _POLAR_EPOCH).total_seconds() * 1e9)
             frame = polar_pmd.EcgFrame(ns, tuple(int(s) for s in samples))
-            if await self.send(polar_pmd.UUID_DATA, bytes(frame)):
-                self.record("ecg_samples", index, float(times[0]), float(count))
+            await self.send(polar_pmd.UUID_DATA, bytes(frame),
+                            [("ecg_samples", index, float(times[0]), float(count))])
             index += count
 
     async def produce(self) -> None:
@@ -114,11 +114,11 @@ class EcgPatch(VirtualWearable):
             raw_rr = tuple(min(0xFFFF, round(v * 1024)) for _, v in rr)[:9]
             payload = bytes(heart_rate.HeartRateMeasurement(
                 rate, heart_rate.SensorContact.DETECTED, None, raw_rr))
-            if await self.send(self.uuid(heart_rate.UUID_MEASUREMENT), payload):
-                self.record("heart_rate", self._hr_counter, t, float(rate))
-                for beat_time, value in rr[:9]:
-                    self.record("rr_interval", round(beat_time * 1000), beat_time,
-                                round(value * 1024) * 1000 / 1024)
+            emits = [("heart_rate", self._hr_counter, float(t), float(rate))]
+            emits += [("rr_interval", round(beat_time * 1000), beat_time,
+                       min(0xFFFF, round(value * 1024)) * 1000 / 1024)
+                      for beat_time, value in rr[:9]]
+            await self.send(self.uuid(heart_rate.UUID_MEASUREMENT), payload, emits)
             self._beats_sent = float(t)
             self._hr_counter += 1
             if t % 60 == 0:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from bumble import gatt
@@ -133,13 +134,24 @@ class VirtualWearable(ABC):
                 return True
         return False
 
-    async def send(self, uuid: str, payload: bytes) -> bool:
-        """Notify or indicate (by the characteristic's properties); True if it went out."""
+    async def send(self, uuid: str, payload: bytes,
+                   emits: Sequence[tuple[str, int, float, float]] = ()) -> bool:
+        """Notify or indicate (by the characteristic's properties); True if it went out.
+
+        ``emits`` (metric, key, t, value) are recorded as emitted once the value is out;
+        sending and recording are shielded together, so cancelling a producer (stopping
+        the device) never loses the record of something that was sent.
+        """
         if not self.connected() or not self.subscribed(uuid):
             return False
         if self.malformed_next > 0:
             self.malformed_next -= 1
             payload = payload[:1]  # truncated: what a flaky sensor might send
+            emits = ()
+        return await asyncio.shield(asyncio.ensure_future(self._send_now(uuid, payload, emits)))
+
+    async def _send_now(self, uuid: str, payload: bytes,
+                        emits: Sequence[tuple[str, int, float, float]]) -> bool:
         char = self._chars[uuid]
         try:
             if char.properties & gatt.Characteristic.Properties.INDICATE:
@@ -149,6 +161,8 @@ class VirtualWearable(ABC):
         except Exception as exc:  # link dropped mid-send: not emitted
             logger.debug("%s: send on %s failed: %s", self.name, uuid, exc)
             return False
+        for metric, key, t, value in emits:
+            self.record(metric, key, t, value)
         return True
 
     def record(self, metric: str, key: int, t: float, value: float, *, stored: bool = False) -> None:
@@ -161,8 +175,8 @@ class VirtualWearable(ABC):
     async def send_battery(self, t: float, counter: int) -> None:
         """Battery Level notification (all catalog devices have the Battery service)."""
         level = round(self.battery_level())
-        if await self.send(self.uuid(battery.UUID_LEVEL), bytes(battery.BatteryLevel(level))):
-            self.record("battery_level", counter, t, float(level))
+        await self.send(self.uuid(battery.UUID_LEVEL), bytes(battery.BatteryLevel(level)),
+                        [("battery_level", counter, t, float(level))])
 
     # -- lifecycle ----------------------------------------------------------------------
 

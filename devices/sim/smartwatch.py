@@ -29,21 +29,21 @@ class Smartwatch(VirtualWearable):
         while True:
             await self.clock.sleep_until(t)
             rate = round(self.physiology.heart_rate_at(t, window=8))
-            if await self.send(self.uuid(heart_rate.UUID_MEASUREMENT),
-                               bytes(heart_rate.HeartRateMeasurement(rate))):
-                self.record("heart_rate", counter, t, float(rate))
+            await self.send(self.uuid(heart_rate.UUID_MEASUREMENT),
+                            bytes(heart_rate.HeartRateMeasurement(rate)),
+                            [("heart_rate", counter, t, float(rate))])
             spo2 = round(self.physiology.spo2(t))
             pulse = round(self.physiology.heart_rate_at(t, window=8))
-            if await self.send(self.uuid(pulse_oximeter.UUID_CONTINUOUS),
-                               bytes(pulse_oximeter.PlxContinuous(MedFloat(spo2, 0),
-                                                                  MedFloat(pulse, 0)))):
-                self.record("spo2", counter, t, float(spo2))
-                self.record("pulse_rate", counter, t, float(pulse))
+            await self.send(self.uuid(pulse_oximeter.UUID_CONTINUOUS),
+                            bytes(pulse_oximeter.PlxContinuous(MedFloat(spo2, 0),
+                                                               MedFloat(pulse, 0))),
+                            [("spo2", counter, t, float(spo2)),
+                             ("pulse_rate", counter, t, float(pulse))])
             if counter % 60 == 0:
                 celsius = round(self.physiology.temperature(t), 1)
                 value = thermometer.TemperatureMeasurement(MedFloat(round(celsius * 10), -1))
-                if await self.send(self.uuid(thermometer.UUID_MEASUREMENT), bytes(value)):
-                    self.record("body_temperature", counter // 60, t, celsius)
+                await self.send(self.uuid(thermometer.UUID_MEASUREMENT), bytes(value),
+                                [("body_temperature", counter // 60, t, celsius)])
                 await self.send_battery(t, counter // 60)
             counter += 1
             t += 1

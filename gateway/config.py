@@ -1,0 +1,78 @@
+"""Gateway identity and configuration: which subject, which devices, where to upload.
+
+Loaded from a YAML or JSON file (``trialwire gateway run --config FILE``), or written by
+enrollment (``trialwire gateway enroll``). Kafka credentials come from the environment
+(``TRIALWIRE_KAFKA_*``), never from this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import yaml
+
+from devices.catalog import DeviceType
+from gateway.errors import ConfigError
+
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Address = Annotated[str, msgspec.Meta(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
+
+
+class DeviceEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    id: Code  # the platform's device id (registry)
+    type: DeviceType
+    address: Address
+    serial: str | None = None
+
+
+class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    gateway_id: Code
+    study: Code
+    subject: Code  # pseudonymous subject code
+    devices: list[DeviceEntry]
+    spool_path: str | None = None  # default: <data dir>/gateway-<id>/spool.sqlite
+    spool_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+    batch_max_items: Annotated[int, msgspec.Meta(ge=1, le=50_000)] = 2_000
+    batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 250
+    resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+
+    def device(self, device_id: str) -> DeviceEntry:
+        for entry in self.devices:
+            if entry.id == device_id:
+                return entry
+        raise KeyError(device_id)
+
+    def by_address(self) -> dict[str, DeviceEntry]:
+        return {d.address.upper(): d for d in self.devices}
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a config file; errors name the file and the offending field."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read gateway config {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML/JSON: {exc}") from exc
+    try:
+        config = msgspec.convert(raw, GatewayConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    addresses = [d.address.upper() for d in config.devices]
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError(f"{path}: two devices share an address")
+    ids = [d.id for d in config.devices]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{path}: two devices share an id")
+    return config
+
+
+def dump_config(config: GatewayConfig) -> str:
+    return yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False)

@@ -1,0 +1,362 @@
+"""One configured device: connect, read features, subscribe, backfill, stamp, spool —
+again after every disconnect, for as long as the gateway runs.
+
+Notifications are only queued by the bleak callback; one task per connection processes
+them in order (so a RACP response is handled after the records it closes, and a CGM
+session change can re-read the session start time). Malformed payloads are counted by
+reason in status and never stop capture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+
+from devices.catalog import DeviceType, Procedure, spec
+from devices.errors import DecodeError
+from devices.gatt import cgm, device_information, glucose, polar_pmd, racp
+from devices.gatt.registry import DecodeContext, Decoded, decode, full_uuid
+from devices.model import Quality
+from gateway.clock import ClockEstimator
+from gateway.config import DeviceEntry, GatewayConfig
+from gateway.connection import connect_with_retry
+from gateway.errors import ConnectError
+from gateway.spool import PendingItem
+from gateway.spool_writer import SpoolWriter
+from gateway.wallclock import Clock
+from stream.envelope import WireReading, WireSegment
+from stream.status import DeviceStatus
+
+logger = logging.getLogger(__name__)
+
+RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
+SCAN_TIMEOUT_S = 10.0
+_CGM_MEASUREMENT = full_uuid(cgm.UUID_MEASUREMENT)
+_GLUCOSE_MEASUREMENT = full_uuid(glucose.UUID_MEASUREMENT)
+_RACP = full_uuid(racp.UUID_RACP)
+_SST = full_uuid(cgm.UUID_SESSION_START_TIME)
+_RECORD_CHARS = {_CGM_MEASUREMENT, _GLUCOSE_MEASUREMENT}
+
+
+@dataclass(frozen=True, slots=True)
+class _Notification:
+    uuid: str
+    data: bytes
+    received_at: datetime
+
+
+class DeviceSession:
+    def __init__(self, *, entry: DeviceEntry, config: GatewayConfig, writer: SpoolWriter,
+                 status: DeviceStatus, clock: Clock, scanner_backend: type | None,
+                 client_backend: type | None, racp_cursor: str | None = None) -> None:
+        self.entry = entry
+        self.config = config
+        self.spec = spec(entry.type)
+        self.writer = writer
+        self.status = status
+        self.clock = clock
+        self.scanner_backend = scanner_backend
+        self.client_backend = client_backend
+        self.estimator = ClockEstimator()
+        self.context = DecodeContext(service=self.spec.racp_service)
+        self.cursor = racp_cursor  # durable RACP position, see _cursor_after
+        self._queue: asyncio.Queue[_Notification] = asyncio.Queue()
+        self._disconnected = asyncio.Event()
+        self._last_value = time.monotonic()
+        self._racp_done: asyncio.Future[racp.RacpResponse] | None = None
+        self._racp_activity = time.monotonic()
+        self._in_backfill = False
+        self._session_start: datetime | None = None  # CGM SST on the device clock
+        self._last_cgm_offset = -1
+        self._client: BleakClient | None = None
+        rates = [r for r in self.spec.expected_per_hour.values() if r > 0]
+        self.availability_s = (max(config.availability_timeout_s, 3 * 3600 / max(rates))
+                               if rates else None)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                client = await self._connect()
+            except ConnectError as exc:
+                self.status.last_error = str(exc)
+                failures += 1
+                await asyncio.sleep(min(30.0, 2.0 ** min(failures, 5)))
+                continue
+            failures = 0
+            worker = asyncio.create_task(self._process(), name=f"{self.entry.id} process")
+            try:
+                await self._setup(client)
+                await self._watch()
+            except (BleakError, TimeoutError, OSError) as exc:
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("%s: session ended: %s", self.entry.id, exc)
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                self.status.connected = False
+                self.status.available = False
+                self.status.reconnects += 1
+                with contextlib.suppress(BleakError, TimeoutError, OSError):
+                    await client.disconnect()
+                self._client = None
+
+    async def _connect(self) -> BleakClient:
+        device = await BleakScanner.find_device_by_address(
+            self.entry.address, timeout=SCAN_TIMEOUT_S, backend=self.scanner_backend)
+        if device is None:
+            raise ConnectError(f"{self.entry.id}: {self.entry.address} is not advertising")
+        self._disconnected.clear()
+        client = await connect_with_retry(
+            device, name=self.entry.id, backend=self.client_backend,
+            attempts=self.config.connect_attempts,
+            pair=Procedure.BOND in self.spec.procedures,
+            disconnected_callback=lambda _c: self._disconnected.set())
+        self._client = client
+        self.status.connected = True
+        self.status.last_error = None
+        return client
+
+    async def _setup(self, client: BleakClient) -> None:
+        for char in self.spec.reads:
+            data = bytes(await client.read_gatt_char(char.uuid))
+            self._on_read(char.uuid, data)
+        for char in self.spec.subscriptions:
+            await client.start_notify(char.uuid, self._callback(char.uuid))
+        self._last_value = time.monotonic()
+        if Procedure.PMD_START in self.spec.procedures:
+            await client.write_gatt_char(polar_pmd.UUID_CONTROL_POINT,
+                                         bytes(polar_pmd.start_ecg()), response=True)
+        if Procedure.RACP_BACKFILL in self.spec.procedures:
+            await self._backfill(client)
+
+    async def _watch(self) -> None:
+        """Until the link drops, or no data arrives within the availability timeout."""
+        while not self._disconnected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), 1.0)
+            if self.availability_s is None:
+                self.status.available = self.status.connected
+                continue
+            silent = time.monotonic() - self._last_value
+            self.status.available = silent < self.availability_s
+            if not self.status.available:
+                logger.warning("%s: no data for %.0f s; dropping the stale connection",
+                               self.entry.id, silent)
+                return
+
+    # -- reads and notifications --------------------------------------------------------
+
+    def _on_read(self, uuid: str, data: bytes) -> None:
+        try:
+            decoded = decode(uuid, data, self.context)
+        except DecodeError as exc:
+            self._count_malformed(exc)
+            return
+        value = decoded.value
+        if isinstance(value, cgm.CgmFeature):
+            self.context = DecodeContext(e2e_crc_supported=value.e2e_crc,
+                                         service=self.context.service,
+                                         session_start=self.context.session_start)
+        elif isinstance(value, cgm.SessionStartTime):
+            self._set_session_start(value.start)
+        elif isinstance(value, device_information.DisString) and \
+                uuid == full_uuid(device_information.UUID_SERIAL_NUMBER) and \
+                self.entry.serial and value.text != self.entry.serial:
+            raise BleakError(f"{self.entry.id}: serial {value.text!r} is not the enrolled "
+                             f"{self.entry.serial!r}; refusing to ingest")
+        for reading in decoded.readings:
+            if reading.metric == "battery_level":
+                self.status.battery = reading.value
+
+    def _set_session_start(self, start: datetime | None) -> None:
+        self._session_start = start
+        self._last_cgm_offset = -1
+        self.context = DecodeContext(e2e_crc_supported=self.context.e2e_crc_supported,
+                                     service=self.context.service, session_start=start)
+
+    def _callback(self, uuid: str):
+        def on_notify(_sender: object, data: bytearray) -> None:
+            self._last_value = time.monotonic()
+            self._queue.put_nowait(_Notification(uuid, bytes(data), self.clock.now()))
+        return on_notify
+
+    async def _process(self) -> None:
+        while True:
+            note = await self._queue.get()
+            try:
+                await self._handle(note)
+            except Exception:  # one bad value must not stop capture
+                logger.exception("%s: failed to handle a notification", self.entry.id)
+
+    def _count_malformed(self, exc: DecodeError) -> None:
+        malformed = defaultdict(int, self.status.malformed)
+        malformed[exc.reason] += 1
+        self.status.malformed = dict(malformed)
+        logger.warning("%s: malformed value (%s): %s", self.entry.id, exc.reason, exc)
+
+    async def _handle(self, note: _Notification) -> None:
+        if note.uuid == _CGM_MEASUREMENT and self._session_changed(note.data):
+            await self._reread_session_start()
+        try:
+            decoded = decode(note.uuid, note.data, self.context)
+        except DecodeError as exc:
+            self._count_malformed(exc)
+            return
+        value = decoded.value
+        if note.uuid == _RACP:
+            if isinstance(value, racp.RacpResponse) and self._racp_done is not None \
+                    and not self._racp_done.done():
+                self._racp_done.set_result(value)
+            return
+        if isinstance(value, polar_pmd.PmdResponse):
+            if value.status not in (polar_pmd.PmdStatus.SUCCESS,
+                                    polar_pmd.PmdStatus.ALREADY_IN_STATE):
+                self.status.last_error = f"PMD {value.op}: {value.status.name.lower()}"
+            return
+        self._stamp_and_spool(note, decoded)
+
+    def _session_changed(self, data: bytes) -> bool:
+        """A CGM time offset going backwards means a new session: SST must be re-read."""
+        if len(data) < 6:
+            return False
+        offset = int.from_bytes(data[4:6], "little")
+        changed = offset < self._last_cgm_offset
+        self._last_cgm_offset = max(self._last_cgm_offset, offset) if not changed else offset
+        return changed
+
+    async def _reread_session_start(self) -> None:
+        if self._client is None:
+            return
+        data = bytes(await self._client.read_gatt_char(_SST))
+        self._on_read(_SST, data)
+
+    # -- stamping -----------------------------------------------------------------------
+
+    def _stamp_and_spool(self, note: _Notification, decoded: Decoded) -> None:
+        now = note.received_at
+        is_record = note.uuid in _RECORD_CHARS
+        backfill = is_record and self._in_backfill
+        if is_record:
+            self._racp_activity = time.monotonic()
+        items: list[PendingItem] = []
+        records: list[int] = []
+        for r in decoded.readings:
+            quality = r.quality | (Quality.BACKFILLED if backfill else 0)
+            if r.device_time is not None:
+                if not backfill:
+                    self.estimator.observe(r.device_time, now)
+                if not self.estimator.known:
+                    quality |= Quality.CLOCK_UNCERTAIN
+                when = self.estimator.to_utc(r.device_time, UTC)
+            else:
+                when = now + timedelta(milliseconds=r.offset_ms)
+            record_key = None
+            if is_record and r.record is not None:
+                records.append(r.record)
+                record_key = (_minute(r.device_time) if self.entry.type == DeviceType.CGM
+                              and r.device_time is not None else r.record)
+            if r.metric == "battery_level":
+                self.status.battery = r.value
+            items.append(PendingItem(self.entry.id, WireReading(
+                seq=0, metric=r.metric, value=r.value, unit=r.unit, time=when,
+                received_at=now, quality=int(quality), backfilled=backfill,
+                specimen=r.specimen, record=r.record), record_key=record_key))
+        for s in decoded.segments:
+            if s.device_time is not None:
+                last = s.device_time + timedelta(seconds=(len(s.samples) - 1) / s.sampling_rate_hz)
+                self.estimator.observe(last, now)
+                when = self.estimator.to_utc(s.device_time, UTC)
+            else:
+                when = now - timedelta(seconds=(len(s.samples) - 1) / s.sampling_rate_hz)
+            items.append(PendingItem(self.entry.id, segment=WireSegment(
+                seq=0, lead=s.lead, time=when, sampling_rate_hz=s.sampling_rate_hz,
+                samples=s.samples, received_at=now, unit=s.unit)))
+        if not items:
+            return
+        self.status.readings += len(items)
+        self.status.last_reading_at = now
+        self.status.clock_offset_ms = (round(self.estimator.offset_s * 1000, 1)
+                                       if self.estimator.known else None)
+        self.status.clock_drift_ppm = round(self.estimator.drift_ppm, 1)
+        cursor = self._cursor_after(records) if records else None
+        self.writer.put(items, (self.entry.id, cursor) if cursor else None)
+
+    # -- RACP backfill ------------------------------------------------------------------
+
+    def _cursor_after(self, records: list[int]) -> str | None:
+        """Durable RACP position: GLS ``<seq>``; CGM ``<session start>|<offset>``."""
+        newest = max(records)
+        if self.entry.type == DeviceType.CGM:
+            session = self._session_start.isoformat() if self._session_start else "?"
+            previous = _parse_cgm_cursor(self.cursor)
+            if previous and previous[0] == session and previous[1] >= newest:
+                return None
+            self.cursor = f"{session}|{newest}"
+        else:
+            if self.cursor is not None and int(self.cursor) >= newest:
+                return None
+            self.cursor = str(newest)
+        return self.cursor
+
+    def _backfill_request(self) -> racp.RacpRequest:
+        if self.entry.type == DeviceType.CGM:
+            previous = _parse_cgm_cursor(self.cursor)
+            session = self._session_start.isoformat() if self._session_start else "?"
+            if previous and previous[0] == session:
+                return racp.report_from(previous[1] + 1)
+        elif self.cursor is not None:
+            return racp.report_from(int(self.cursor) + 1)
+        return racp.RacpRequest(racp.OpCode.REPORT_STORED_RECORDS, racp.Operator.ALL)
+
+    async def _backfill(self, client: BleakClient) -> None:
+        request = self._backfill_request()
+        self._racp_done = asyncio.get_running_loop().create_future()
+        self._in_backfill = True
+        self._racp_activity = time.monotonic()
+        try:
+            await client.write_gatt_char(_RACP, bytes(request), response=True)
+            while True:
+                try:
+                    response = await asyncio.wait_for(asyncio.shield(self._racp_done), 1.0)
+                    break
+                except TimeoutError:
+                    if time.monotonic() - self._racp_activity > RACP_INACTIVITY_S:
+                        raise TimeoutError("RACP transfer stalled for 30 s") from None
+                    if self._disconnected.is_set():
+                        return
+            # The response was handled in queue order: every record before it is spooled.
+            if response.response not in (racp.ResponseCode.SUCCESS,
+                                         racp.ResponseCode.NO_RECORDS_FOUND):
+                self.status.last_error = f"RACP: {response.response}"
+            logger.info("%s: backfill %s", self.entry.id,
+                        response.response.name.lower() if response.response else "?")
+        finally:
+            self._in_backfill = False
+            self._racp_done = None
+
+
+def _minute(device_time: datetime) -> int:
+    """Minutes since the epoch on the device clock: a CGM record key unique across sessions."""
+    return int(device_time.replace(tzinfo=UTC).timestamp() // 60)
+
+
+def _parse_cgm_cursor(cursor: str | None) -> tuple[str, int] | None:
+    if not cursor or "|" not in cursor:
+        return None
+    session, offset = cursor.rsplit("|", 1)
+    try:
+        return session, int(offset)
+    except ValueError:
+        return None

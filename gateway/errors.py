@@ -1,0 +1,29 @@
+"""Gateway errors; ``reason`` is a stable code shown in status telemetry."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    reason = "gateway_error"
+
+
+class ConfigError(GatewayError, ValueError):
+    """The gateway configuration file is missing, unreadable or invalid."""
+
+    reason = "bad_config"
+
+
+class ConnectError(GatewayError):
+    """A device could not be connected after the capped retries."""
+
+    reason = "connect_failed"
+
+    def __init__(self, message: str, *, advice: str | None = None) -> None:
+        super().__init__(message if advice is None else f"{message} ({advice})")
+        self.advice = advice
+
+
+class SpoolFullError(GatewayError):
+    """The spool hit its disk budget and the policy could not make room."""
+
+    reason = "spool_full"

@@ -1,0 +1,138 @@
+"""The gateway daemon: one session per configured device, the spool writer, the uploader,
+the watermark follower, status telemetry and the unknown-device watch, run together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from gateway.config import GatewayConfig
+from gateway.device_session import DeviceSession
+from gateway.scanner import UnknownDeviceWatch
+from gateway.spool import Spool
+from gateway.spool_writer import SpoolWriter
+from gateway.uploader import Uploader
+from gateway.wallclock import Clock, SystemClock
+from stream import status as status_codec
+from stream import topics
+from stream.envelope import ClockEstimate
+from stream.kafka.settings import KafkaSettings
+from stream.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
+
+logger = logging.getLogger(__name__)
+
+
+def spool_path(config: GatewayConfig, data_dir: Path) -> Path:
+    return Path(config.spool_path) if config.spool_path else \
+        data_dir / f"gateway-{config.gateway_id}" / "spool.sqlite"
+
+
+class Gateway:
+    def __init__(self, *, config: GatewayConfig, kafka: KafkaSettings, data_dir: Path,
+                 scanner_backend: type | None = None, client_backend: type | None = None,
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.kafka = kafka
+        self.clock = clock or SystemClock()
+        self.spool = Spool(spool_path(config, data_dir),
+                           budget_bytes=int(config.spool_budget_mb * 1024 * 1024))
+        self.writer = SpoolWriter(self.spool)
+        self.upload_status = UploadStatus()
+        self.device_status = {d.id: DeviceStatus(device_id=d.id, device_type=d.type.value)
+                              for d in config.devices}
+        self.sessions = [
+            DeviceSession(entry=d, config=config, writer=self.writer,
+                          status=self.device_status[d.id], clock=self.clock,
+                          scanner_backend=scanner_backend, client_backend=client_backend,
+                          racp_cursor=self.spool.racp_cursor(d.id))
+            for d in config.devices
+        ]
+        self.clock_estimates: dict[str, ClockEstimate] = {}
+        self.uploader = Uploader(config=config, spool=self.spool, kafka=kafka,
+                                 status=self.upload_status, clock=self.clock,
+                                 clock_estimates=self.clock_estimates)
+        self.unknown = UnknownDeviceWatch({d.address for d in config.devices}, scanner_backend)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._status_producer: AIOKafkaProducer | None = None
+
+    def status(self) -> GatewayStatus:
+        depth = self.spool.depth()
+        for session in self.sessions:
+            if session.estimator.known:
+                self.clock_estimates[session.entry.id] = ClockEstimate(
+                    offset_ms=round(session.estimator.offset_s * 1000, 3),
+                    drift_ppm=round(session.estimator.drift_ppm, 2),
+                    samples=session.estimator.samples)
+        return GatewayStatus(
+            gateway_id=self.config.gateway_id, subject=self.config.subject, at=self.clock.now(),
+            devices=list(self.device_status.values()),
+            spool=SpoolStatus(items=depth.items, unbatched=depth.unbatched,
+                              batches_unacknowledged=depth.batches_built,
+                              batches_unpersisted=depth.batches_sent,
+                              used_bytes=depth.used_bytes, budget_bytes=depth.budget_bytes,
+                              dropped=depth.dropped, duplicate_records=depth.duplicates),
+            upload=self.upload_status, unknown_devices=sorted(self.unknown.unknown))
+
+    async def _publish_status(self) -> None:
+        last_shape: tuple[object, ...] | None = None
+        next_at = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            current = await asyncio.to_thread(self.status)
+            shape = (*((d.connected, d.available) for d in current.devices),
+                     current.upload.broker_reachable, len(current.unknown_devices))
+            if shape != last_shape or loop.time() >= next_at:
+                try:
+                    if self._status_producer is None:
+                        producer = AIOKafkaProducer(**self.kafka.producer_config())
+                        await producer.start()
+                        self._status_producer = producer
+                    await asyncio.wait_for(self._status_producer.send_and_wait(
+                        topics.STATUS, status_codec.encode(current),
+                        key=self.config.gateway_id.encode()), 10)
+                    last_shape = shape
+                    next_at = loop.time() + self.config.status_interval_s
+                except (KafkaError, TimeoutError, OSError) as exc:
+                    logger.debug("status not sent: %s", exc)
+                    producer, self._status_producer = self._status_producer, None
+                    if producer is not None:
+                        with contextlib.suppress(Exception):
+                            await producer.stop()
+            await asyncio.sleep(1.0)
+
+    async def start(self) -> None:
+        self.writer.start()
+        await self.unknown.start()
+        self._tasks = [asyncio.create_task(s.run(), name=f"session {s.entry.id}")
+                       for s in self.sessions]
+        self._tasks += [
+            asyncio.create_task(self.uploader.run(), name="uploader"),
+            asyncio.create_task(self.uploader.follow_watermarks(), name="watermarks"),
+            asyncio.create_task(self._publish_status(), name="status"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.unknown.stop()
+        await self.writer.stop()
+        await self.uploader.close()
+        if self._status_producer is not None:
+            with contextlib.suppress(Exception):
+                await self._status_producer.stop()
+        self.spool.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()

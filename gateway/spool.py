@@ -1,0 +1,322 @@
+"""The gateway's durable spool: every decoded reading lands here (SQLite, WAL,
+synchronous=FULL) before anything else, and leaves only when the platform reports it
+persisted.
+
+Life of an item: written (numbered with the device's gateway sequence ``gseq``) →
+batched (an envelope is built and stored with the batch) → sent (Kafka acknowledged) →
+deleted when the per-device persisted watermark passes its ``gseq``. A batch not
+persisted ``resend_after_s`` after sending is sent again, byte for byte (same batch id).
+
+Records that devices keep (CGM, glucose meter) are de-duplicated here by their record
+key, so a live copy and a backfilled copy of one record are spooled once.
+
+Disk budget: when the database uses more than ``budget_bytes``, the oldest items of the
+lowest priority are dropped first (ECG segments, then vitals, then BP/temperature, glucose
+last), never silently: every drop is counted by priority and shown in status.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from stream.envelope import WireReading, WireSegment
+
+logger = logging.getLogger(__name__)
+
+# Lower number = dropped first when the spool is full.
+PRIORITY = {"ecg": 0, "heart_rate": 1, "rr_interval": 1, "spo2": 1, "pulse_rate": 1,
+            "battery_level": 1, "energy_expended": 1, "body_temperature": 2, "systolic_bp": 2,
+            "diastolic_bp": 2, "mean_arterial_pressure": 2, "glucose": 3}
+RECORD_KEYS_KEPT = 5_000  # per device, for de-duplicating live and backfilled records
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    device_id TEXT NOT NULL, gseq INTEGER NOT NULL, kind TEXT NOT NULL,
+    priority INTEGER NOT NULL, payload BLOB NOT NULL, created_at REAL NOT NULL,
+    batch_id TEXT, PRIMARY KEY (device_id, gseq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_unbatched ON items (device_id, gseq) WHERE batch_id IS NULL;
+CREATE INDEX IF NOT EXISTS items_drop_order ON items (priority, created_at);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, gseq_from INTEGER NOT NULL,
+    gseq_to INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('built', 'sent')),
+    attempts INTEGER NOT NULL DEFAULT 0, sent_at REAL, created_at REAL NOT NULL,
+    envelope BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS batches_device ON batches (device_id, gseq_from);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY, next_gseq INTEGER NOT NULL DEFAULT 0,
+    persisted_through INTEGER NOT NULL DEFAULT -1, racp_cursor TEXT);
+CREATE TABLE IF NOT EXISTS record_keys (
+    device_id TEXT NOT NULL, record INTEGER NOT NULL, added INTEGER NOT NULL,
+    PRIMARY KEY (device_id, record)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """A decoded reading or segment waiting for its gateway sequence number."""
+
+    device_id: str
+    reading: WireReading | None = None
+    segment: WireSegment | None = None
+    record_key: int | None = None  # the device's record key: dedup, and the natural seq
+
+    @property
+    def priority(self) -> int:
+        if self.segment is not None:
+            return PRIORITY["ecg"]
+        assert self.reading is not None
+        return PRIORITY.get(self.reading.metric, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    device_id: str
+    gseq_from: int
+    gseq_to: int
+    envelope: bytes
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolDepth:
+    items: int
+    unbatched: int
+    batches_built: int
+    batches_sent: int
+    used_bytes: int
+    budget_bytes: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+# (device_id, gseq_from, gseq_to, payloads) -> (batch_id, envelope bytes)
+EnvelopeBuilder = Callable[[str, int, int, list[bytes], list[str]], tuple[str, bytes]]
+
+_encoder = msgspec.json.Encoder()
+
+
+class Spool:
+    """Synchronous core (one connection, guarded by a lock); call it via asyncio.to_thread."""
+
+    def __init__(self, path: Path, *, budget_bytes: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.budget_bytes = budget_bytes
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just crashes
+        self._db.executescript(_SCHEMA)
+        self._next = dict(self._db.execute("SELECT device_id, next_gseq FROM devices"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(self, items: Iterable[PendingItem], cursors: dict[str, str] | None = None,
+              now: float | None = None) -> int:
+        """Number and store items in one transaction; return how many were new."""
+        now = time.time() if now is None else now
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = duplicates = 0
+                touched: set[str] = set()
+                for item in items:
+                    if item.record_key is not None:
+                        cur = db.execute(
+                            "INSERT OR IGNORE INTO record_keys (device_id, record, added)"
+                            " VALUES (?, ?, ?)", (item.device_id, item.record_key, int(now)))
+                        if cur.rowcount == 0:
+                            duplicates += 1
+                            continue
+                    gseq = self._next.get(item.device_id, 0)
+                    self._next[item.device_id] = gseq + 1
+                    touched.add(item.device_id)
+                    if item.reading is not None:
+                        seq = item.record_key if item.record_key is not None else gseq
+                        payload = _encoder.encode(msgspec.structs.replace(item.reading, seq=seq))
+                        kind = "reading"
+                    else:
+                        assert item.segment is not None
+                        payload = _encoder.encode(msgspec.structs.replace(item.segment, seq=gseq))
+                        kind = "segment"
+                    db.execute("INSERT INTO items (device_id, gseq, kind, priority, payload,"
+                               " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                               (item.device_id, gseq, kind, item.priority, payload, now))
+                    stored += 1
+                for device_id in touched:
+                    db.execute("INSERT INTO devices (device_id, next_gseq) VALUES (?, ?)"
+                               " ON CONFLICT (device_id) DO UPDATE SET next_gseq = excluded.next_gseq",
+                               (device_id, self._next[device_id]))
+                for device_id, cursor in (cursors or {}).items():
+                    db.execute("INSERT INTO devices (device_id, racp_cursor) VALUES (?, ?)"
+                               " ON CONFLICT (device_id) DO UPDATE SET racp_cursor = excluded.racp_cursor",
+                               (device_id, cursor))
+                if duplicates:
+                    self._bump("duplicate_records", duplicates)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._next = dict(db.execute("SELECT device_id, next_gseq FROM devices"))
+                raise
+            self._enforce_budget()
+        return stored
+
+    def racp_cursor(self, device_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT racp_cursor FROM devices WHERE device_id = ?",
+                                   (device_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- batching and sending -----------------------------------------------------------
+
+    def build_batches(self, build: EnvelopeBuilder, *, max_items: int, linger_s: float,
+                      now: float | None = None) -> list[Batch]:
+        """Cut new batches from unbatched items that are numerous or old enough."""
+        now = time.time() if now is None else now
+        out: list[Batch] = []
+        with self._lock:
+            db = self._db
+            devices = [r[0] for r in db.execute(
+                "SELECT DISTINCT device_id FROM items WHERE batch_id IS NULL")]
+            for device_id in devices:
+                while True:
+                    rows = db.execute(
+                        "SELECT gseq, kind, payload, created_at FROM items"
+                        " WHERE device_id = ? AND batch_id IS NULL ORDER BY gseq LIMIT ?",
+                        (device_id, max_items)).fetchall()
+                    if not rows or (len(rows) < max_items and rows[0][3] > now - linger_s):
+                        break
+                    gseq_from, gseq_to = rows[0][0], rows[-1][0]
+                    batch_id, envelope = build(device_id, gseq_from, gseq_to,
+                                               [r[2] for r in rows], [r[1] for r in rows])
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
+                               " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
+                               (batch_id, device_id, gseq_from, gseq_to, now, envelope))
+                    db.execute("UPDATE items SET batch_id = ? WHERE device_id = ? AND gseq"
+                               " BETWEEN ? AND ? AND batch_id IS NULL",
+                               (batch_id, device_id, gseq_from, gseq_to))
+                    db.execute("COMMIT")
+                    out.append(Batch(batch_id, device_id, gseq_from, gseq_to, envelope))
+                    if len(rows) < max_items:
+                        break
+        return out
+
+    def due_batches(self, *, resend_after_s: float, now: float | None = None) -> list[Batch]:
+        """Batches to (re)send: never acknowledged, or acknowledged but not persisted in time."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, device_id, gseq_from, gseq_to, envelope, attempts FROM batches"
+                " WHERE state = 'built' OR sent_at < ? ORDER BY device_id, gseq_from",
+                (now - resend_after_s,)).fetchall()
+        return [Batch(*r) for r in rows]
+
+    def mark_sent(self, batch_id: str, now: float | None = None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE batches SET state = 'sent', sent_at = ?,"
+                             " attempts = attempts + 1 WHERE batch_id = ?",
+                             (time.time() if now is None else now, batch_id))
+
+    def apply_watermark(self, device_id: str, persisted_through: int) -> int:
+        """Delete everything of ``device_id`` up to ``persisted_through``; items deleted."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            cur = db.execute("DELETE FROM items WHERE device_id = ? AND gseq <= ?",
+                             (device_id, persisted_through))
+            deleted = cur.rowcount
+            db.execute("DELETE FROM batches WHERE device_id = ? AND gseq_to <= ?",
+                       (device_id, persisted_through))
+            db.execute("INSERT INTO devices (device_id, persisted_through) VALUES (?, ?)"
+                       " ON CONFLICT (device_id) DO UPDATE SET persisted_through ="
+                       " max(persisted_through, excluded.persisted_through)",
+                       (device_id, persisted_through))
+            db.execute("DELETE FROM record_keys WHERE device_id = ? AND record NOT IN (SELECT"
+                       " record FROM record_keys WHERE device_id = ? ORDER BY record DESC"
+                       " LIMIT ?)", (device_id, device_id, RECORD_KEYS_KEPT))
+            db.execute("COMMIT")
+        return deleted
+
+    def persisted_through(self, device_id: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT persisted_through FROM devices WHERE device_id = ?",
+                                   (device_id,)).fetchone()
+        return row[0] if row else -1
+
+    # -- budget and inspection ----------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name)"
+                         " DO UPDATE SET value = value + excluded.value", (name, by))
+
+    def _enforce_budget(self) -> None:
+        """Drop oldest lowest-priority items (never silently) until under budget."""
+        if self.used_bytes() <= self.budget_bytes:
+            return
+        db = self._db
+        target = int(self.budget_bytes * 0.9)
+        while self.used_bytes() > target:
+            rows = db.execute(
+                "SELECT device_id, gseq, priority, batch_id FROM items"
+                " ORDER BY priority, created_at LIMIT 500").fetchall()
+            if not rows:
+                break
+            db.execute("BEGIN IMMEDIATE")
+            for device_id, gseq, priority, batch_id in rows:
+                if batch_id is not None:  # the stored envelope holds it: drop the batch whole
+                    n = db.execute("DELETE FROM items WHERE batch_id = ?", (batch_id,)).rowcount
+                    db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+                    self._bump(f"dropped_priority_{priority}", n)
+                else:
+                    n = db.execute("DELETE FROM items WHERE device_id = ? AND gseq = ?",
+                                   (device_id, gseq)).rowcount
+                    self._bump(f"dropped_priority_{priority}", n)
+            db.execute("COMMIT")
+        logger.warning("spool over its %d-byte budget: dropped oldest low-priority items",
+                       self.budget_bytes)
+
+    def depth(self) -> SpoolDepth:
+        with self._lock:
+            db = self._db
+            items, unbatched = db.execute(
+                "SELECT count(*), count(*) FILTER (WHERE batch_id IS NULL) FROM items").fetchone()
+            built, sent = db.execute(
+                "SELECT count(*) FILTER (WHERE state = 'built'),"
+                " count(*) FILTER (WHERE state = 'sent') FROM batches").fetchone()
+            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+            return SpoolDepth(items, unbatched, built, sent, self.used_bytes(), self.budget_bytes,
+                              {k: v for k, v in counters.items() if k.startswith("dropped")},
+                              counters.get("duplicate_records", 0))
+
+    def items(self, device_id: str | None = None, limit: int = 50) -> list[tuple]:
+        """Newest items, for ``trialwire gateway spool`` inspection."""
+        with self._lock:
+            if device_id is None:
+                sql, args = "SELECT device_id, gseq, kind, batch_id, payload FROM items" \
+                            " ORDER BY created_at DESC LIMIT ?", (limit,)
+            else:
+                sql, args = "SELECT device_id, gseq, kind, batch_id, payload FROM items" \
+                            " WHERE device_id = ? ORDER BY gseq DESC LIMIT ?", (device_id, limit)
+            return self._db.execute(sql, args).fetchall()

@@ -1,0 +1,172 @@
+"""Upload: cut envelopes from the spool, send them with acks=all, and delete what the
+platform reports persisted.
+
+- Batches are cut per device (up to ``batch_max_items``, or older than
+  ``batch_linger_ms``) and stored with their envelope before the first send.
+- Sends go out in spool order per device; an acknowledged batch is marked sent.
+- A sent batch the sink has not reported persisted after ``resend_after_s`` is sent again,
+  byte for byte: this is how data lost by the broker (an in-memory broker restarting) is
+  recovered; the sink's writes are idempotent, so a re-send never doubles a row.
+- Broker outages pause uploading (items keep accumulating in the spool) and uploading
+  resumes on its own; nothing is dropped for being unsendable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from gateway.config import GatewayConfig
+from gateway.spool import Batch, Spool
+from gateway.wallclock import Clock
+from stream import topics
+from stream import watermark as watermarks
+from stream.envelope import ClockEstimate, Envelope, WireReading, WireSegment
+from stream.envelope import encode as encode_envelope
+from stream.kafka.settings import KafkaSettings
+from stream.status import UploadStatus
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 30.0
+_reading_decoder = msgspec.json.Decoder(WireReading)
+_segment_decoder = msgspec.json.Decoder(WireSegment)
+
+
+class Uploader:
+    def __init__(self, *, config: GatewayConfig, spool: Spool, kafka: KafkaSettings,
+                 status: UploadStatus, clock: Clock,
+                 clock_estimates: dict[str, ClockEstimate] | None = None) -> None:
+        self.config = config
+        self.spool = spool
+        self.kafka = kafka
+        self.status = status
+        self.clock = clock
+        self.clock_estimates = clock_estimates if clock_estimates is not None else {}
+        self._types = {d.id: d.type.value for d in config.devices}
+        self._producer: AIOKafkaProducer | None = None
+        self.tick_s = max(0.05, config.batch_linger_ms / 2000)
+
+    # -- envelopes ----------------------------------------------------------------------
+
+    def build_envelope(self, device_id: str, gseq_from: int, gseq_to: int,
+                       payloads: list[bytes], kinds: list[str]) -> tuple[str, bytes]:
+        readings = [_reading_decoder.decode(p) for p, k in zip(payloads, kinds, strict=True)
+                    if k == "reading"]
+        segments = [_segment_decoder.decode(p) for p, k in zip(payloads, kinds, strict=True)
+                    if k == "segment"]
+        batch_id = str(uuid.uuid4())
+        envelope = Envelope(
+            batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=device_id,
+            device_type=self._types.get(device_id, "unknown"), subject=self.config.subject,
+            seq_from=gseq_from, seq_to=gseq_to, sent_at=datetime.now(UTC),
+            readings=readings, segments=segments, clock=self.clock_estimates.get(device_id))
+        return batch_id, encode_envelope(envelope)
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**self.kafka.producer_config())
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def send_due(self) -> int:
+        """Cut new batches and send everything due, in order per device; batches acked."""
+        await asyncio.to_thread(self.spool.build_batches, self.build_envelope,
+                                max_items=self.config.batch_max_items,
+                                linger_s=self.config.batch_linger_ms / 1000)
+        due = await asyncio.to_thread(self.spool.due_batches,
+                                      resend_after_s=self.config.resend_after_s)
+        if not due:
+            return 0
+        producer = await self._producer_ready()
+        sent = 0
+        pending: list[tuple[Batch, asyncio.Future[object]]] = []
+        for batch in due:
+            future = await producer.send(topics.RAW_READINGS, batch.envelope,
+                                         key=self.config.subject.encode())
+            pending.append((batch, future))
+        for batch, future in pending:
+            await asyncio.wait_for(future, SEND_TIMEOUT_S)
+            await asyncio.to_thread(self.spool.mark_sent, batch.batch_id)
+            sent += 1
+            if batch.attempts:
+                self.status.resends += 1
+        self.status.batches_sent += sent
+        self.status.last_ack_at = self.clock.now()
+        self.status.broker_reachable = True
+        self.status.last_error = None
+        return sent
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.send_due()
+                failures = 0
+                await asyncio.sleep(self.tick_s)
+            except (KafkaError, TimeoutError, OSError) as exc:
+                failures += 1
+                self.status.broker_reachable = False
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("upload paused (%s); retrying", exc)
+                await self._drop_producer()
+                await asyncio.sleep(min(10.0, 0.5 * 2 ** min(failures, 5)))
+
+    async def close(self) -> None:
+        await self._drop_producer()
+
+    # -- watermarks ---------------------------------------------------------------------
+
+    async def follow_watermarks(self) -> None:
+        """Apply persisted watermarks for this gateway (all partitions, filtered by key)."""
+        key = self.config.gateway_id.encode()
+        while True:
+            consumer = AIOKafkaConsumer(
+                **self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm"))
+            try:
+                await consumer.start()
+                partitions = None
+                while not partitions:
+                    await consumer.topics()  # refresh metadata; the topic may not exist yet
+                    partitions = consumer.partitions_for_topic(topics.WATERMARKS)
+                    if not partitions:
+                        await asyncio.sleep(1.0)
+                consumer.assign([TopicPartition(topics.WATERMARKS, p) for p in partitions])
+                async for message in consumer:
+                    if message.key != key:
+                        continue
+                    try:
+                        wm = watermarks.decode(message.value)
+                    except (msgspec.ValidationError, msgspec.DecodeError):
+                        logger.warning("ignoring a malformed watermark message")
+                        continue
+                    for device_id, through in wm.devices.items():
+                        deleted = await asyncio.to_thread(self.spool.apply_watermark,
+                                                          device_id, through)
+                        logger.debug("%s persisted through %d: %d item(s) freed", device_id,
+                                     through, deleted)
+                    with contextlib.suppress(KafkaError):
+                        await consumer.commit()
+            except (KafkaError, OSError) as exc:
+                logger.warning("watermark consumer: %s; reconnecting", exc)
+                await asyncio.sleep(2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+

@@ -1,0 +1,47 @@
+"""Create the platform's topics (``trialwire topics create``), idempotently."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from stream.kafka.settings import KafkaSettings
+from stream.topics import TOPICS, TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: KafkaSettings, *, partitions: dict[str, int] | None = None,
+                        replication: int | None = None,
+                        specs: tuple[TopicSpec, ...] = TOPICS) -> dict[str, str]:
+    """Create missing topics; returns name → "created" | "exists".
+
+    Retention and compaction are set where the broker supports them; the embedded broker
+    does not (shared/kafka-compat.md), so there they are skipped.
+    """
+    admin = AIOKafkaAdminClient(**settings.admin_config())
+    await admin.start()
+    result: dict[str, str] = {}
+    try:
+        existing = set(await admin.list_topics())
+        replicas = replication or (1 if settings.embedded_broker else 3)
+        for spec in specs:
+            if spec.name in existing:
+                result[spec.name] = "exists"
+                continue
+            configs = {}
+            if not settings.embedded_broker:
+                configs = ({"cleanup.policy": "compact"} if spec.compacted
+                           else {"retention.ms": str(7 * 24 * 3600 * 1000)})
+            topic = NewTopic(spec.name, (partitions or {}).get(spec.name, spec.partitions),
+                             replicas, topic_configs=configs)
+            try:
+                await admin.create_topics([topic])
+                result[spec.name] = "created"
+            except TopicAlreadyExistsError:
+                result[spec.name] = "exists"
+    finally:
+        await admin.close()
+    return result
