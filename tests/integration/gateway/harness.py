@@ -77,7 +77,7 @@ async def start_rig(tmp_path: Path, kafka: KafkaSettings, *, seed: int, scenario
     radio = VirtualRadio()
     log = EmissionLog()
 
-    async def factory(name: str, address: str):  # noqa: ANN202
+    async def factory(name: str, address: str):
         return radio.device(name, address), radio.controller(address)
 
     home = VirtualHome(HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=devices,

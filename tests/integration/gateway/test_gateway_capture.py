@@ -4,6 +4,7 @@ order per device."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -45,7 +46,7 @@ async def test_every_reading_arrives_once_in_order(tmp_path: Path,
         assert len({e.batch_id for e in device_envs}) == len(device_envs)
         ranges = [(e.seq_from, e.seq_to) for e in device_envs]
         assert ranges == sorted(ranges)
-        assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False))
+        assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ranges))
 
         readings = [r for e in device_envs for r in e.readings]
         serial = device.serial
