@@ -14,8 +14,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
@@ -37,6 +39,7 @@ from stream.status import DeviceStatus
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
 SCAN_TIMEOUT_S = 10.0
 _CGM_MEASUREMENT = full_uuid(cgm.UUID_MEASUREMENT)
@@ -70,6 +73,7 @@ class DeviceSession:
         self.cursor = racp_cursor  # durable RACP position, see _cursor_after
         self._queue: asyncio.Queue[_Notification] = asyncio.Queue()
         self._disconnected = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._last_value = time.monotonic()
         self._racp_done: asyncio.Future[racp.RacpResponse] | None = None
         self._racp_activity = time.monotonic()
@@ -83,21 +87,52 @@ class DeviceSession:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Ask :meth:`run` to end; it returns at its next step (scans and connects included)."""
+        self._stopping.set()
+
+    async def _unless_stopping(self, aw: Awaitable[T]) -> T:
+        """Await ``aw``, but give up (cancel it) as soon as :meth:`stop` is called.
+
+        Cancelling the session task alone is not enough: bleak's scan helpers run under
+        ``asyncio.timeout``, which can swallow a cancel that lands as the timeout expires.
+        """
+        task = asyncio.ensure_future(aw)
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+            raise _Stopping
+        return task.result()
+
     async def run(self) -> None:
+        try:
+            await self._run()
+        except _Stopping:
+            return
+
+    async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             try:
-                client = await self._connect()
+                client = await self._unless_stopping(self._connect())
             except ConnectError as exc:
                 self.status.last_error = str(exc)
                 failures += 1
-                await asyncio.sleep(min(30.0, 2.0 ** min(failures, 5)))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(),
+                                           min(30.0, 2.0 ** min(failures, 5)))
                 continue
             failures = 0
             worker = asyncio.create_task(self._process(), name=f"{self.entry.id} process")
             try:
-                await self._setup(client)
-                await self._watch()
+                await self._unless_stopping(self._setup(client))
+                await self._unless_stopping(self._watch())
             except (BleakError, TimeoutError, OSError) as exc:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s: session ended: %s", self.entry.id, exc)
@@ -109,7 +144,7 @@ class DeviceSession:
                 self.status.available = False
                 self.status.reconnects += 1
                 with contextlib.suppress(BleakError, TimeoutError, OSError):
-                    await client.disconnect()
+                    await asyncio.wait_for(client.disconnect(), 5)
                 self._client = None
 
     async def _connect(self) -> BleakClient:
@@ -345,6 +380,10 @@ class DeviceSession:
         finally:
             self._in_backfill = False
             self._racp_done = None
+
+
+class _Stopping(Exception):
+    """Raised inside a session when the gateway is stopping."""
 
 
 def _minute(device_time: datetime) -> int:

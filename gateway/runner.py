@@ -41,6 +41,7 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.spool = Spool(spool_path(config, data_dir),
                            budget_bytes=int(config.spool_budget_mb * 1024 * 1024))
+        self.status_file = spool_path(config, data_dir).with_name("status.json")
         self.writer = SpoolWriter(self.spool)
         self.upload_status = UploadStatus()
         self.device_status = {d.id: DeviceStatus(device_id=d.id, device_type=d.type.value)
@@ -84,6 +85,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         while True:
             current = await asyncio.to_thread(self.status)
+            await asyncio.to_thread(self._write_status_file, current)
             shape = (*((d.connected, d.available) for d in current.devices),
                      current.upload.broker_reachable, len(current.unknown_devices))
             if shape != last_shape or loop.time() >= next_at:
@@ -105,6 +107,12 @@ class Gateway:
                             await producer.stop()
             await asyncio.sleep(1.0)
 
+    def _write_status_file(self, current: GatewayStatus) -> None:
+        """The latest status beside the spool, for ``trialwire gateway status``."""
+        tmp = self.status_file.with_suffix(".tmp")
+        tmp.write_bytes(status_codec.encode(current))
+        tmp.replace(self.status_file)
+
     async def start(self) -> None:
         self.writer.start()
         await self.unknown.start()
@@ -117,11 +125,15 @@ class Gateway:
         ]
 
     async def stop(self) -> None:
+        """Stop everything; never hangs on a stuck radio or broker (bounded waits)."""
+        for session in self.sessions:
+            session.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _done, stuck = await asyncio.wait(self._tasks, timeout=10)
+            for task in stuck:
+                logger.warning("task %s did not stop within 10 s", task.get_name())
         await self.unknown.stop()
         await self.writer.stop()
         await self.uploader.close()

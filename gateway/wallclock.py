@@ -4,7 +4,6 @@ virtual wearables' simulated time."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -21,11 +20,17 @@ class SystemClock:
 
 @dataclass
 class ScaledClock:
-    """``speed`` seconds pass per real second, starting at ``origin`` (UTC) now."""
+    """Simulated time: ``speed`` seconds pass per real second.
+
+    ``origin`` is the simulated instant at real (wall-clock) instant ``real_origin``
+    (default: now). Simulators started at wall time W with start W share the clock given
+    ``ScaledClock(W, speed, real_origin=W)``, even across processes.
+    """
 
     origin: datetime
     speed: float
-    _start: float = field(default_factory=time.monotonic)
+    real_origin: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def now(self) -> datetime:
-        return self.origin + timedelta(seconds=(time.monotonic() - self._start) * self.speed)
+        elapsed = (datetime.now(UTC) - self.real_origin).total_seconds()
+        return self.origin + timedelta(seconds=elapsed * self.speed)

@@ -8,7 +8,7 @@ from types import FrameType
 
 import typer
 
-from deploy.cli import bench, db, decode, services, sim
+from deploy.cli import bench, db, decode, gateway, services, sim
 from deploy.cli.output import console, fail
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
+app.add_typer(gateway.app, name="gateway")
 app.command(name="decode")(decode.command)
 
 

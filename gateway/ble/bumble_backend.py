@@ -237,9 +237,18 @@ class BumbleClient(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         address = await self._resolve_address()
         async with self._adapter.connect_lock:
+            device = self._adapter.device
             try:
-                connection = await self._adapter.device.connect(
+                connection = await device.connect(
                     address, transport=PhysicalTransport.LE, timeout=self._timeout)
+            except asyncio.CancelledError:
+                # bumble only cancels the pending LE connect on its own timeout; a cancelled
+                # caller would leave it pending and wedge every later connect.
+                if device.le_connecting:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(device.send_sync_command(
+                            hci.HCI_LE_Create_Connection_Cancel_Command()), 2)
+                raise
             except Exception as exc:
                 raise BleakError(f"connect to {self.address} failed: {exc}") from exc
         self._connection = connection

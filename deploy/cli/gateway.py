@@ -1,0 +1,196 @@
+"""``trialwire gateway``: run the home-gateway daemon, and inspect its status and spool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from deploy.cli.options import DataDirOption
+from deploy.cli.output import console, fail
+from deploy.services import ServiceError, default_data_dir, resolve_kafka
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError
+from gateway.runner import Gateway, spool_path
+from gateway.spool import Spool
+from gateway.wallclock import Clock, ScaledClock
+from stream import status as status_codec
+from stream.kafka.settings import KafkaSettings
+from stream.status import GatewayStatus
+
+app = typer.Typer(help="The home gateway: BLE capture, durable spool, upload.",
+                  no_args_is_help=True)
+
+
+class Backend(StrEnum):
+    bleak_default = "bleak-default"
+    bumble = "bumble"
+
+
+ConfigOption = Annotated[Path, typer.Option("--config", help="Gateway config (YAML/JSON).",
+                                            exists=False, dir_okay=False)]
+
+
+def _config(path: Path) -> GatewayConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _kafka(data_dir: Path) -> KafkaSettings:
+    settings = KafkaSettings()
+    if "TRIALWIRE_KAFKA_BOOTSTRAP" in os.environ:
+        return settings
+    try:
+        bootstrap, embedded = resolve_kafka(data_dir)
+    except ServiceError as exc:
+        fail(str(exc))
+    return settings.model_copy(update={"bootstrap": bootstrap, "embedded_broker": embedded})
+
+
+def _status_line(status: GatewayStatus) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    connected = sum(1 for d in status.devices if d.connected)
+    readings = sum(d.readings for d in status.devices)
+    malformed = sum(sum(d.malformed.values()) for d in status.devices)
+    dropped = sum(status.spool.dropped.values())
+    broker = "[green]ok[/]" if status.upload.broker_reachable else "[red]unreachable[/]"
+    table.add_row(
+        f"[bold]{status.gateway_id}[/] devices {connected}/{len(status.devices)}",
+        f"readings {readings}", f"spool {status.spool.items} items",
+        f"sent {status.upload.batches_sent}", f"broker {broker}",
+        f"malformed {malformed}", f"dropped {dropped}",
+        f"unknown {len(status.unknown_devices)}")
+    return table
+
+
+@app.command()
+def run(
+    config_path: ConfigOption,
+    backend: Annotated[Backend, typer.Option(help="bleak-default (BlueZ) on a real hub; bumble "
+                                                  "for virtual wearables.")] = Backend.bleak_default,
+    hub: Annotated[str | None, typer.Option(help="HOST:PORT of the Bluetooth hub (bumble).")]
+    = None,
+    time_scale: Annotated[float, typer.Option(help="Simulated seconds per second (must match "
+                                                   "the simulators).")] = 1.0,
+    time_origin: Annotated[str | None, typer.Option(help="ISO UTC time the simulators started "
+                                                         "(with --time-scale).")] = None,
+    data_dir: DataDirOption = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+) -> None:
+    """Capture from the configured devices and upload, until Ctrl-C/SIGTERM."""
+    config = _config(config_path)
+    data_dir = data_dir or default_data_dir()
+    kafka = _kafka(data_dir)
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    clock: Clock | None = None
+    if time_scale != 1.0 or time_origin:
+        if not time_origin:
+            fail("--time-scale needs --time-origin (the simulators' start, ISO UTC)")
+        try:
+            origin = datetime.fromisoformat(time_origin)
+        except ValueError:
+            fail(f"--time-origin {time_origin!r} is not an ISO date-time")
+        if origin.tzinfo is None:
+            fail("--time-origin needs a time zone (e.g. +00:00)")
+        clock = ScaledClock(origin, time_scale, real_origin=origin)
+
+    async def main() -> None:
+        scanner = client = None
+        adapter = None
+        if backend is Backend.bumble:
+            from gateway.ble.bumble_backend import (
+                BumbleAdapter,
+                BumbleClient,
+                BumbleScanner,
+                use_adapter,
+            )
+            if hub is None:
+                fail("--backend bumble needs --hub HOST:PORT (see `trialwire sim hub`)")
+            adapter = await BumbleAdapter.open_hub(hub)
+            use_adapter(adapter)
+            scanner, client = BumbleScanner, BumbleClient
+        gateway = Gateway(config=config, kafka=kafka, data_dir=data_dir, scanner_backend=scanner,
+                          client_backend=client, clock=clock)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await gateway.start()
+        print(json.dumps({"gateway": config.gateway_id, "devices": len(config.devices),
+                          "spool": str(spool_path(config, data_dir))}), flush=True)
+        try:
+            if sys.stderr.isatty():
+                with Live(_status_line(gateway.status()), console=console,
+                          refresh_per_second=2) as live:
+                    while not stop.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 1.0)
+                        live.update(_status_line(await asyncio.to_thread(gateway.status)))
+            else:
+                await stop.wait()
+        finally:
+            await gateway.stop()
+            if adapter is not None:
+                await adapter.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def status(config_path: ConfigOption, data_dir: DataDirOption = None) -> None:
+    """The running (or last) gateway's status, as JSON."""
+    config = _config(config_path)
+    path = spool_path(config, data_dir or default_data_dir()).with_name("status.json")
+    if not path.exists():
+        fail(f"no status yet at {path}: is the gateway running?")
+    current = status_codec.decode(path.read_bytes())
+    print(msgspec.json.format(msgspec.json.encode(current), indent=2).decode())
+
+
+@app.command()
+def spool(
+    config_path: ConfigOption,
+    data_dir: DataDirOption = None,
+    device: Annotated[str | None, typer.Option(help="Only this device id.")] = None,
+    limit: Annotated[int, typer.Option(help="How many newest items.")] = 20,
+) -> None:
+    """Inspect the spool: depth, drops, per-device watermarks and the newest items."""
+    config = _config(config_path)
+    path = spool_path(config, data_dir or default_data_dir())
+    if not path.exists():
+        fail(f"no spool at {path}")
+    store = Spool(path, budget_bytes=int(config.spool_budget_mb * 1024 * 1024))
+    try:
+        depth = store.depth()
+        summary = {"items": depth.items, "unbatched": depth.unbatched,
+                   "batches_unacknowledged": depth.batches_built,
+                   "batches_unpersisted": depth.batches_sent, "used_bytes": depth.used_bytes,
+                   "budget_bytes": depth.budget_bytes, "dropped": depth.dropped,
+                   "duplicate_records": depth.duplicates,
+                   "devices": {d.id: {"persisted_through": store.persisted_through(d.id),
+                                      "racp_cursor": store.racp_cursor(d.id)}
+                               for d in config.devices}}
+        print(json.dumps(summary, indent=2))
+        for device_id, gseq, kind, batch_id, payload in store.items(device, limit):
+            item = json.loads(payload)
+            what = (f"{item.get('metric')}={item.get('value')}" if kind == "reading"
+                    else f"{len(item.get('samples', []))} samples")
+            print(f"{device_id} #{gseq} {kind} {what} batch={batch_id or '-'}")
+    finally:
+        store.close()
