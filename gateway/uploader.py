@@ -35,7 +35,8 @@ from stream.status import UploadStatus
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 30.0
+SEND_TIMEOUT_S = 60.0
+ACK_STALL_S = 3.0
 _reading_decoder = msgspec.json.Decoder(WireReading)
 _segment_decoder = msgspec.json.Decoder(WireSegment)
 
@@ -102,7 +103,7 @@ class Uploader:
                                          key=self.config.subject.encode())
             pending.append((batch, future))
         for batch, future in pending:
-            await asyncio.wait_for(future, SEND_TIMEOUT_S)
+            await self._await_ack(future)
             await asyncio.to_thread(self.spool.mark_sent, batch.batch_id)
             sent += 1
             if batch.attempts:
@@ -112,6 +113,20 @@ class Uploader:
         self.status.broker_reachable = True
         self.status.last_error = None
         return sent
+
+    async def _await_ack(self, future: asyncio.Future[object]) -> None:
+        """Wait for an acknowledgement; a broker silent for ACK_STALL_S shows as unreachable."""
+        waited = 0.0
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=ACK_STALL_S)
+            if done:
+                future.result()  # raises the producer's error, if any
+                return
+            waited += ACK_STALL_S
+            self.status.broker_reachable = False
+            self.status.last_error = f"no acknowledgement for {waited:.0f} s"
+            if waited >= SEND_TIMEOUT_S:
+                raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
 
     async def run(self) -> None:
         failures = 0

@@ -101,13 +101,17 @@ def run(
     ground_truth: Annotated[
         Path | None, typer.Option(help="Write the scenario's ground-truth events here (JSON).")
     ] = None,
+    meter_interval_s: Annotated[
+        float | None, typer.Option(help="Simulated seconds between finger sticks (default 3 h).")
+    ] = None,
 ) -> None:
     """Run one virtual home's wearables until Ctrl-C/SIGTERM, printing what they advertise."""
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     if speed <= 0:
         fail("--speed must be positive")
-    config = HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=_parse_devices(devices))
+    config = HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=_parse_devices(devices),
+                        glucose_meter_interval_s=meter_interval_s)
 
     async def main_async() -> None:
         local_hub = None
