@@ -35,7 +35,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     spool_path: str | None = None  # default: <data dir>/gateway-<id>/spool.sqlite
     spool_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
     batch_max_items: Annotated[int, msgspec.Meta(ge=1, le=50_000)] = 2_000
-    batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 250
+    batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 200
     resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0

@@ -53,7 +53,8 @@ _RECORD_CHARS = {_CGM_MEASUREMENT, _GLUCOSE_MEASUREMENT}
 class _Notification:
     uuid: str
     data: bytes
-    received_at: datetime
+    received_at: datetime  # gateway clock (may be scaled in simulations)
+    received_wall: float  # time.time(), for latency figures
 
 
 class DeviceSession:
@@ -224,7 +225,8 @@ class DeviceSession:
     def _callback(self, uuid: str):
         def on_notify(_sender: object, data: bytearray) -> None:
             self._last_value = time.monotonic()
-            self._queue.put_nowait(_Notification(uuid, bytes(data), self.clock.now()))
+            self._queue.put_nowait(_Notification(uuid, bytes(data), self.clock.now(),
+                                                 time.time()))
         return on_notify
 
     async def _process(self) -> None:
@@ -307,7 +309,8 @@ class DeviceSession:
             items.append(PendingItem(self.entry.id, WireReading(
                 seq=0, metric=r.metric, value=r.value, unit=r.unit, time=when,
                 received_at=now, quality=int(quality), backfilled=backfill,
-                specimen=r.specimen, record=r.record), record_key=record_key))
+                specimen=r.specimen, record=r.record), record_key=record_key,
+                received_wall=note.received_wall))
         for s in decoded.segments:
             if s.device_time is not None:
                 last = s.device_time + timedelta(seconds=(len(s.samples) - 1) / s.sampling_rate_hz)
@@ -317,7 +320,8 @@ class DeviceSession:
                 when = now - timedelta(seconds=(len(s.samples) - 1) / s.sampling_rate_hz)
             items.append(PendingItem(self.entry.id, segment=WireSegment(
                 seq=0, lead=s.lead, time=when, sampling_rate_hz=s.sampling_rate_hz,
-                samples=s.samples, received_at=now, unit=s.unit)))
+                samples=s.samples, received_at=now, unit=s.unit),
+                received_wall=note.received_wall))
         if not items:
             return
         self.status.readings += len(items)

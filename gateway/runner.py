@@ -63,6 +63,7 @@ class Gateway:
 
     def status(self) -> GatewayStatus:
         depth = self.spool.depth()
+        self.upload_status.ack_latency_ms = self.uploader.latency_summary()
         for session in self.sessions:
             if session.estimator.known:
                 self.clock_estimates[session.entry.id] = ClockEstimate(
@@ -84,11 +85,12 @@ class Gateway:
         next_at = 0.0
         loop = asyncio.get_running_loop()
         while True:
-            current = await asyncio.to_thread(self.status)
-            await asyncio.to_thread(self._write_status_file, current)
-            shape = (*((d.connected, d.available) for d in current.devices),
-                     current.upload.broker_reachable, len(current.unknown_devices))
+            # Cheap check each second; the full status (spool queries) only when it is sent.
+            shape = (*((d.connected, d.available) for d in self.device_status.values()),
+                     self.upload_status.broker_reachable, len(self.unknown.unknown))
             if shape != last_shape or loop.time() >= next_at:
+                current = await asyncio.to_thread(self.status)
+                await asyncio.to_thread(self._write_status_file, current)
                 try:
                     if self._status_producer is None:
                         producer = AIOKafkaProducer(**self.kafka.producer_config())

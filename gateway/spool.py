@@ -68,6 +68,7 @@ class PendingItem:
     reading: WireReading | None = None
     segment: WireSegment | None = None
     record_key: int | None = None  # the device's record key: dedup, and the natural seq
+    received_wall: float | None = None  # time.time() at notification, for ack latency
 
     @property
     def priority(self) -> int:
@@ -156,7 +157,8 @@ class Spool:
                         kind = "segment"
                     db.execute("INSERT INTO items (device_id, gseq, kind, priority, payload,"
                                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                               (item.device_id, gseq, kind, item.priority, payload, now))
+                               (item.device_id, gseq, kind, item.priority, payload,
+                                item.received_wall if item.received_wall is not None else now))
                     stored += 1
                 for device_id in touched:
                     db.execute("INSERT INTO devices (device_id, next_gseq) VALUES (?, ?)"
@@ -227,11 +229,19 @@ class Spool:
                 (now - resend_after_s,)).fetchall()
         return [Batch(*r) for r in rows]
 
-    def mark_sent(self, batch_id: str, now: float | None = None) -> None:
+    def mark_sent(self, batch_id: str, now: float | None = None) -> list[float]:
+        """Record the acknowledgement; returns the batch's item receive times (latency)."""
+        now = time.time() if now is None else now
         with self._lock:
-            self._db.execute("UPDATE batches SET state = 'sent', sent_at = ?,"
-                             " attempts = attempts + 1 WHERE batch_id = ?",
-                             (time.time() if now is None else now, batch_id))
+            cur = self._db.execute("UPDATE batches SET state = 'sent', sent_at = ?,"
+                                   " attempts = attempts + 1 WHERE batch_id = ? AND state = 'built'",
+                                   (now, batch_id))
+            if cur.rowcount == 0:  # a re-send: latency was counted the first time
+                self._db.execute("UPDATE batches SET sent_at = ?, attempts = attempts + 1"
+                                 " WHERE batch_id = ?", (now, batch_id))
+                return []
+            return [r[0] for r in self._db.execute(
+                "SELECT created_at FROM items WHERE batch_id = ?", (batch_id,))]
 
     def apply_watermark(self, device_id: str, persisted_through: int) -> int:
         """Delete everything of ``device_id`` up to ``persisted_through``; items deleted."""

@@ -1,4 +1,4 @@
-"""Group commit into the spool: captured items are written every ``interval_s`` (50 ms)
+"""Group commit into the spool: captured items are written every ``interval_s`` (100 ms)
 in one transaction, off the event loop. A RACP cursor only advances together with the
 records it covers, so a crash never skips a record on the next backfill."""
 
@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class SpoolWriter:
-    def __init__(self, spool: Spool, interval_s: float = 0.05) -> None:
+    def __init__(self, spool: Spool, interval_s: float = 0.1) -> None:
         self.spool = spool
         self.interval_s = interval_s
         self._items: list[PendingItem] = []

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 
 import msgspec
@@ -53,7 +55,9 @@ class Uploader:
         self.clock_estimates = clock_estimates if clock_estimates is not None else {}
         self._types = {d.id: d.type.value for d in config.devices}
         self._producer: AIOKafkaProducer | None = None
-        self.tick_s = max(0.05, config.batch_linger_ms / 2000)
+        # Notification → Kafka acknowledgement, per item, most recent first out.
+        self.latencies_ms: deque[float] = deque(maxlen=20_000)
+        self.tick_s = max(0.1, config.batch_linger_ms / 2000)
 
     # -- envelopes ----------------------------------------------------------------------
 
@@ -86,13 +90,15 @@ class Uploader:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5)
 
+    def _cut_and_list(self) -> list[Batch]:
+        """One trip to the spool thread: cut new batches, then list what is due."""
+        self.spool.build_batches(self.build_envelope, max_items=self.config.batch_max_items,
+                                 linger_s=self.config.batch_linger_ms / 1000)
+        return self.spool.due_batches(resend_after_s=self.config.resend_after_s)
+
     async def send_due(self) -> int:
         """Cut new batches and send everything due, in order per device; batches acked."""
-        await asyncio.to_thread(self.spool.build_batches, self.build_envelope,
-                                max_items=self.config.batch_max_items,
-                                linger_s=self.config.batch_linger_ms / 1000)
-        due = await asyncio.to_thread(self.spool.due_batches,
-                                      resend_after_s=self.config.resend_after_s)
+        due = await asyncio.to_thread(self._cut_and_list)
         if not due:
             return 0
         producer = await self._producer_ready()
@@ -104,7 +110,9 @@ class Uploader:
             pending.append((batch, future))
         for batch, future in pending:
             await self._await_ack(future)
-            await asyncio.to_thread(self.spool.mark_sent, batch.batch_id)
+            acked = time.time()
+            received = await asyncio.to_thread(self.spool.mark_sent, batch.batch_id, acked)
+            self.latencies_ms.extend((acked - t) * 1000 for t in received)
             sent += 1
             if batch.attempts:
                 self.status.resends += 1
@@ -127,6 +135,15 @@ class Uploader:
             self.status.last_error = f"no acknowledgement for {waited:.0f} s"
             if waited >= SEND_TIMEOUT_S:
                 raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
+
+    def latency_summary(self) -> dict[str, float]:
+        values = sorted(self.latencies_ms)
+        if not values:
+            return {}
+        def pct(p: float) -> float:
+            return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1)
+        return {"p50": pct(50), "p99": pct(99), "max": round(values[-1], 1),
+                "count": float(len(values))}
 
     async def run(self) -> None:
         failures = 0
@@ -152,8 +169,9 @@ class Uploader:
         """Apply persisted watermarks for this gateway (all partitions, filtered by key)."""
         key = self.config.gateway_id.encode()
         while True:
-            consumer = AIOKafkaConsumer(
-                **self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm"))
+            config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
+            config["fetch_max_wait_ms"] = 1000  # watermarks are not urgent: poll gently
+            consumer = AIOKafkaConsumer(**config)
             try:
                 await consumer.start()
                 partitions = None

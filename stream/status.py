@@ -43,6 +43,7 @@ class UploadStatus(msgspec.Struct, kw_only=True):
     resends: int = 0
     last_ack_at: UtcTime | None = None
     last_error: str | None = None
+    ack_latency_ms: dict[str, float] = {}  # notification -> Kafka ack: p50, p99, max, count
 
 
 class GatewayStatus(msgspec.Struct, kw_only=True):

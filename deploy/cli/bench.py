@@ -44,3 +44,12 @@ def storage(
     result = module.run(rows=rows, batch=batch, query_days=query_days, buckets=buckets,
                         queries=queries)
     print(json.dumps(result, indent=2))
+
+
+@app.command()
+def gateway(
+    duration: Annotated[float, typer.Option(help="Seconds measured per device count.")] = 60.0,
+) -> None:
+    """Gateway CPU% and RSS with 1, 4 and 8 devices at real rates; notification→ack p50/p99."""
+    module = _load("gateway_bench")
+    print(json.dumps(module.run(duration_s=duration), indent=2))
