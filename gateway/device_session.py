@@ -104,10 +104,10 @@ class DeviceSession:
             await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-        if not task.done():
+        if self._stopping.is_set():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 5)
+                await asyncio.wait_for(task, 5)  # also retrieves a late exception
             raise _Stopping
         return task.result()
 
