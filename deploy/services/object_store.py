@@ -94,20 +94,13 @@ class EmbeddedObjectStore:
         ]
         self._popen, self.handle = process.spawn(argv, log_path=self.log_path, cwd=store)
 
-        def ready() -> bool:
-            if self._popen is not None and self._popen.poll() is not None:
-                raise ServiceStartError(
-                    f"SeaweedFS exited with status {self._popen.returncode}:\n"
-                    f"{process.tail(self.log_path)}"
-                )
-            return self.is_healthy()
-
-        if not process.wait_until(ready, timeout=self.start_timeout, interval=0.2):
+        try:
+            process.wait_healthy(self._popen, self.is_healthy, timeout=self.start_timeout,
+                                 log_path=self.log_path, what="SeaweedFS S3 gateway",
+                                 interval=0.2)
+        except ServiceStartError:
             self.stop()
-            raise ServiceStartError(
-                f"SeaweedFS S3 gateway not ready in {self.start_timeout} s:\n"
-                f"{process.tail(self.log_path)}"
-            )
+            raise
         logger.info("SeaweedFS S3 ready at %s", self.endpoint)
         return self.endpoint
 

@@ -226,20 +226,12 @@ class EmbeddedPostgres:
             raise ServiceStartError(f"initdb failed: {result.stderr.strip() or result.stdout}")
 
     def _wait_ready(self) -> None:
-        def ready() -> bool:
-            if self._popen is not None and self._popen.poll() is not None:
-                raise ServiceStartError(
-                    f"PostgreSQL exited with status {self._popen.returncode}:\n"
-                    f"{process.tail(self.log_path)}"
-                )
-            return self.is_healthy()
-
-        if not process.wait_until(ready, timeout=self.start_timeout, interval=0.1):
+        try:
+            process.wait_healthy(self._popen, self.is_healthy, timeout=self.start_timeout,
+                                 log_path=self.log_path, what="PostgreSQL")
+        except ServiceStartError:
             self.stop()
-            raise ServiceStartError(
-                f"PostgreSQL did not become ready in {self.start_timeout} s:\n"
-                f"{process.tail(self.log_path)}"
-            )
+            raise
 
     def _create_database(self) -> None:
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:

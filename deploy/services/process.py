@@ -112,3 +112,19 @@ def wait_until(predicate: object, *, timeout: float, interval: float = 0.1) -> b
             return True
         time.sleep(interval)
     return False
+
+
+def wait_healthy(popen: subprocess.Popen[bytes] | None, healthy: object, *, timeout: float,
+                 log_path: Path, what: str, interval: float = 0.1) -> None:
+    """Poll ``healthy()`` until True; a dead process or ``timeout`` raises ServiceStartError
+    with the tail of its log."""
+    from deploy.services.errors import ServiceStartError
+
+    def ready() -> bool:
+        if popen is not None and popen.poll() is not None:
+            raise ServiceStartError(f"{what} exited with status {popen.returncode}:\n"
+                                    f"{tail(log_path)}")
+        return bool(healthy())  # type: ignore[operator]
+
+    if not wait_until(ready, timeout=timeout, interval=interval):
+        raise ServiceStartError(f"{what} did not become ready in {timeout} s:\n{tail(log_path)}")

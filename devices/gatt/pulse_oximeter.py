@@ -73,6 +73,24 @@ def _quality(measurement: MeasurementStatus | None, sensor: DeviceSensorStatus |
     return q
 
 
+def _read_statuses(r: Reader, flags: int, measurement_bit: int, device_bit: int,
+                   ) -> tuple[MeasurementStatus | None, DeviceSensorStatus | None]:
+    """The optional measurement-status (u16) and device-and-sensor-status (u24) fields."""
+    ms = MeasurementStatus(r.u16("measurement status") & 0xFFE0) if flags & measurement_bit \
+        else None
+    ds = DeviceSensorStatus(r.u24("device and sensor status") & 0xFFFF) if flags & device_bit \
+        else None
+    return ms, ds
+
+
+def _write_statuses(w: Writer, ms: MeasurementStatus | None,
+                    ds: DeviceSensorStatus | None) -> None:
+    if ms is not None:
+        w.u16(int(ms))
+    if ds is not None:
+        w.u24(int(ds))
+
+
 def _pair(spo2: MedFloat, pr: MedFloat, quality: int, time: datetime | None = None) -> list[Reading]:
     out = []
     if spo2.value is not None:
@@ -104,8 +122,7 @@ class PlxSpotCheck:
         spo2, pr = r.sfloat("SpO2"), r.sfloat("pulse rate")
         has_ts = bool(flags & 0x01)
         ts = read_date_time(r, "timestamp") if has_ts else None
-        ms = MeasurementStatus(r.u16("measurement status") & 0xFFE0) if flags & 0x02 else None
-        ds = DeviceSensorStatus(r.u24("device and sensor status") & 0xFFFF) if flags & 0x04 else None
+        ms, ds = _read_statuses(r, flags, 0x02, 0x04)
         pai = r.sfloat("pulse amplitude index") if flags & 0x08 else None
         r.done()
         return cls(spo2, pr, ts, has_ts, ms, ds, pai, bool(flags & 0x10))
@@ -119,10 +136,7 @@ class PlxSpotCheck:
         w = Writer().u8(flags).sfloat(self.spo2).sfloat(self.pulse_rate)
         if has_ts:
             w.date_time(self.timestamp)
-        if self.measurement_status is not None:
-            w.u16(int(self.measurement_status))
-        if self.device_status is not None:
-            w.u24(int(self.device_status))
+        _write_statuses(w, self.measurement_status, self.device_status)
         if self.pulse_amplitude_index is not None:
             w.sfloat(self.pulse_amplitude_index)
         return bytes(w)
@@ -154,8 +168,7 @@ class PlxContinuous:
         spo2, pr = r.sfloat("SpO2 (normal)"), r.sfloat("pulse rate (normal)")
         fast = (r.sfloat("SpO2 (fast)"), r.sfloat("pulse rate (fast)")) if flags & 0x01 else None
         slow = (r.sfloat("SpO2 (slow)"), r.sfloat("pulse rate (slow)")) if flags & 0x02 else None
-        ms = MeasurementStatus(r.u16("measurement status") & 0xFFE0) if flags & 0x04 else None
-        ds = DeviceSensorStatus(r.u24("device and sensor status") & 0xFFFF) if flags & 0x08 else None
+        ms, ds = _read_statuses(r, flags, 0x04, 0x08)
         pai = r.sfloat("pulse amplitude index") if flags & 0x10 else None
         r.done()
         return cls(spo2, pr, fast, slow, ms, ds, pai)
@@ -169,10 +182,7 @@ class PlxContinuous:
         for pair in (self.fast, self.slow):
             if pair:
                 w.sfloat(pair[0]).sfloat(pair[1])
-        if self.measurement_status is not None:
-            w.u16(int(self.measurement_status))
-        if self.device_status is not None:
-            w.u24(int(self.device_status))
+        _write_statuses(w, self.measurement_status, self.device_status)
         if self.pulse_amplitude_index is not None:
             w.sfloat(self.pulse_amplitude_index)
         return bytes(w)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -43,6 +43,15 @@ def uuid_str(uuid: UUID) -> str:
     """bumble UUID → bleak's lowercase 128-bit string."""
     raw = uuid.to_bytes(force_128=True)[::-1].hex()
     return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+@contextlib.contextmanager
+def _att_errors() -> Iterator[None]:
+    """bumble's ATT error responses as bleak's protocol error (with the ATT error code)."""
+    try:
+        yield
+    except att.ATT_Error as exc:
+        raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
 
 
 def address_str(address: hci.Address) -> str:
@@ -323,36 +332,28 @@ class BumbleClient(BaseBleakClient):
                              **kwargs: Any) -> bytearray:
         self._require()
         proxy: CharacteristicProxy[bytes] = characteristic.obj
-        try:
+        with _att_errors():
             return bytearray(await proxy.read_value())
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
                                    **kwargs: Any) -> bytearray:
         self._require()
-        try:
+        with _att_errors():
             return bytearray(await descriptor.obj.read_value())
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic,
                               data: bytes | bytearray | memoryview, response: bool) -> None:
         self._require()
-        try:
+        with _att_errors():
             await characteristic.obj.write_value(bytes(data), with_response=response)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
                                     data: bytes | bytearray | memoryview) -> None:
         if descriptor.uuid == CCCD_UUID:
             raise ValueError("write the CCCD with start_notify/stop_notify, not directly")
         self._require()
-        try:
+        with _att_errors():
             await descriptor.obj.write_value(bytes(data), with_response=True)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic,
                            callback: Callable[[bytearray], None], **kwargs: Any) -> None:
