@@ -19,7 +19,6 @@ import logging
 import time
 import uuid
 from collections import deque
-from datetime import UTC, datetime
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -71,7 +70,7 @@ class Uploader:
         envelope = Envelope(
             batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=device_id,
             device_type=self._types.get(device_id, "unknown"), subject=self.config.subject,
-            seq_from=gseq_from, seq_to=gseq_to, sent_at=datetime.now(UTC),
+            seq_from=gseq_from, seq_to=gseq_to, sent_at=self.clock.now(),
             readings=readings, segments=segments, clock=self.clock_estimates.get(device_id))
         return batch_id, encode_envelope(envelope)
 

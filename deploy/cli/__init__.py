@@ -8,7 +8,7 @@ from types import FrameType
 
 import typer
 
-from deploy.cli import bench, db, decode, gateway, services, sim
+from deploy.cli import bench, db, decode, gateway, services, sim, topics
 from deploy.cli.output import console, fail
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(topics.app, name="topics")
 app.command(name="decode")(decode.command)
 
 
