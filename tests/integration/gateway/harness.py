@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -182,3 +183,29 @@ def assert_delivered(config, emissions, envs: list[envelopes.Envelope], *,
 def _is_subsequence(short: list[float], long: list[float]) -> bool:
     it = iter(long)
     return all(any(x == y for y in it) for x in short)
+
+
+async def read_statuses(kafka: KafkaSettings, gateway_id: str) -> list[Any]:
+    """Every status message of ``gateway_id`` on the status topic."""
+    from stream import status as status_codec
+
+    consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=None))
+    await consumer.start()
+    out = []
+    try:
+        partitions = consumer.partitions_for_topic(topics.STATUS) or set()
+        tps = [TopicPartition(topics.STATUS, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        async with asyncio.timeout(10):
+            while True:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(p >= ends[tp] for p, tp in zip(positions, tps, strict=True)):
+                    break
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [status_codec.decode(r.value) for r in records
+                            if r.key == gateway_id.encode()]
+    finally:
+        await consumer.stop()
+    return out

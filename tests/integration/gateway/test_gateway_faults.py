@@ -14,7 +14,12 @@ from devices.catalog import DeviceType
 from stream import topics
 from stream import watermark as watermarks
 from stream.kafka.settings import KafkaSettings
-from tests.integration.gateway.harness import arrived_by_device, read_envelopes, start_rig
+from tests.integration.gateway.harness import (
+    arrived_by_device,
+    read_envelopes,
+    read_statuses,
+    start_rig,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -68,6 +73,11 @@ async def test_malformed_notifications_are_counted_and_capture_goes_on(
     assert device.malformed == {"truncated": 7}
     assert device.connected is False  # stopped now, but it stayed up throughout
     assert device.reconnects == 1
+    # Status telemetry reached the status topic, malformed counts included.
+    statuses = await read_statuses(kafka_settings, rig.config.gateway_id)
+    assert statuses, "no status message on the status topic"
+    assert statuses[-1].devices[0].malformed == {"truncated": 7}
+    assert all(s.subject == rig.config.subject for s in statuses)
     envs = await read_envelopes(kafka_settings, rig.config.gateway_id)
     got = [r.value for e in envs for r in e.readings if r.metric == "heart_rate"]
     serial = rig.config.devices[0].serial
