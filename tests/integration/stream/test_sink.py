@@ -1,0 +1,83 @@
+"""The sink's core against the real database: idempotent envelopes, dead letters with
+reasons, and watermarks that only move over contiguous stored ranges."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from storage.readings import ReadingWriter
+from stream.envelope import Envelope, WireReading, WireSegment, encode
+from stream.sink import Sink
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def envelope(seq_from: int, count: int, *, device: str = "D-1", value: float = 70.0,
+             batch_id: str | None = None) -> bytes:
+    readings = [WireReading(seq=seq_from + i, metric="heart_rate", value=value, unit="/min",
+                            time=T0 + timedelta(seconds=seq_from + i),
+                            received_at=T0 + timedelta(seconds=seq_from + i))
+                for i in range(count)]
+    return encode(Envelope(batch_id=batch_id or str(uuid.uuid4()), gateway_id="GW-1",
+                           device_id=device, device_type="smartwatch", subject="S-1",
+                           seq_from=seq_from, seq_to=seq_from + count - 1, sent_at=T0,
+                           readings=readings))
+
+
+async def rows(db: psycopg.AsyncConnection[object]) -> int:
+    return (await (await db.execute("SELECT count(*) FROM readings")).fetchone())[0]  # type: ignore[index]
+
+
+async def test_envelopes_are_stored_once_and_watermarks_advance(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    sink = Sink(ReadingWriter(mode="partitioned"))
+    first, second = envelope(0, 10), envelope(10, 10)
+    result = await sink.persist(db, [first, second])
+    assert (result.envelopes, result.readings_inserted, result.dead_letters) == (2, 20, [])
+    assert result.watermarks == {"GW-1": {"D-1": 19}}
+    again = await sink.persist(db, [second, first])  # re-sent / re-consumed
+    assert (again.readings_inserted, again.readings_duplicate) == (0, 20)
+    assert again.watermarks == {"GW-1": {"D-1": 19}}
+    assert await rows(db) == 20
+
+
+async def test_a_gap_holds_the_watermark_until_the_missing_batch_arrives(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    sink = Sink(ReadingWriter(mode="partitioned"))
+    assert (await sink.persist(db, [envelope(0, 5)])).watermarks["GW-1"]["D-1"] == 4
+    assert (await sink.persist(db, [envelope(10, 5)])).watermarks["GW-1"]["D-1"] == 4
+    assert (await sink.persist(db, [envelope(5, 5)])).watermarks["GW-1"]["D-1"] == 14
+    assert await rows(db) == 15
+
+
+async def test_bad_envelopes_become_dead_letters_with_reasons(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    sink = Sink(ReadingWriter(mode="partitioned"))
+    bad_json = b"{not json"
+    wrong = json.loads(envelope(0, 1))
+    wrong["schema_version"] = 2
+    impossible = envelope(1, 1, value=900.0)
+    good = envelope(2, 3)
+    seg = encode(Envelope(batch_id="b", gateway_id="GW-1", device_id="D-2",
+                          device_type="ecg_patch", subject="S-1", seq_from=0, seq_to=0,
+                          sent_at=T0, segments=[WireSegment(
+                              seq=0, lead="I", time=T0, sampling_rate_hz=130.0,
+                              samples=[1.0, 2.0], received_at=T0)]))
+    result = await sink.persist(db, [bad_json, json.dumps(wrong).encode(), impossible, good,
+                                     seg])
+    assert [d.reason for d in result.dead_letters] == [
+        "invalid_envelope", "unsupported_schema", "invalid_reading"]
+    assert "heart_rate value 900.0 /min is outside the possible range" in \
+        result.dead_letters[2].detail
+    assert (result.envelopes, result.readings_inserted, result.segments_inserted) == (2, 3, 1)
+    assert result.watermarks == {"GW-1": {"D-1": 4, "D-2": 0}}

@@ -1,0 +1,33 @@
+"""Watermarks advance over contiguous ranges only; gaps wait in pending."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from storage.watermarks import advance
+
+
+def test_contiguous_ranges_advance() -> None:
+    assert advance(-1, [], [(0, 9), (10, 19)]) == (19, [])
+
+
+def test_gap_waits_until_filled_then_merges() -> None:
+    through, pending = advance(-1, [], [(0, 9), (20, 29)])
+    assert (through, pending) == (9, [[20, 29]])
+    through, pending = advance(through, pending, [(30, 39)])
+    assert (through, pending) == (9, [[20, 29], [30, 39]])
+    assert advance(through, pending, [(10, 19)]) == (39, [])
+
+
+def test_re_sent_and_overlapping_ranges_are_harmless() -> None:
+    assert advance(19, [], [(0, 9), (10, 19)]) == (19, [])
+    assert advance(19, [], [(15, 25)]) == (25, [])
+
+
+@given(st.permutations(list(range(12))))
+def test_any_arrival_order_ends_at_the_top(order: list[int]) -> None:
+    through, pending = -1, []
+    for i in order:
+        through, pending = advance(through, pending, [(i * 10, i * 10 + 9)])
+    assert (through, pending) == (119, [])
