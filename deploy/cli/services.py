@@ -53,6 +53,12 @@ def start(
     """Start PostgreSQL and the Kafka-protocol broker on free loopback ports."""
     data_dir = data_dir or default_data_dir()
     storage = "s3" if broker_storage is BrokerStorageChoice.persistent else "memory"
+    stop_event = threading.Event()
+    if foreground:
+        # Before starting: a Ctrl-C that lands just after the servers are up must still
+        # stop them, not kill this process and leave them running.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop_event.set())
     console.print(f"starting embedded services in {data_dir} ...")
     try:
         start_stack(data_dir, broker_storage=storage,  # type: ignore[arg-type]
@@ -63,9 +69,6 @@ def start(
     if not foreground:
         console.print("stop them with [bold]trialwire services stop[/]")
         return
-    stop_event = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop_event.set())
     console.print("running in the foreground; Ctrl-C stops everything")
     try:
         stop_event.wait()
