@@ -66,10 +66,9 @@ def _explain(obs: Observation, index: int) -> str:
     if obs.unit != expected_unit:
         return f"reading {index}: {obs.metric} must be in {expected_unit!r}, got {obs.unit!r}"
     for label, value in (("time", obs.time), ("received_at", obs.received_at)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            return f"reading {index}: {label} {value!r} has no time zone"
-        if value < _EARLIEST:
-            return f"reading {index}: {label} {value.isoformat()} is before 2000"
+        problem = _time_problem(label, value)
+        if problem is not None:
+            return f"reading {index}: {problem}"
     if obs.seq < 0:
         return f"reading {index}: seq {obs.seq} is negative"
     return f"reading {index}: subject and device_id are required"
@@ -101,13 +100,19 @@ def validate_observation(obs: Observation, index: int = 0) -> None:
     raise InvalidReadingError(_explain(obs, index), index=index)
 
 
-def _check_time(label: str, value: datetime, index: int) -> None:
+def _time_problem(label: str, value: datetime) -> str | None:
+    """Why a timestamp cannot be stored (naive, or before 2000), or None."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidReadingError(f"segment {index}: {label} {value!r} has no time zone",
-                                  index=index)
+        return f"{label} {value!r} has no time zone"
     if value < _EARLIEST:
-        raise InvalidReadingError(f"segment {index}: {label} {value.isoformat()} is before 2000",
-                                  index=index)
+        return f"{label} {value.isoformat()} is before 2000"
+    return None
+
+
+def _check_time(label: str, value: datetime, index: int) -> None:
+    problem = _time_problem(label, value)
+    if problem is not None:
+        raise InvalidReadingError(f"segment {index}: {problem}", index=index)
 
 
 def validate_segment(seg: WaveformSegment, index: int = 0) -> None:

@@ -23,11 +23,8 @@ from urllib.parse import quote
 import psycopg
 
 from deploy.services import process
-from deploy.services.errors import (
-    BinaryMissingError,
-    DataDirNotWritableError,
-    ServiceStartError,
-)
+from deploy.services.data_dir import require_writable
+from deploy.services.errors import BinaryMissingError, ServiceStartError
 from deploy.services.ports import LOOPBACK, free_port, require_free
 
 logger = logging.getLogger(__name__)
@@ -180,16 +177,8 @@ class EmbeddedPostgres:
     # -- internals ---------------------------------------------------------------------
 
     def _prepare_data_dir(self) -> None:
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.data_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise DataDirNotWritableError(
-                f"PostgreSQL data directory {self.data_dir} is not writable: {exc.strerror}",
-                advice="choose another --data-dir",
-            ) from exc
+        require_writable(self.data_dir, what="PostgreSQL data directory",
+                         advice="choose another --data-dir")
         if not self.password_file.exists():
             self.password_file.write_text(secrets.token_urlsafe(24))
             self.password_file.chmod(0o600)

@@ -15,7 +15,8 @@ import platformdirs
 
 from deploy.services import process
 from deploy.services.broker import BrokerStorage, EmbeddedBroker
-from deploy.services.errors import DataDirNotWritableError, NotConfiguredError
+from deploy.services.data_dir import require_writable
+from deploy.services.errors import NotConfiguredError
 from deploy.services.object_store import EmbeddedObjectStore
 from deploy.services.ports import tcp_accepts
 from deploy.services.postgres import EmbeddedPostgres
@@ -73,19 +74,6 @@ def _alive(record: ServiceRecord | None) -> bool:
     return record is not None and process.ProcessHandle(record.pid, record.create_time).is_alive()
 
 
-def _check_writable(data_dir: Path) -> None:
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        probe = data_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise DataDirNotWritableError(
-            f"data directory {data_dir} is not writable: {exc.strerror}",
-            advice=f"pass --data-dir or set {DATA_DIR_ENV}",
-        ) from exc
-
-
 def start_stack(
     data_dir: Path,
     *,
@@ -97,7 +85,8 @@ def start_stack(
 
     On any failure the servers this call started are stopped again (no orphans).
     """
-    _check_writable(data_dir)
+    require_writable(data_dir, what="data directory",
+                     advice=f"pass --data-dir or set {DATA_DIR_ENV}")
     existing = read_state(data_dir)
     if existing is not None and any(
         _alive(r) for r in (existing.postgres, existing.broker, existing.object_store)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import datetime
 
 import numpy as np
 from bumble.device import Connection
@@ -16,7 +15,6 @@ from devices.sim.peripheral import VirtualWearable
 
 ECG_RATE_HZ = 130
 MAX_SAMPLES_PER_FRAME = 73  # what fits a 232-byte PMD frame; fewer with a small MTU
-_POLAR_EPOCH = datetime(2000, 1, 1).replace(tzinfo=None)  # noqa: DTZ001
 
 
 class EcgPatch(VirtualWearable):
@@ -98,7 +96,7 @@ class EcgPatch(VirtualWearable):
             await self.clock.sleep_until(float(times[-1]))
             samples = np.clip(np.round(self.physiology.ecg_uv(times)), -(1 << 23), (1 << 23) - 1)
             stamp = self.device_clock.read(self.clock, float(times[-1])).replace(tzinfo=None)
-            ns = round((stamp - _POLAR_EPOCH).total_seconds() * 1e9)
+            ns = round((stamp - polar_pmd.POLAR_EPOCH).total_seconds() * 1e9)
             frame = polar_pmd.EcgFrame(ns, tuple(int(s) for s in samples))
             await self.send(polar_pmd.UUID_DATA, bytes(frame),
                             [("ecg_samples", index, float(times[0]), float(count))])
