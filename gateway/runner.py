@@ -19,7 +19,6 @@ from gateway.spool_writer import SpoolWriter
 from gateway.uploader import Uploader
 from gateway.wallclock import Clock, SystemClock
 from stream import status as status_codec
-from stream import topics
 from stream.envelope import ClockEstimate
 from stream.kafka.settings import KafkaSettings
 from stream.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
@@ -97,7 +96,7 @@ class Gateway:
                         await producer.start()
                         self._status_producer = producer
                     await asyncio.wait_for(self._status_producer.send_and_wait(
-                        topics.STATUS, status_codec.encode(current),
+                        self.kafka.topics.status, status_codec.encode(current),
                         key=self.config.gateway_id.encode()), 10)
                     last_shape = shape
                     next_at = loop.time() + self.config.status_interval_s

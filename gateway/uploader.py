@@ -27,7 +27,6 @@ from aiokafka.errors import KafkaError
 from gateway.config import GatewayConfig
 from gateway.spool import Batch, Spool
 from gateway.wallclock import Clock
-from stream import topics
 from stream import watermark as watermarks
 from stream.envelope import ClockEstimate, Envelope, WireReading, WireSegment
 from stream.envelope import encode as encode_envelope
@@ -104,7 +103,7 @@ class Uploader:
         sent = 0
         pending: list[tuple[Batch, asyncio.Future[object]]] = []
         for batch in due:
-            future = await producer.send(topics.RAW_READINGS, batch.envelope,
+            future = await producer.send(self.kafka.topics.raw_readings, batch.envelope,
                                          key=self.config.subject.encode())
             pending.append((batch, future))
         for batch, future in pending:
@@ -176,10 +175,10 @@ class Uploader:
                 partitions = None
                 while not partitions:
                     await consumer.topics()  # refresh metadata; the topic may not exist yet
-                    partitions = consumer.partitions_for_topic(topics.WATERMARKS)
+                    partitions = consumer.partitions_for_topic(self.kafka.topics.watermarks)
                     if not partitions:
                         await asyncio.sleep(1.0)
-                consumer.assign([TopicPartition(topics.WATERMARKS, p) for p in partitions])
+                consumer.assign([TopicPartition(self.kafka.topics.watermarks, p) for p in partitions])
                 async for message in consumer:
                     if message.key != key:
                         continue

@@ -64,3 +64,12 @@ async def for_gateway(conn: AsyncConnection[object], gateway_id: str) -> dict[st
         "SELECT device_id, persisted_through FROM gateway_watermarks WHERE gateway_id = %s",
         (gateway_id,))
     return {d: int(t) for d, t in await cur.fetchall()}  # type: ignore[misc]
+
+
+async def for_gateways(conn: AsyncConnection[object], gateway_ids: Iterable[str],
+                       ) -> dict[tuple[str, str], int]:
+    """(gateway, device) → persisted_through for several gateways in one query."""
+    cur = await conn.execute(
+        "SELECT gateway_id, device_id, persisted_through FROM gateway_watermarks"
+        " WHERE gateway_id = ANY(%s)", (sorted(set(gateway_ids)),))
+    return {(g, d): int(t) for g, d, t in await cur.fetchall()}  # type: ignore[misc]

@@ -1,56 +1,87 @@
 """The persisting sink's core: envelopes in, rows and watermarks out, in one transaction.
 
 Framework-free so it can be tested against a real database on its own; the Faust agent
-feeds it batches and commits Kafka offsets only after :meth:`Sink.persist` returned (the
-database transaction has committed). Bad envelopes come back as dead letters with a
-reason instead of raising: one bad batch never blocks the partition.
+(:mod:`stream.agents.persist`) feeds it batches and commits Kafka offsets only after
+:meth:`Sink.persist` returned (the database transaction has committed). Bad envelopes come
+back as dead letters with a reason instead of raising: one bad batch never blocks the
+partition.
+
+Order of checks per envelope: schema → duplicate (batch id seen in this batch, or a range
+the persisted watermark already covers: skipped before any write, so re-sent batches cost
+one indexed lookup per gateway) → enrollment → storage validity → plausibility (only the
+implausible readings are dead-lettered; the rest are stored).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 import msgspec
 from psycopg import AsyncConnection
 
-from devices.model import Observation, WaveformSegment
+from devices.model import Observation, Quality, WaveformSegment
 from storage import watermarks
 from storage.errors import InvalidReadingError
 from storage.readings import ReadingWriter, validate_observation, validate_segment
 from stream.envelope import SCHEMA_VERSION, Envelope
 from stream.envelope import decode as decode_envelope
+from stream.envelope import encode as encode_envelope
+from stream.validation.enrollment import EnrollmentIndex
+from stream.validation.plausibility import implausible
 
 logger = logging.getLogger(__name__)
+
+Span = tuple[str, str, int, int]  # gateway, device, seq_from, seq_to
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     value: bytes
-    reason: str  # machine-readable: invalid_envelope, unsupported_schema, invalid_reading
+    # machine-readable: invalid_envelope, unsupported_schema, not_enrolled, invalid_reading,
+    # implausible_value
+    reason: str
     detail: str
-    # (gateway, device, seq_from, seq_to) when the envelope was readable: a dead-lettered
-    # batch is handled (kept in the dead-letter topic), so the watermark passes it and
-    # the gateway stops re-sending what can never be stored.
-    span: tuple[str, str, int, int] | None = None
+    # Set when the envelope was readable: a dead-lettered batch is handled (kept in the
+    # dead-letter topic), so the watermark passes it and the gateway stops re-sending what
+    # can never be stored.
+    span: Span | None = None
+    key: bytes | None = None  # the subject code, when readable
+
+
+@dataclass
+class Accepted:
+    """The stored content of one envelope, as the anomaly rules see it."""
+
+    envelope: Envelope
+    observations: list[Observation]
+    segments: list[WaveformSegment]
 
 
 @dataclass
 class SinkResult:
     envelopes: int = 0
+    duplicate_batches: int = 0
     readings_inserted: int = 0
     readings_duplicate: int = 0
     segments_inserted: int = 0
     segments_duplicate: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     watermarks: dict[str, dict[str, int]] = field(default_factory=dict)
+    accepted: list[Accepted] = field(default_factory=list)
+
+    @property
+    def rejected_by_reason(self) -> Counter[str]:
+        return Counter(d.reason for d in self.dead_letters)
 
 
 def to_rows(env: Envelope) -> tuple[list[Observation], list[WaveformSegment]]:
     offset = env.clock.offset_ms if env.clock is not None else None
     observations = [Observation(
         time=r.time, subject=env.subject, device_id=env.device_id, metric=r.metric,
-        value=r.value, unit=r.unit, seq=r.seq, received_at=r.received_at, quality=r.quality,
+        value=r.value, unit=r.unit, seq=r.seq, received_at=r.received_at,
+        quality=r.quality | (Quality.BACKFILLED if r.backfilled else 0),
         gateway_id=env.gateway_id, specimen=r.specimen, clock_offset_ms=offset)
         for r in env.readings]
     segments = [WaveformSegment(
@@ -61,26 +92,53 @@ def to_rows(env: Envelope) -> tuple[list[Observation], list[WaveformSegment]]:
     return observations, segments
 
 
-class Sink:
-    def __init__(self, writer: ReadingWriter) -> None:
-        self.writer = writer
+def _time_span(env: Envelope) -> tuple[object, object] | None:
+    times = [r.time for r in env.readings] + [s.time for s in env.segments]
+    return (min(times), max(times)) if times else None
 
-    def _accept(self, value: bytes, result: SinkResult,
-                ) -> tuple[Envelope, list[Observation], list[WaveformSegment]] | None:
+
+class Sink:
+    def __init__(self, writer: ReadingWriter, enrollments: EnrollmentIndex | None = None,
+                 ) -> None:
+        self.writer = writer
+        # None: no enrollment check (tools that load data outside a study).
+        self.enrollments = enrollments
+
+    def _decode(self, value: bytes, result: SinkResult) -> Envelope | None:
         try:
             env = decode_envelope(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             result.dead_letters.append(DeadLetter(value, "invalid_envelope", str(exc)))
             return None
         span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
+        key = env.subject.encode()
         if env.schema_version != SCHEMA_VERSION:
             result.dead_letters.append(DeadLetter(
-                value, "unsupported_schema", f"schema_version {env.schema_version}", span))
+                value, "unsupported_schema", f"schema_version {env.schema_version}", span, key))
             return None
         if env.seq_to < env.seq_from:
             result.dead_letters.append(DeadLetter(value, "invalid_envelope",
-                                                  "seq_to is before seq_from"))
+                                                  "seq_to is before seq_from", None, key))
             return None
+        return env
+
+    def _enrollment_problem(self, env: Envelope) -> str | None:
+        assert self.enrollments is not None
+        times = _time_span(env)
+        if times is None:
+            return None
+        first, last = times
+        return self.enrollments.check(device_id=env.device_id, subject=env.subject,
+                                      gateway_id=env.gateway_id, first=first, last=last)  # type: ignore[arg-type]
+
+    def _accept(self, value: bytes, env: Envelope, result: SinkResult) -> Accepted | None:
+        span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
+        key = env.subject.encode()
+        if self.enrollments is not None:
+            problem = self._enrollment_problem(env)
+            if problem is not None:
+                result.dead_letters.append(DeadLetter(value, "not_enrolled", problem, span, key))
+                return None
         observations, segments = to_rows(env)
         try:
             for i, obs in enumerate(observations):
@@ -88,9 +146,25 @@ class Sink:
             for i, seg in enumerate(segments):
                 validate_segment(seg, i)
         except InvalidReadingError as exc:
-            result.dead_letters.append(DeadLetter(value, "invalid_reading", str(exc), span))
+            result.dead_letters.append(DeadLetter(value, "invalid_reading", str(exc), span, key))
             return None
-        return env, observations, segments
+        kept: list[Observation] = []
+        rejected = []
+        reasons = []
+        for obs, wire in zip(observations, env.readings, strict=True):
+            why = implausible(obs.metric, obs.value)
+            if why is None:
+                kept.append(obs)
+            else:
+                rejected.append(wire)
+                reasons.append(why)
+        if rejected:
+            # Only the implausible readings go to the dead-letter topic; the batch's range
+            # counts as handled through the stored part.
+            copy = msgspec.structs.replace(env, readings=rejected, segments=[])
+            result.dead_letters.append(DeadLetter(
+                encode_envelope(copy), "implausible_value", "; ".join(reasons), None, key))
+        return Accepted(env, kept, segments)
 
     async def persist(self, conn: AsyncConnection[object], values: list[bytes]) -> SinkResult:
         """Store a batch of envelopes; returns counts, dead letters and the new watermarks.
@@ -100,10 +174,27 @@ class Sink:
         publishes ``dead_letters`` (and then the watermarks) before committing offsets.
         """
         result = SinkResult()
-        accepted = [a for a in (self._accept(v, result) for v in values) if a is not None]
+        decoded = [(v, env) for v in values if (env := self._decode(v, result)) is not None]
+        fresh = await self._drop_duplicates(conn, decoded, result)
+        if self.enrollments is not None and self.enrollments.stale:
+            await self.enrollments.load(conn)
+        accepted: list[Accepted] = []
+        for value, env in fresh:
+            before = len(result.dead_letters)
+            item = self._accept(value, env, result)
+            if (item is None and self.enrollments is not None and self.enrollments.stale
+                    and result.dead_letters[-1].reason == "not_enrolled"):
+                # A new enrollment may not be in the cached copy yet: reload once and retry.
+                del result.dead_letters[before:]
+                await self.enrollments.load(conn)
+                item = self._accept(value, env, result)
+            if item is not None:
+                accepted.append(item)
         result.envelopes = len(accepted)
+        result.accepted = accepted
         ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for env, _obs, _segs in accepted:
+        for item in accepted:
+            env = item.envelope
             ranges.setdefault((env.gateway_id, env.device_id), []).append(
                 (env.seq_from, env.seq_to))
         for dead in result.dead_letters:
@@ -111,8 +202,8 @@ class Sink:
                 gateway_id, device_id, lo, hi = dead.span
                 ranges.setdefault((gateway_id, device_id), []).append((lo, hi))
         async with conn.transaction():
-            observations = [o for _e, obs, _s in accepted for o in obs]
-            segments = [s for _e, _o, segs in accepted for s in segs]
+            observations = [o for item in accepted for o in item.observations]
+            segments = [s for item in accepted for s in item.segments]
             if observations:
                 written = await self.writer.write_readings(conn, observations)
                 result.readings_inserted = written.inserted
@@ -123,6 +214,26 @@ class Sink:
                 result.segments_duplicate = written.duplicates
             for (gateway_id, device_id), spans in sorted(ranges.items()):
                 await watermarks.record(conn, gateway_id, device_id, spans)
-            for gateway_id in sorted({g for g, _d in ranges}):
+            # Duplicates too: a gateway re-sends when it missed the watermark, so it needs it.
+            for gateway_id in sorted({g for g, _d in ranges} | {e.gateway_id for _v, e in decoded}):
                 result.watermarks[gateway_id] = await watermarks.for_gateway(conn, gateway_id)
         return result
+
+    async def _drop_duplicates(self, conn: AsyncConnection[object],
+                               decoded: list[tuple[bytes, Envelope]], result: SinkResult,
+                               ) -> list[tuple[bytes, Envelope]]:
+        """Skip batches seen earlier in this batch or already under the persisted watermark."""
+        if not decoded:
+            return []
+        persisted = await watermarks.for_gateways(conn, {env.gateway_id for _v, env in decoded})
+        seen: set[str] = set()
+        fresh = []
+        for value, env in decoded:
+            through = persisted.get((env.gateway_id, env.device_id), -1)
+            if env.batch_id in seen or env.seq_to <= through:
+                result.duplicate_batches += 1
+                logger.debug("duplicate batch %s of %s skipped", env.batch_id, env.device_id)
+                continue
+            seen.add(env.batch_id)
+            fresh.append((value, env))
+        return fresh

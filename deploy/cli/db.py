@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 import storage.migrate as migrations
+from deploy.cli.connections import database_url
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
-from deploy.services import ServiceError, resolve_database_url
 from storage import StorageError
 from storage.pool import connect
 from storage.settings import DatabaseSettings
@@ -18,17 +18,10 @@ from storage.settings import DatabaseSettings
 app = typer.Typer(help="Database schema and storage mode.", no_args_is_help=True)
 
 
-def _dsn(data_dir: object) -> str:
-    try:
-        return resolve_database_url(data_dir)  # type: ignore[arg-type]
-    except ServiceError as exc:
-        fail(str(exc))
-
-
 @app.command()
 def migrate(data_dir: DataDirOption = None) -> None:
     """Apply pending migrations (safe to re-run)."""
-    dsn = _dsn(data_dir)
+    dsn = database_url(data_dir)
     settings = DatabaseSettings()
 
     async def run() -> list[migrations.Migration]:
@@ -55,7 +48,7 @@ def migrate(data_dir: DataDirOption = None) -> None:
 @app.command()
 def status(data_dir: DataDirOption = None) -> None:
     """Schema version, pending migrations and the storage mode (TimescaleDB or partitioned)."""
-    dsn = _dsn(data_dir)
+    dsn = database_url(data_dir)
 
     async def run() -> migrations.SchemaStatus:
         conn = await connect(dsn)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 from datetime import datetime
@@ -19,16 +18,16 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from deploy.cli.connections import kafka_settings
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
-from deploy.services import ServiceError, default_data_dir, resolve_kafka
+from deploy.services import default_data_dir
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.runner import Gateway, spool_path
 from gateway.spool import Spool
 from gateway.wallclock import Clock, ScaledClock
 from stream import status as status_codec
-from stream.kafka.settings import KafkaSettings
 from stream.status import GatewayStatus
 
 app = typer.Typer(help="The home gateway: BLE capture, durable spool, upload.",
@@ -49,17 +48,6 @@ def _config(path: Path) -> GatewayConfig:
         return load_config(path)
     except ConfigError as exc:
         fail(str(exc))
-
-
-def _kafka(data_dir: Path) -> KafkaSettings:
-    settings = KafkaSettings()
-    if "TRIALWIRE_KAFKA_BOOTSTRAP" in os.environ:
-        return settings
-    try:
-        bootstrap, embedded = resolve_kafka(data_dir)
-    except ServiceError as exc:
-        fail(str(exc))
-    return settings.model_copy(update={"bootstrap": bootstrap, "embedded_broker": embedded})
 
 
 def _status_line(status: GatewayStatus) -> Table:
@@ -95,7 +83,7 @@ def run(
     """Capture from the configured devices and upload, until Ctrl-C/SIGTERM."""
     config = _config(config_path)
     data_dir = data_dir or default_data_dir()
-    kafka = _kafka(data_dir)
+    kafka = kafka_settings(data_dir)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     clock: Clock | None = None

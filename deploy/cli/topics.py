@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated
 
 import typer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
+from deploy.cli.connections import kafka_settings
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
-from deploy.services import ServiceError, default_data_dir, resolve_kafka
 from stream.kafka.admin import ensure_topics
-from stream.kafka.settings import KafkaSettings
-from stream.topics import TOPICS
 
 app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
 
@@ -31,17 +28,11 @@ def create(
     ] = None,
 ) -> None:
     """Create missing topics (idempotent) and list them with their keys."""
-    settings = KafkaSettings()
-    if "TRIALWIRE_KAFKA_BOOTSTRAP" not in os.environ:
-        try:
-            bootstrap, embedded = resolve_kafka(data_dir or default_data_dir())
-        except ServiceError as exc:
-            fail(str(exc))
-        settings = settings.model_copy(update={"bootstrap": bootstrap,
-                                               "embedded_broker": embedded})
+    settings = kafka_settings(data_dir)
+    specs = settings.topics.specs()
     if partitions is not None and partitions < 1:
         fail("--partitions must be at least 1")
-    overrides = {t.name: partitions for t in TOPICS} if partitions else None
+    overrides = {t.name: partitions for t in specs} if partitions else None
     try:
         result = asyncio.run(ensure_topics(settings, partitions=overrides,
                                            replication=replication))
@@ -50,7 +41,7 @@ def create(
     table = Table()
     for column in ("topic", "state", "partitions", "key", "what"):
         table.add_column(column)
-    for spec in TOPICS:
+    for spec in specs:
         table.add_row(spec.name, result[spec.name], str(partitions or spec.partitions),
                       spec.key, spec.description)
     console.print(table)

@@ -8,19 +8,21 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stream.kafka.settings import KafkaSettings
-from stream.topics import TOPICS, TopicSpec
+from stream.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
 
 async def ensure_topics(settings: KafkaSettings, *, partitions: dict[str, int] | None = None,
                         replication: int | None = None,
-                        specs: tuple[TopicSpec, ...] = TOPICS) -> dict[str, str]:
+                        specs: tuple[TopicSpec, ...] | None = None) -> dict[str, str]:
     """Create missing topics; returns name → "created" | "exists".
 
     Retention and compaction are set where the broker supports them; the embedded broker
     does not (shared/kafka-compat.md), so there they are skipped.
     """
+    if specs is None:
+        specs = settings.topics.specs()
     admin = AIOKafkaAdminClient(**settings.admin_config())
     await admin.start()
     result: dict[str, str] = {}

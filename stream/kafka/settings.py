@@ -9,12 +9,15 @@ broker, whose InitProducerId does not work with aiokafka.
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.topics import PREFIX, TopicNames
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -29,6 +32,8 @@ class KafkaSettings(BaseSettings):
     # True when the broker is the embedded Tansu: enables the client-side fixes.
     embedded_broker: bool = False
     client_id: str = "trialwire"
+    # Every topic name starts with this (stream/topics.py).
+    topic_prefix: str = PREFIX
 
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
@@ -49,6 +54,13 @@ class KafkaSettings(BaseSettings):
     max_poll_records: int = 2_000
     fetch_max_wait_ms: int = 100
 
+    @field_validator("topic_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", value):
+            raise ValueError(f"topic prefix {value!r}: letters, digits, '.', '_', '-' only")
+        return value
+
     @model_validator(mode="after")
     def _check_security(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL"):
@@ -62,6 +74,10 @@ class KafkaSettings(BaseSettings):
         return self
 
     # -- derived ----------------------------------------------------------------------
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -7,12 +7,16 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import psycopg
 import pytest
 
+from storage import registry
 from storage.readings import ReadingWriter
-from stream.envelope import Envelope, WireReading, WireSegment, encode
+from stream.envelope import Envelope, WireReading, WireSegment, decode, encode
 from stream.sink import Sink
+from stream.validation.enrollment import EnrollmentIndex
+from tests.integration.stream.seed import STUDY, seed_study
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +48,8 @@ async def test_envelopes_are_stored_once_and_watermarks_advance(
     assert (result.envelopes, result.readings_inserted, result.dead_letters) == (2, 20, [])
     assert result.watermarks == {"GW-1": {"D-1": 19}}
     again = await sink.persist(db, [second, first])  # re-sent / re-consumed
-    assert (again.readings_inserted, again.readings_duplicate) == (0, 20)
+    # Under the persisted watermark: skipped before any write, watermark re-published.
+    assert (again.duplicate_batches, again.readings_inserted, again.envelopes) == (2, 0, 0)
     assert again.watermarks == {"GW-1": {"D-1": 19}}
     assert await rows(db) == 20
 
@@ -81,3 +86,59 @@ async def test_bad_envelopes_become_dead_letters_with_reasons(
         result.dead_letters[2].detail
     assert (result.envelopes, result.readings_inserted, result.segments_inserted) == (2, 3, 1)
     assert result.watermarks == {"GW-1": {"D-1": 4, "D-2": 0}}
+
+
+async def test_enrollment_decides_which_envelopes_are_stored(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    await seed_study(db, subjects=1, start=T0)
+    sink = Sink(ReadingWriter(mode="partitioned"), EnrollmentIndex(max_age_s=0.0))
+    enrolled = envelope(0, 3, device="D-1")
+    unknown_device = envelope(0, 3, device="D-9")
+    before_enrollment = encode(msgspec.structs.replace(
+        decode(envelope(3, 1, device="D-1")), readings=[WireReading(
+            seq=3, metric="heart_rate", value=70, unit="/min", time=T0 - timedelta(hours=1),
+            received_at=T0)]))
+    result = await sink.persist(db, [enrolled, unknown_device, before_enrollment])
+    assert result.readings_inserted == 3
+    assert [(d.reason, d.detail) for d in result.dead_letters] == [
+        ("not_enrolled", "device is not enrolled"),
+        ("not_enrolled", "no enrollment of the device covers "
+                         "2026-11-25T07:00:00+00:00..2026-11-25T07:00:00+00:00")]
+    # Dead-lettered but readable: the range is handled, the gateway may drop it.
+    assert result.watermarks["GW-1"] == {"D-1": 3, "D-9": 2}
+
+    # Enrolled after the first attempt: the index reloads on the miss and stores it.
+    await registry.create_device(db, STUDY, "D-9", "smartwatch")
+    await registry.enroll(db, study=STUDY, subject="S-1", device_id="D-9", gateway_id="GW-1",
+                          start=T0)
+    later = await sink.persist(db, [envelope(3, 2, device="D-9")])
+    assert (later.readings_inserted, later.dead_letters) == (2, [])
+
+
+async def test_another_subject_or_gateway_is_refused(db: psycopg.AsyncConnection[object]) -> None:
+    await seed_study(db, subjects=2, start=T0)
+    sink = Sink(ReadingWriter(mode="partitioned"), EnrollmentIndex())
+    # D-2 belongs to S-2 through GW-2; this envelope claims S-1 through GW-1.
+    result = await sink.persist(db, [envelope(0, 2, device="D-2")])
+    assert [d.reason for d in result.dead_letters] == ["not_enrolled"]
+    assert "another subject" in result.dead_letters[0].detail
+    assert result.readings_inserted == 0
+
+
+async def test_implausible_readings_are_dead_lettered_and_the_rest_stored(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    sink = Sink(ReadingWriter(mode="partitioned"))
+    env = decode(envelope(0, 4))
+    bad = msgspec.structs.replace(env.readings[2], value=310.0)  # storable, not plausible
+    value = encode(msgspec.structs.replace(env, readings=[*env.readings[:2], bad,
+                                                          env.readings[3]]))
+    result = await sink.persist(db, [value, value])  # the second copy: same batch id
+    assert (result.readings_inserted, result.duplicate_batches) == (3, 1)
+    [dead] = result.dead_letters
+    assert dead.reason == "implausible_value"
+    assert dead.detail == "heart_rate 310 outside the plausible range 20..250"
+    assert [r.value for r in decode(dead.value).readings] == [310.0]
+    assert dead.key == b"S-1"
+    assert result.watermarks == {"GW-1": {"D-1": 3}}

@@ -1,0 +1,1 @@
+"""Checks an envelope passes before its readings are stored: enrollment and plausibility."""
