@@ -70,6 +70,9 @@ class SinkResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     watermarks: dict[str, dict[str, int]] = field(default_factory=dict)
     accepted: list[Accepted] = field(default_factory=list)
+    # Skipped as already persisted; the flag engine still looks at them, since a worker
+    # may have stopped after the database commit and before judging them.
+    duplicates: list[Envelope] = field(default_factory=list)
 
     @property
     def rejected_by_reason(self) -> Counter[str]:
@@ -232,6 +235,7 @@ class Sink:
             through = persisted.get((env.gateway_id, env.device_id), -1)
             if env.batch_id in seen or env.seq_to <= through:
                 result.duplicate_batches += 1
+                result.duplicates.append(env)
                 logger.debug("duplicate batch %s of %s skipped", env.batch_id, env.device_id)
                 continue
             seen.add(env.batch_id)

@@ -47,3 +47,17 @@ async def ensure_topics(settings: KafkaSettings, *, partitions: dict[str, int] |
     finally:
         await admin.close()
     return result
+
+
+async def partition_count(settings: KafkaSettings, topic: str) -> int:
+    """How many partitions ``topic`` has (0 if it does not exist)."""
+    admin = AIOKafkaAdminClient(**settings.admin_config())
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and not entry.get("error_code"):
+            return len(entry.get("partitions", []))
+    return 0

@@ -1,0 +1,1 @@
+"""The Faust agents of the stream worker."""

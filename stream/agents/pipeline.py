@@ -1,0 +1,205 @@
+"""The raw-readings agent: validate, de-duplicate, persist, judge, publish, then commit.
+
+Per batch of envelopes (``stream.take_events``):
+
+1. :class:`~stream.sink.Sink` stores the readings in one transaction (retried with
+   backoff while the database is unreachable; nothing is acknowledged meanwhile);
+2. dead letters go to the dead-letter topic with ``reason``/``detail`` headers;
+3. the flag engine folds the new readings per subject (state in the ``flag-state`` table);
+   flags are stored (merged, never doubled) and new or closed ones published;
+4. the persisted watermarks are published for the gateways' spools;
+5. only then are the Kafka messages acknowledged, so their offsets can be committed.
+
+Offsets must not be committed for a batch that failed or was cancelled mid-way. Faust's
+``take_events`` acknowledges its events in a ``finally`` clause, so each message gets one
+extra reference (``Message.incref``) before the work and gives it back only on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+from faust.types import EventT, StreamT, TableT, TopicT
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from storage import flags as flag_store
+from stream import metrics
+from stream import watermark as watermark_codec
+from stream.envelope import decode as decode_envelope
+from stream.flags import flag as flag_codec
+from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
+from stream.flags.flag import Flag
+from stream.flags.rulebook import RuleBook
+from stream.sink import Sink, SinkResult, to_rows
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (psycopg.OperationalError, PoolTimeout, OSError)
+
+
+class Pipeline:
+    def __init__(self, *, pool_factory: Callable[[], Awaitable[AsyncConnectionPool]],
+                 sink: Sink, rulebook: RuleBook, state: TableT, dead_letter: TopicT,
+                 flags: TopicT, watermarks: TopicT, batch_max: int, batch_within_s: float,
+                 retry_backoff_max_s: float = 5.0) -> None:
+        self.pool_factory = pool_factory
+        self.pool: AsyncConnectionPool | None = None
+        self.sink = sink
+        self.rulebook = rulebook
+        self.engine = FlagEngine(rulebook.rules)
+        self.state = state
+        self.dead_letter_topic = dead_letter
+        self.flags_topic = flags
+        self.watermarks_topic = watermarks
+        self.batch_max = batch_max
+        self.batch_within_s = batch_within_s
+        self.retry_backoff_max_s = retry_backoff_max_s
+
+    async def run(self, stream: StreamT) -> AsyncIterator[None]:
+        """The agent body."""
+        async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
+            held: list[EventT] = list(events)
+            for event in held:
+                event.message.incref()  # released below only when the batch is done
+            await self.handle([bytes(e.value) for e in held])
+            for event in held:
+                event.ack()
+            yield None
+
+    async def _with_db(self, what: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]],
+                       ) -> Any:
+        """Run ``work`` on a pooled connection, retrying with backoff until it succeeds."""
+        delay = 0.25
+        while True:
+            try:
+                if self.pool is None:
+                    self.pool = await self.pool_factory()
+                async with self.pool.connection() as conn:
+                    return await work(conn)
+            except RETRYABLE as exc:
+                metrics.DB_RETRIES.inc()
+                logger.warning("%s: database unavailable (%s); retrying in %.1f s",
+                               what, str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_backoff_max_s)
+
+    async def handle(self, values: list[bytes]) -> None:
+        started = time.perf_counter()
+        result: SinkResult = await self._with_db("persist", lambda c: self.sink.persist(c, values))
+        metrics.DB_WRITE_SECONDS.observe(time.perf_counter() - started)
+        self._count(result)
+        pending = [await self._send_dead_letter(d) for d in result.dead_letters]
+        flags = await self._judge(result)
+        pending += [await self.flags_topic.send(key=f.subject.encode(), value=flag_codec.encode(f))
+                    for f in flags]
+        now = datetime.now(UTC)
+        pending += [await self.watermarks_topic.send(
+            key=gateway_id.encode(), value=watermark_codec.encode(watermark_codec.Watermark(
+                gateway_id=gateway_id, devices=devices, at=now)))
+            for gateway_id, devices in result.watermarks.items()]
+        await asyncio.gather(*pending)  # acks=all: delivered before the offsets move
+
+    def _count(self, result: SinkResult) -> None:
+        metrics.ENVELOPES.labels("stored").inc(result.envelopes)
+        metrics.ENVELOPES.labels("duplicate").inc(result.duplicate_batches)
+        metrics.READINGS.labels("inserted").inc(result.readings_inserted)
+        metrics.READINGS.labels("duplicate").inc(result.readings_duplicate)
+        for reason, count in result.rejected_by_reason.items():
+            metrics.REJECTS.labels(reason).inc(count)
+            logger.info("dead-lettered %d envelope(s): %s", count, reason)
+
+    async def _send_dead_letter(self, dead: Any) -> Any:
+        headers = {"reason": dead.reason.encode(), "detail": dead.detail[:1000].encode()}
+        return await self.dead_letter_topic.send(key=dead.key, value=dead.value,
+                                                 headers=headers)
+
+    async def _judge(self, result: SinkResult) -> list[Flag]:
+        """Fold the batch through the rules and store the flags; returns those to publish."""
+        per_subject: dict[str, list[Any]] = {}
+        replay: dict[str, list[Any]] = {}
+        for item in result.accepted:
+            per_subject.setdefault(item.envelope.subject, []).extend(item.observations)
+        for env in result.duplicates:
+            replay.setdefault(env.subject, []).extend(to_rows(env)[0])
+        enrollments = self.sink.enrollments
+        studies = {s: (enrollments.study_of(s) if enrollments else None)
+                   for s in per_subject.keys() | replay.keys()}
+        known = {s: st for s, st in studies.items() if st is not None}
+        if not known and not any(d.reason == "implausible_value" for d in result.dead_letters):
+            return []
+        await self._with_db("rules", lambda c: self.rulebook.refresh(c, set(known.values())))
+        flags: list[Flag] = []
+        late: list[tuple[str, LateRange]] = []
+        new_states: dict[str, dict[str, Any]] = {}
+        for subject, study in known.items():
+            state = dict(self.state.get(subject) or {})
+            if subject in replay:  # only what lies beyond the state's watermark counts
+                found, _behind = self.engine.fold(state, study=study, subject=subject,
+                                                  observations=replay[subject])
+                flags += found
+            if subject in per_subject:
+                found, behind = self.engine.fold(state, study=study, subject=subject,
+                                                 observations=per_subject[subject])
+                flags += found
+                late += [(study, r) for r in behind]
+            new_states[subject] = state
+        flags += self._impossible_value_flags(result)
+
+        async def store(conn: psycopg.AsyncConnection[Any]) -> list[Flag]:
+            for study, rng in late:
+                flags.extend(self.engine.refold(study=study, late=rng,
+                                                samples=await _stored_samples(conn, rng)))
+            published = []
+            async with conn.transaction():
+                for flag in flags:
+                    flag_id, new = await flag_store.store(conn, flag)
+                    metrics.FLAGS.labels(flag.rule_id, "new" if new else "merged").inc()
+                    if new or flag.closed:
+                        published.append(msgspec.structs.replace(flag, flag_id=flag_id))
+            return published
+
+        published = await self._with_db("flags", store) if flags or late else []
+        # The state moves only after the flags are stored: a crash in between re-judges the
+        # batch on redelivery, and the store merges what was already there.
+        for subject, state in new_states.items():
+            self.state[subject] = state
+        return published
+
+    def _impossible_value_flags(self, result: SinkResult) -> list[Flag]:
+        out = []
+        enrollments = self.sink.enrollments
+        for dead in result.dead_letters:
+            if dead.reason != "implausible_value":
+                continue
+            env = decode_envelope(dead.value)
+            study = enrollments.study_of(env.subject) if enrollments else None
+            rule = self.rulebook.rules(study or "").get("impossible_value")
+            if study is None or rule is None:
+                continue
+            times = sorted(r.time for r in env.readings)
+            out.append(Flag(
+                study=study, subject=env.subject, device_id=env.device_id,
+                metric=env.readings[0].metric, rule_id=rule.rule_id, rule_version=rule.version,
+                severity=rule.severity, window_start=times[0], window_end=times[-1],
+                raised_at=times[-1], raised_on="live", closed=True,
+                trigger_values=[(r.time, r.value) for r in env.readings][:20],
+                details={"reason": dead.detail[:200]}))
+        return out
+
+
+async def _stored_samples(conn: psycopg.AsyncConnection[Any], late: LateRange,
+                          ) -> list[tuple[float, float, bool]]:
+    cur = await conn.execute(
+        "SELECT time, value, quality FROM readings WHERE subject_code = %s AND device_id = %s"
+        " AND metric = %s AND time BETWEEN %s AND %s ORDER BY time",
+        (late.subject, late.device_id, late.metric,
+         late.start - timedelta(seconds=REFOLD_LOOKBACK_S), late.end))
+    return [(t.timestamp(), float(v), bool(q & 1)) for t, v, q in await cur.fetchall()]
+

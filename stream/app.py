@@ -1,0 +1,66 @@
+"""The Faust application of the stream worker: topics, the flag-state table, the agents.
+
+``create_app`` builds a fresh app per call (tests start several workers with different
+ids); ``trialwire stream worker`` runs it. Tables use the in-memory store and are rebuilt
+from their changelog topics on start, so a restarted or rebalanced worker resumes the
+rules' state where the previous owner of the partition left it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from storage.pool import open_pool
+from storage.readings import ReadingWriter
+from storage.settings import DatabaseSettings
+from stream.agents.pipeline import Pipeline
+from stream.flags.config import definitions_from_file
+from stream.flags.rulebook import RuleBook
+from stream.kafka.settings import KafkaSettings
+from stream.settings import StreamSettings
+from stream.sink import Sink
+from stream.validation.enrollment import EnrollmentIndex
+
+
+def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: DatabaseSettings,
+               storage_mode: str, raw_partitions: int, data_dir: Path) -> faust.App:
+    """The worker's app. ``raw_partitions`` must equal the raw topic's partition count: the
+    flag-state table is co-partitioned with it (keyed by subject, like the topic)."""
+    data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        stream.app_id,
+        **kafka.faust_config(),
+        store="memory://",
+        datadir=str(data_dir / stream.app_id),
+        autodiscover=False,
+        topic_partitions=raw_partitions,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=stream.web_port is not None,
+        web_bind="127.0.0.1",
+        web_port=stream.web_port or 6066,
+        web_in_thread=False,
+    )
+    names = kafka.topics
+    raw = app.topic(names.raw_readings, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw")
+    out = {name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                           value_serializer="raw")
+           for name in (names.dead_letter, names.flags, names.watermarks)}
+    state = app.Table("flag-state", default=dict, partitions=raw_partitions,
+                      use_partitioner=True, key_type=str, value_type=dict)
+    definitions = definitions_from_file(stream.rules_file) if stream.rules_file else None
+
+    async def pool_factory():
+        return await open_pool(database, name="stream")
+
+    pipeline = Pipeline(
+        pool_factory=pool_factory,
+        sink=Sink(ReadingWriter(mode=storage_mode), EnrollmentIndex()),
+        rulebook=RuleBook(definitions), state=state, dead_letter=out[names.dead_letter],
+        flags=out[names.flags], watermarks=out[names.watermarks],
+        batch_max=stream.batch_max, batch_within_s=stream.batch_within_s,
+        retry_backoff_max_s=stream.retry_backoff_max_s)
+    app.agent(raw, name="pipeline")(pipeline.run)
+    return app

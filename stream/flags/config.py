@@ -1,0 +1,103 @@
+"""Rule configuration: the packaged defaults (``default_rules.yaml``) with per-study
+overrides from the study's settings (``studies.settings -> 'rules'``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from stream.flags.rules.derived import BaselineDeviation, Flatline, RateOfChange
+from stream.flags.rules.rr_irregularity import RrIrregularity
+from stream.flags.rules.sustained import SustainedThreshold
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+# Kinds folded per reading; the data-quality kinds below are judged by the engine.
+READING_KINDS: dict[str, type] = {
+    "threshold": SustainedThreshold, "rate_of_change": RateOfChange, "flatline": Flatline,
+    "baseline_deviation": BaselineDeviation, "rr_irregularity": RrIrregularity,
+}
+ENGINE_KINDS = ("device_silent", "clock_drift", "impossible_value")
+
+
+class RuleConfigError(ValueError):
+    """A rule definition that cannot be used; the message names the rule and the field."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    rule_id: str
+    kind: str
+    version: int
+    severity: Severity
+    metrics: tuple[str, ...]
+    params: dict[str, Any]
+    detector: Any | None  # the pure rule object for reading kinds
+
+    def param(self, name: str) -> Any:
+        return self.params[name]
+
+
+def _build(rule_id: str, raw: dict[str, Any]) -> RuleSpec:
+    raw = dict(raw)
+    kind = raw.pop("kind", None)
+    version = raw.pop("version", 1)
+    severity = raw.pop("severity", "medium")
+    metrics = tuple(raw.pop("metrics", ()))
+    raw.pop("enabled", None)
+    if kind not in READING_KINDS and kind not in ENGINE_KINDS:
+        raise RuleConfigError(f"rule {rule_id}: unknown kind {kind!r}")
+    if severity not in ("info", "low", "medium", "high", "critical"):
+        raise RuleConfigError(f"rule {rule_id}: unknown severity {severity!r}")
+    if not isinstance(version, int) or version < 1:
+        raise RuleConfigError(f"rule {rule_id}: version must be a positive integer")
+    detector = None
+    if kind in READING_KINDS:
+        if not metrics:
+            raise RuleConfigError(f"rule {rule_id}: a {kind} rule needs metrics")
+        try:
+            detector = READING_KINDS[kind](rule_id, **raw)
+        except TypeError as exc:
+            raise RuleConfigError(f"rule {rule_id}: {exc}") from None
+    return RuleSpec(rule_id, kind, version, severity, metrics, raw, detector)
+
+
+def load_rules(overrides: dict[str, dict[str, Any]] | None = None,
+               defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, RuleSpec]:
+    """The enabled rules: defaults with ``overrides`` merged per rule (new ids allowed)."""
+    base = defaults if defaults is not None else default_definitions()
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base.items()}
+    for rule_id, change in (overrides or {}).items():
+        if not isinstance(change, dict):
+            raise RuleConfigError(f"rule {rule_id}: expected a mapping, got {change!r}")
+        merged.setdefault(rule_id, {}).update(change)
+    return {rule_id: _build(rule_id, raw) for rule_id, raw in merged.items()
+            if raw.get("enabled", True)}
+
+
+def default_definitions() -> dict[str, dict[str, Any]]:
+    text = resources.files("stream.flags").joinpath("default_rules.yaml").read_text()
+    return yaml.safe_load(text)["rules"]
+
+
+def definitions_from_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Rule definitions from a YAML file shaped like ``default_rules.yaml``."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleConfigError(f"{path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
+        raise RuleConfigError(f"{path}: expected a mapping with a 'rules' mapping")
+    return data["rules"]
+
+
+def study_overrides(settings: dict[str, Any] | str | bytes | None) -> dict[str, dict[str, Any]]:
+    """The ``rules`` part of a study's settings (jsonb)."""
+    if isinstance(settings, (str, bytes)):
+        settings = msgspec.json.decode(settings)
+    return dict((settings or {}).get("rules", {}))

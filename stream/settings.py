@@ -1,0 +1,20 @@
+"""Stream worker settings (``TRIALWIRE_STREAM_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIALWIRE_STREAM_", extra="ignore")
+
+    # The Faust app id: the consumer group and the prefix of the table changelog topics.
+    app_id: str = "trialwire-stream"
+    batch_max: int = 500  # envelopes per database transaction at most
+    batch_within_s: float = 0.2  # ... or whatever arrived within this time
+    retry_backoff_max_s: float = 5.0  # database retries back off up to this
+    rules_file: Path | None = None  # rule definitions replacing the packaged defaults
+    web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
+    metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1; None: off

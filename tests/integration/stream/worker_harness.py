@@ -1,0 +1,146 @@
+"""Test harness: ``trialwire stream worker`` as a real subprocess on the session's broker
+and a per-test database, with topics under a per-test prefix; plus a producer of envelopes
+and readers of the output topics and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from stream.envelope import Envelope, WireReading, encode
+from stream.kafka.admin import ensure_topics
+from stream.kafka.settings import KafkaSettings
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def hr_envelope(seq_from: int, values: list[float], *, device: str = "W-1", subject: str = "S-1",
+                gateway: str = "GW-1", start: datetime = T0, step_s: float = 1.0,
+                metric: str = "heart_rate", unit: str = "/min", batch_id: str | None = None,
+                backfilled: bool = False) -> bytes:
+    readings = [WireReading(seq=seq_from + i, metric=metric, value=v, unit=unit,
+                            time=start + timedelta(seconds=(seq_from + i) * step_s),
+                            received_at=start + timedelta(seconds=(seq_from + i) * step_s),
+                            backfilled=backfilled)
+                for i, v in enumerate(values)]
+    return encode(Envelope(batch_id=batch_id or str(uuid.uuid4()), gateway_id=gateway,
+                           device_id=device, device_type="smartwatch", subject=subject,
+                           seq_from=seq_from, seq_to=seq_from + len(values) - 1, sent_at=start,
+                           readings=readings))
+
+
+@dataclass
+class StreamRig:
+    kafka: KafkaSettings
+    dsn: str
+    data_dir: Path
+    app_id: str
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "TRIALWIRE_DATABASE_URL": self.dsn,
+                "TRIALWIRE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+                "TRIALWIRE_KAFKA_EMBEDDED_BROKER": str(self.kafka.embedded_broker).lower(),
+                "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
+                "TRIALWIRE_STREAM_APP_ID": self.app_id,
+                "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1"}
+
+    def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
+        log = (self.data_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "stream", "worker", "--data-dir",
+             str(self.data_dir / name)], env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(proc)
+        return proc
+
+    def log(self, name: str = "w1") -> str:
+        path = self.data_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+
+    def stop_all(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    async def produce(self, values: list[bytes], *, key: bytes = b"S-1") -> None:
+        producer = AIOKafkaProducer(**self.kafka.producer_config())
+        await producer.start()
+        try:
+            for value in values:
+                await producer.send(self.kafka.topics.raw_readings, value, key=key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def read(self, topic: str, *, minimum: int = 0, timeout: float = 30,
+                   ) -> list[Any]:
+        """Records of ``topic`` from the beginning (at least ``minimum``, or what is there)."""
+        consumer = AIOKafkaConsumer(**self.kafka.consumer_config(group_id=None))
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            deadline = asyncio.get_running_loop().time() + timeout
+            while asyncio.get_running_loop().time() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                for recs in batch.values():
+                    records.extend(recs)
+                if not batch and len(records) >= minimum:
+                    break
+        finally:
+            await consumer.stop()
+        return records
+
+
+async def create_topics(kafka: KafkaSettings, partitions: int = 2) -> None:
+    await ensure_topics(kafka, partitions={s.name: partitions for s in kafka.topics.specs()})
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str,
+                   rig: StreamRig | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await check():
+            return
+        if rig is not None and any(p.poll() is not None for p in rig.workers
+                                   if p.returncode is None or p.returncode != -9):
+            dead = [p for p in rig.workers if p.poll() is not None and p.returncode != -9]
+            if dead:
+                raise AssertionError(f"a worker exited ({dead[0].returncode}) while waiting for "
+                                     f"{what}:\n{rig.log('w1')[-3000:]}")
+        await asyncio.sleep(0.5)
+    logs = "" if rig is None else "\n".join(rig.log(p) [-3000:] for p in ("w1", "w2"))
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+
+
+async def scalar(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        row = await (await conn.execute(sql, params)).fetchone()
+        return row[0] if row else None
