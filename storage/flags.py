@@ -37,7 +37,9 @@ RETURNING id, (xmax = 0) AS inserted
 async def store(conn: AsyncConnection[object], flag: Flag) -> tuple[int, bool]:
     """Insert or merge ``flag``; returns (flag id, True if it is a new flag)."""
     details = dict(flag.details)
-    details.update(raised_at=flag.raised_at.isoformat(), closed=str(flag.closed).lower())
+    details["raised_at"] = flag.raised_at.isoformat()
+    if flag.closed:  # only ever set: merging an open re-raise must not re-open the episode
+        details["closed"] = "true"
     if flag.metric:
         details["metric"] = flag.metric
     params = {

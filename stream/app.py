@@ -49,7 +49,10 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
                            value_serializer="raw")
            for name in (names.dead_letter, names.flags, names.watermarks)}
     state = app.Table("flag-state", default=dict, partitions=raw_partitions,
-                      use_partitioner=True, key_type=str, value_type=dict)
+                      use_partitioner=True, key_type=bytes, value_type=None)
+    # Keys are the subject code's bytes (raw), exactly the raw topic's record keys, so the
+    # producer's partitioner puts a subject's state in the partition of its readings.
+    # Values are plain dicts (JSON).
     definitions = definitions_from_file(stream.rules_file) if stream.rules_file else None
 
     async def pool_factory():

@@ -139,7 +139,7 @@ class Pipeline:
         late: list[tuple[str, LateRange]] = []
         new_states: dict[str, dict[str, Any]] = {}
         for subject, study in known.items():
-            state = dict(self.state.get(subject) or {})
+            state = dict(self.state.get(subject.encode()) or {})
             if subject in replay:  # only what lies beyond the state's watermark counts
                 found, _behind = self.engine.fold(state, study=study, subject=subject,
                                                   observations=replay[subject])
@@ -169,7 +169,7 @@ class Pipeline:
         # The state moves only after the flags are stored: a crash in between re-judges the
         # batch on redelivery, and the store merges what was already there.
         for subject, state in new_states.items():
-            self.state[subject] = state
+            self.state[subject.encode()] = state
         return published
 
     def _impossible_value_flags(self, result: SinkResult) -> list[Flag]:

@@ -77,9 +77,12 @@ class BaselineDeviation:
         base = state.setdefault("baseline", {"n": 0, "mean": 0.0, "var": 0.0, "t": None})
         scores = []
         for t, value, backfilled in samples:
+            score = 0.0
             if base["n"] >= self.warmup and base["var"] > 0:
-                scores.append((t, abs(value - base["mean"]) / math.sqrt(base["var"]), backfilled))
-            _update(base, t, value, self.half_life_s)
+                score = abs(value - base["mean"]) / math.sqrt(base["var"])
+                scores.append((t, score, backfilled))
+            if score <= self.sd:  # the baseline does not learn from the deviation itself
+                _update(base, t, value, self.half_life_s)
         return SustainedThreshold(self.rule_id, ">", self.sd, self.min_duration_s,
                                   self.max_gap_s).fold(state.setdefault("run_state", {}), scores)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -79,3 +81,102 @@ async def test_valid_duplicate_out_of_order_late_and_malformed_envelopes(rig: St
     assert latest["GW-2"] == {"W-2": 4}
     flags = await scalar(rig.dsn, "SELECT array_agg(rule_id) FROM flags")
     assert flags == ["impossible_value"]
+
+
+async def test_worker_sigkilled_mid_stream_loses_and_doubles_nothing(rig: StreamRig) -> None:
+    """SIGKILL while a bulk stream flows and a tachycardia run is half-way: after the
+    restart every reading is stored once, and the run is completed from the rule state the
+    restarted worker recovered from the table's changelog (the run is too short to be
+    flagged from either half alone)."""
+    worker = rig.start_worker()
+    # S-1: 30 s normal, then 40 s at 130/min before the kill ...
+    await rig.produce([hr_envelope(0, [70.0] * 30), hr_envelope(30, [130.0] * 40)])
+    bulk = [hr_envelope(i * 50, [60.0 + i % 5] * 50, device="W-2", subject="S-2",
+                        gateway="GW-2") for i in range(120)]
+    await rig.produce(bulk[:40], key=b"S-2")
+
+    async def first_part() -> bool:
+        return await scalar(rig.dsn, "SELECT count(*) FROM readings WHERE subject_code = 'S-1'") == 70
+    await wait_for(first_part, timeout=90, what="S-1's first 70 readings", rig=rig)
+    await rig.produce(bulk[40:80], key=b"S-2")
+    rig.kill(worker)  # mid-stream: part of the bulk is in flight
+    # ... and 40 s more at 130/min after it: 80 s in all, over the 60 s the rule needs.
+    await rig.produce([hr_envelope(70, [130.0] * 40), hr_envelope(110, [70.0] * 5)])
+    await rig.produce(bulk[80:], key=b"S-2")
+    rig.start_worker("w2")
+
+    async def everything() -> bool:
+        return await readings(rig.dsn) == 115 + 120 * 50
+    await wait_for(everything, timeout=120, what="every reading stored", rig=rig)
+    doubled = await scalar(rig.dsn, "SELECT count(*) - count(DISTINCT (device_id, metric, time, seq))"
+                                    " FROM readings")
+    assert doubled == 0
+
+    async def flagged() -> bool:
+        return await scalar(rig.dsn, "SELECT count(*) FROM flags WHERE rule_id = 'hr_tachycardia'") == 1
+    await wait_for(flagged, timeout=30, what="the tachycardia flag", rig=rig)
+    onset = await scalar(rig.dsn, "SELECT window_start FROM flags WHERE rule_id = 'hr_tachycardia'")
+    assert onset == T0 + timedelta(seconds=30)
+    assert "Recovery" in rig.log("w2")
+
+
+async def test_database_unavailable_for_a_minute_then_caught_up(rig: StreamRig) -> None:
+    """New connections are refused for 60 s (ALLOW_CONNECTIONS false + open sessions
+    terminated, so the shared test server keeps serving other databases): the worker
+    waits and retries, nothing is acknowledged meanwhile, then it catches up."""
+    rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 10)])
+
+    async def first() -> bool:
+        return await readings(rig.dsn) == 10
+    await wait_for(first, timeout=90, what="the first batch", rig=rig)
+    dbname = psycopg.conninfo.conninfo_to_dict(rig.dsn)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(rig.dsn, dbname="postgres")
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        await conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE datname = %s", (dbname,))
+        await rig.produce([hr_envelope(10 + i * 10, [71.0] * 10) for i in range(20)])
+        await asyncio.sleep(60)
+        await conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+    assert "database unavailable" in rig.log()
+
+    async def caught_up() -> bool:
+        return await readings(rig.dsn) == 210
+    await wait_for(caught_up, timeout=60, what="catching up after the outage", rig=rig)
+    marks = await rig.read(rig.kafka.topics.watermarks, minimum=1)
+    assert max(json.loads(r.value)["devices"]["W-1"] for r in marks) == 209
+
+
+async def test_two_workers_share_partitions_and_survive_a_rebalance(rig: StreamRig) -> None:
+    subjects = [f"S-{i}" for i in (1, 2)]
+    w1 = rig.start_worker("w1")
+
+    def batch(subject: str, seq: int) -> bytes:
+        n = subject.split("-")[1]
+        return hr_envelope(seq, [70.0] * 10, device=f"W-{n}", subject=subject,
+                           gateway=f"GW-{n}")
+
+    for subject in subjects:
+        await rig.produce([batch(subject, 0)], key=subject.encode())
+
+    async def started() -> bool:
+        return await readings(rig.dsn) == 20
+    await wait_for(started, timeout=90, what="the first batches", rig=rig)
+    rig.start_worker("w2")  # joins: the group rebalances over the two partitions
+
+    async def shared() -> bool:
+        return "raw.v1', partition=" in rig.log("w2") and "Worker ready" in rig.log("w2")
+    await wait_for(shared, timeout=90, what="the second worker taking partitions", rig=rig)
+    for seq in range(10, 200, 10):
+        for subject in subjects:
+            await rig.produce([batch(subject, seq)], key=subject.encode())
+    rig.kill(w1, signal.SIGTERM)  # leaves: everything moves to w2
+    for seq in range(200, 300, 10):
+        for subject in subjects:
+            await rig.produce([batch(subject, seq)], key=subject.encode())
+
+    async def complete() -> bool:
+        return await readings(rig.dsn) == 600
+    await wait_for(complete, timeout=120, what="all 600 readings", rig=rig)
+    assert await scalar(rig.dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings") == 600

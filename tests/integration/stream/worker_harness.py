@@ -48,6 +48,10 @@ class StreamRig:
     data_dir: Path
     app_id: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stopped: list[subprocess.Popen[bytes]] = field(default_factory=list)  # on purpose
+
+    def crashed(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.workers if p.poll() is not None and p not in self.stopped]
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "TRIALWIRE_DATABASE_URL": self.dsn,
@@ -70,6 +74,7 @@ class StreamRig:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        self.stopped.append(proc)
         proc.send_signal(sig)
         proc.wait(timeout=60)
 
@@ -129,12 +134,10 @@ async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what
     while loop.time() < deadline:
         if await check():
             return
-        if rig is not None and any(p.poll() is not None for p in rig.workers
-                                   if p.returncode is None or p.returncode != -9):
-            dead = [p for p in rig.workers if p.poll() is not None and p.returncode != -9]
-            if dead:
-                raise AssertionError(f"a worker exited ({dead[0].returncode}) while waiting for "
-                                     f"{what}:\n{rig.log('w1')[-3000:]}")
+        crashed = [] if rig is None else rig.crashed()
+        if crashed:
+            raise AssertionError(f"a worker exited ({crashed[0].returncode}) while waiting "
+                                 f"for {what}:\n{rig.log('w1')[-3000:]}")
         await asyncio.sleep(0.5)
     logs = "" if rig is None else "\n".join(rig.log(p) [-3000:] for p in ("w1", "w2"))
     raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
