@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from aiokafka.errors import KafkaError
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from deploy.cli.connections import database_url, kafka_settings
 from deploy.cli.options import DataDirOption
@@ -55,7 +55,10 @@ def worker(
 
     from stream.app import create_app
 
-    settings = StreamSettings()
+    try:
+        settings = StreamSettings()
+    except ValidationError as exc:
+        fail(f"invalid TRIALWIRE_STREAM_* setting: {exc}")
     updates = {k: v for k, v in (("app_id", app_id), ("rules_file", rules),
                                  ("web_port", web_port), ("metrics_port", metrics_port))
                if v is not None}
