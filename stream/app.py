@@ -12,10 +12,12 @@ from pathlib import Path
 
 import faust
 
-from storage.pool import open_pool
 from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
+from stream.agents.completeness import CompletenessRefresher
+from stream.agents.database import Database
 from stream.agents.pipeline import Pipeline
+from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka.settings import KafkaSettings
@@ -25,7 +27,8 @@ from stream.validation.enrollment import EnrollmentIndex
 
 
 def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: DatabaseSettings,
-               storage_mode: str, raw_partitions: int, data_dir: Path) -> faust.App:
+               storage_mode: str, raw_partitions: int, status_partitions: int,
+               data_dir: Path) -> faust.App:
     """The worker's app. ``raw_partitions`` must equal the raw topic's partition count: the
     flag-state table is co-partitioned with it (keyed by subject, like the topic)."""
     data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -53,17 +56,27 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
     # Keys are the subject code's bytes (raw), exactly the raw topic's record keys, so the
     # producer's partitioner puts a subject's state in the partition of its readings.
     # Values are plain dicts (JSON).
+    status_state = app.Table("status-state", default=dict, partitions=status_partitions,
+                             use_partitioner=True, key_type=bytes, value_type=None)
     definitions = definitions_from_file(stream.rules_file) if stream.rules_file else None
-
-    async def pool_factory():
-        return await open_pool(database, name="stream")
-
+    db = Database(database, retry_backoff_max_s=stream.retry_backoff_max_s)
+    enrollments = EnrollmentIndex()
+    rulebook = RuleBook(definitions)
+    completeness = CompletenessRefresher()
     pipeline = Pipeline(
-        pool_factory=pool_factory,
-        sink=Sink(ReadingWriter(mode=storage_mode), EnrollmentIndex()),
-        rulebook=RuleBook(definitions), state=state, dead_letter=out[names.dead_letter],
-        flags=out[names.flags], watermarks=out[names.watermarks],
-        batch_max=stream.batch_max, batch_within_s=stream.batch_within_s,
-        retry_backoff_max_s=stream.retry_backoff_max_s)
+        db=db, sink=Sink(ReadingWriter(mode=storage_mode), enrollments), rulebook=rulebook,
+        state=state, dead_letter=out[names.dead_letter], flags=out[names.flags],
+        watermarks=out[names.watermarks], completeness=completeness,
+        batch_max=stream.batch_max, batch_within_s=stream.batch_within_s)
     app.agent(raw, name="pipeline")(pipeline.run)
+    status = StatusAgent(db=db, enrollments=enrollments, rulebook=rulebook, state=status_state,
+                         flags=out[names.flags], completeness=completeness)
+    status_topic = app.topic(names.status, key_type=bytes, value_type=bytes,
+                             key_serializer="raw", value_serializer="raw")
+    app.agent(status_topic, name="status")(status.run)
+
+    @app.timer(stream.completeness_interval_s)
+    async def refresh_completeness() -> None:
+        await completeness.refresh(db)
+
     return app

@@ -15,6 +15,7 @@ class StreamSettings(BaseSettings):
     batch_max: int = 500  # envelopes per database transaction at most
     batch_within_s: float = 0.2  # ... or whatever arrived within this time
     retry_backoff_max_s: float = 5.0  # database retries back off up to this
+    completeness_interval_s: float = 60.0  # how often touched hours are recomputed
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults
     web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
     metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1; None: off

@@ -53,3 +53,22 @@ def gateway(
     """Gateway CPU% and RSS with 1, 4 and 8 devices at real rates; notification→ack p50/p99."""
     module = _load("gateway_bench")
     print(json.dumps(module.run(duration_s=duration), indent=2))
+
+
+@app.command()
+def pipeline(
+    subjects: Annotated[int, typer.Option(help="Subjects (each a watch and an ECG patch).")] = 100,
+    envelopes: Annotated[int, typer.Option(help="Vitals envelopes per phase.")] = 4_000,
+    per_envelope: Annotated[int, typer.Option(help="Readings per vitals envelope.")] = 100,
+    ecg_envelopes: Annotated[int, typer.Option(help="ECG envelopes per phase.")] = 1_000,
+    segments: Annotated[int, typer.Option(help="73-sample segments per ECG envelope.")] = 40,
+    partitions: Annotated[int, typer.Option(help="Raw topic partitions.")] = 4,
+    probes: Annotated[int, typer.Option(help="Flag-latency probes at half load.")] = 30,
+) -> None:
+    """Raw topic → database rows/s with all rules on (1 and 2 workers), raw COPY ceiling,
+    and produce → flag latency at half load."""
+    module = _load("pipeline_bench")
+    print(json.dumps(module.run(subjects=subjects, envelopes=envelopes,
+                                per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
+                                segments=segments, partitions=partitions, probes=probes),
+                     indent=2))

@@ -28,14 +28,15 @@ from stream.settings import StreamSettings
 app = typer.Typer(help="The stream worker.", no_args_is_help=True)
 
 
-async def _prepare(dsn: str, kafka: KafkaSettings) -> tuple[str, int]:
+async def _prepare(dsn: str, kafka: KafkaSettings) -> tuple[str, int, int]:
     conn = await connect(dsn)
     try:
         mode = await require_current(conn)
     finally:
         await conn.close()
     await ensure_topics(kafka)
-    return mode, await partition_count(kafka, kafka.topics.raw_readings)
+    return (mode, await partition_count(kafka, kafka.topics.raw_readings),
+            await partition_count(kafka, kafka.topics.status))
 
 
 @app.command()
@@ -72,13 +73,13 @@ def worker(
     dsn = database_url(data_dir)
     kafka = kafka_settings(data_dir)
     try:
-        mode, partitions = asyncio.run(_prepare(dsn, kafka))
+        mode, partitions, status_partitions = asyncio.run(_prepare(dsn, kafka))
     except StorageError as exc:
         fail(str(exc))
     except (KafkaError, OSError) as exc:
         fail(f"cannot reach Kafka at {kafka.bootstrap}: {exc}")
-    if partitions < 1:
-        fail(f"topic {kafka.topics.raw_readings} has no partitions")
+    if partitions < 1 or status_partitions < 1:
+        fail(f"topics {kafka.topics.raw_readings} / {kafka.topics.status} have no partitions")
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.metrics_port is not None:
@@ -87,7 +88,8 @@ def worker(
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     faust_app = create_app(kafka=kafka, stream=settings,
                            database=DatabaseSettings(url=SecretStr(dsn)), storage_mode=mode,
-                           raw_partitions=partitions, data_dir=data_dir / "stream")
+                           raw_partitions=partitions,
+                           status_partitions=status_partitions, data_dir=data_dir / "stream")
     console.print(f"stream worker [bold]{settings.app_id}[/]: {kafka.topics.raw_readings} "
                   f"({partitions} partitions) → {mode} storage", highlight=False)
     Worker(faust_app, loglevel=log_level.upper(), quiet=True,

@@ -10,9 +10,8 @@ Per batch of envelopes (``stream.take_events``):
 4. the persisted watermarks are published for the gateways' spools;
 5. only then are the Kafka messages acknowledged, so their offsets can be committed.
 
-Offsets must not be committed for a batch that failed or was cancelled mid-way. Faust's
-``take_events`` acknowledges its events in a ``finally`` clause, so each message gets one
-extra reference (``Message.incref``) before the work and gives it back only on success.
+Offsets are never committed for a batch that failed or was cancelled mid-way
+(:mod:`stream.agents.batches`).
 """
 
 from __future__ import annotations
@@ -20,18 +19,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import psycopg
-from faust.types import EventT, StreamT, TableT, TopicT
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from faust.types import StreamT, TableT, TopicT
 
 from storage import flags as flag_store
 from stream import metrics
 from stream import watermark as watermark_codec
+from stream.agents.batches import committed_batches
+from stream.agents.completeness import CompletenessRefresher
+from stream.agents.database import Database
 from stream.envelope import decode as decode_envelope
 from stream.flags import flag as flag_codec
 from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
@@ -41,16 +42,14 @@ from stream.sink import Sink, SinkResult, to_rows
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (psycopg.OperationalError, PoolTimeout, OSError)
-
 
 class Pipeline:
-    def __init__(self, *, pool_factory: Callable[[], Awaitable[AsyncConnectionPool]],
-                 sink: Sink, rulebook: RuleBook, state: TableT, dead_letter: TopicT,
-                 flags: TopicT, watermarks: TopicT, batch_max: int, batch_within_s: float,
-                 retry_backoff_max_s: float = 5.0) -> None:
-        self.pool_factory = pool_factory
-        self.pool: AsyncConnectionPool | None = None
+    def __init__(self, *, db: Database, sink: Sink, rulebook: RuleBook, state: TableT,
+                 dead_letter: TopicT, flags: TopicT, watermarks: TopicT,
+                 completeness: CompletenessRefresher, batch_max: int,
+                 batch_within_s: float) -> None:
+        self.db = db
+        self.completeness = completeness
         self.sink = sink
         self.rulebook = rulebook
         self.engine = FlagEngine(rulebook.rules)
@@ -60,41 +59,22 @@ class Pipeline:
         self.watermarks_topic = watermarks
         self.batch_max = batch_max
         self.batch_within_s = batch_within_s
-        self.retry_backoff_max_s = retry_backoff_max_s
 
     async def run(self, stream: StreamT) -> AsyncIterator[None]:
         """The agent body."""
-        async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
-            held: list[EventT] = list(events)
-            for event in held:
-                event.message.incref()  # released below only when the batch is done
-            await self.handle([bytes(e.value) for e in held])
-            for event in held:
-                event.ack()
+        async for values in committed_batches(stream, self.batch_max, self.batch_within_s):
+            await self.handle(values)
             yield None
-
-    async def _with_db(self, what: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]],
-                       ) -> Any:
-        """Run ``work`` on a pooled connection, retrying with backoff until it succeeds."""
-        delay = 0.25
-        while True:
-            try:
-                if self.pool is None:
-                    self.pool = await self.pool_factory()
-                async with self.pool.connection() as conn:
-                    return await work(conn)
-            except RETRYABLE as exc:
-                metrics.DB_RETRIES.inc()
-                logger.warning("%s: database unavailable (%s); retrying in %.1f s",
-                               what, str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_backoff_max_s)
 
     async def handle(self, values: list[bytes]) -> None:
         started = time.perf_counter()
-        result: SinkResult = await self._with_db("persist", lambda c: self.sink.persist(c, values))
+        result: SinkResult = await self.db.run("persist", lambda c: self.sink.persist(c, values))
         metrics.DB_WRITE_SECONDS.observe(time.perf_counter() - started)
         self._count(result)
+        for item in result.accepted:
+            times = [o.time for o in item.observations] + [g.time for g in item.segments]
+            if times:
+                self.completeness.touch(min(times), max(times))
         pending = [await self._send_dead_letter(d) for d in result.dead_letters]
         flags = await self._judge(result)
         pending += [await self.flags_topic.send(key=f.subject.encode(), value=flag_codec.encode(f))
@@ -134,7 +114,7 @@ class Pipeline:
         known = {s: st for s, st in studies.items() if st is not None}
         if not known and not any(d.reason == "implausible_value" for d in result.dead_letters):
             return []
-        await self._with_db("rules", lambda c: self.rulebook.refresh(c, set(known.values())))
+        await self.db.run("rules", lambda c: self.rulebook.refresh(c, set(known.values())))
         flags: list[Flag] = []
         late: list[tuple[str, LateRange]] = []
         new_states: dict[str, dict[str, Any]] = {}
@@ -165,7 +145,7 @@ class Pipeline:
                         published.append(msgspec.structs.replace(flag, flag_id=flag_id))
             return published
 
-        published = await self._with_db("flags", store) if flags or late else []
+        published = await self.db.run("flags", store) if flags or late else []
         # The state moves only after the flags are stored: a crash in between re-judges the
         # batch on redelivery, and the store merges what was already there.
         for subject, state in new_states.items():

@@ -180,3 +180,47 @@ async def test_two_workers_share_partitions_and_survive_a_rebalance(rig: StreamR
         return await readings(rig.dsn) == 600
     await wait_for(complete, timeout=120, what="all 600 readings", rig=rig)
     assert await scalar(rig.dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings") == 600
+
+
+async def test_gateway_status_feeds_heartbeats_quality_flags_and_completeness(
+    rig: StreamRig,
+) -> None:
+    from stream import status as status_codec
+
+    rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 60)])  # minute 0 of the hour has data
+
+    def status(minute: int, *, last_reading_min: float, offset_ms: float) -> bytes:
+        return status_codec.encode(status_codec.GatewayStatus(
+            gateway_id="GW-1", subject="S-1", at=T0 + timedelta(minutes=minute),
+            devices=[status_codec.DeviceStatus(
+                device_id="W-1", device_type="smartwatch", connected=True,
+                last_reading_at=T0 + timedelta(minutes=last_reading_min),
+                clock_offset_ms=offset_ms, clock_drift_ppm=3.0)],
+            spool=status_codec.SpoolStatus(), upload=status_codec.UploadStatus(
+                broker_reachable=True)))
+
+    # The watch stops after minute 1; the gateway keeps reporting every minute until 30,
+    # and its clock estimate for the watch jumps to 10 minutes off from minute 20.
+    statuses = [status(m, last_reading_min=min(m, 1), offset_ms=600_000 if m >= 20 else 50)
+                for m in range(0, 31)]
+    await rig.produce(statuses, key=b"GW-1", topic=rig.kafka.topics.status)
+
+    async def flagged() -> bool:
+        rules = await scalar(rig.dsn, "SELECT array_agg(rule_id ORDER BY rule_id) FROM flags")
+        return rules == ["clock_drift", "device_silent"]
+    await wait_for(flagged, timeout=90, what="device_silent and clock_drift flags", rig=rig)
+    silent_start = await scalar(
+        rig.dsn, "SELECT window_start FROM flags WHERE rule_id = 'device_silent'")
+    assert silent_start == T0 + timedelta(minutes=17)  # first status over 15 min of silence
+    assert await scalar(rig.dsn, "SELECT count(*) FROM gateway_heartbeats") == 31
+
+    # Minute 0 has readings; minute 1 the gateway reported a reading the database lacks
+    # (upload backlog); 2-30 the gateway was up and the watch silent; 31-59 no gateway.
+    async def completeness() -> bool:
+        row = await scalar(
+            rig.dsn, "SELECT array[received, wear_minutes, device_silent_minutes,"
+                     " gateway_offline_minutes, upload_backlog_minutes] FROM completeness_hourly"
+                     " WHERE device_id = 'W-1' AND metric = 'heart_rate'")
+        return row == [60, 1, 29, 29, 1]
+    await wait_for(completeness, timeout=30, what="completeness of the hour", rig=rig)

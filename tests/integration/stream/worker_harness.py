@@ -59,7 +59,8 @@ class StreamRig:
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": str(self.kafka.embedded_broker).lower(),
                 "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
                 "TRIALWIRE_STREAM_APP_ID": self.app_id,
-                "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1"}
+                "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1",
+                "TRIALWIRE_STREAM_COMPLETENESS_INTERVAL_S": "1"}
 
     def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
         log = (self.data_dir / f"{name}.log").open("ab")
@@ -89,12 +90,13 @@ class StreamRig:
                 proc.kill()
                 proc.wait()
 
-    async def produce(self, values: list[bytes], *, key: bytes = b"S-1") -> None:
+    async def produce(self, values: list[bytes], *, key: bytes = b"S-1",
+                      topic: str | None = None) -> None:
         producer = AIOKafkaProducer(**self.kafka.producer_config())
         await producer.start()
         try:
             for value in values:
-                await producer.send(self.kafka.topics.raw_readings, value, key=key)
+                await producer.send(topic or self.kafka.topics.raw_readings, value, key=key)
             await producer.flush()
         finally:
             await producer.stop()

@@ -1,0 +1,26 @@
+"""Batches from a Faust stream whose offsets are committed only when the batch is done.
+
+``Stream.take_events`` acknowledges its events in a ``finally`` clause, so a batch whose
+processing raised or was cancelled (worker shutdown) would still have its offsets
+committed. Each message here gets one extra reference (``Message.incref``) before it is
+handed out, given back only when the consumer asks for the next batch, i.e. after its
+work completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from faust.types import StreamT
+
+
+async def committed_batches(stream: StreamT, max_: int, within_s: float,
+                            ) -> AsyncIterator[list[bytes]]:
+    async for events in stream.take_events(max_, within=within_s):
+        held = list(events)
+        for event in held:
+            event.message.incref()
+        yield [bytes(e.value) for e in held]
+        # Reached only when the body finished the batch without raising.
+        for event in held:
+            event.ack()

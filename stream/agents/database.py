@@ -1,0 +1,51 @@
+"""The worker's database access: one lazily opened pool, and a runner that retries a unit
+of work with backoff while the database is unreachable (the agent waits; nothing is
+acknowledged meanwhile)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from storage.pool import open_pool
+from storage.settings import DatabaseSettings
+from stream import metrics
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (psycopg.OperationalError, PoolTimeout, OSError)
+T = TypeVar("T")
+
+
+class Database:
+    def __init__(self, settings: DatabaseSettings, *, retry_backoff_max_s: float = 5.0) -> None:
+        self.settings = settings
+        self.retry_backoff_max_s = retry_backoff_max_s
+        self.pool: AsyncConnectionPool | None = None
+
+    async def run(self, what: str,
+                  work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection, retried with backoff until it succeeds."""
+        delay = 0.25
+        while True:
+            try:
+                if self.pool is None:
+                    self.pool = await open_pool(self.settings, name="stream")
+                async with self.pool.connection() as conn:
+                    return await work(conn)
+            except RETRYABLE as exc:
+                metrics.DB_RETRIES.inc()
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                logger.warning("%s: database unavailable (%s); retrying in %.1f s",
+                               what, first_line, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_backoff_max_s)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()

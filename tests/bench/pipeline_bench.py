@@ -1,0 +1,294 @@
+"""``trialwire bench pipeline``: raw topic → committed database rows through real stream
+workers, with all rules on; and the raw binary COPY rate of the same server as ceiling.
+
+Per phase a fresh database (migrated, a study of ``subjects`` subjects seeded) and a fresh
+topic prefix. The envelopes are produced before the workers start, so the figure is the
+workers' sustained rate: rows committed between the first and the last stored row,
+divided by that time. Latency: at half the measured vitals rate, probe envelopes each
+complete a tachycardia run; the time from producing one to its flag row being visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from deploy.services.broker import EmbeddedBroker
+from deploy.services.postgres import EmbeddedPostgres
+from devices.model import Observation
+from storage.migrate import migrate
+from storage.pool import connect
+from stream.envelope import Envelope, WireReading, WireSegment, encode
+from stream.kafka.settings import KafkaSettings
+from tests.bench.report import percentile, progress
+from tests.bench.storage_bench import _raw_copy
+from tests.integration.stream.seed import seed_study
+from tests.integration.stream.worker_harness import StreamRig, create_topics
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+ECG_RATE_HZ = 130.0
+SAMPLES_PER_SEGMENT = 73  # one Polar PMD frame
+
+
+def _vitals(subject: int, block: int, per_envelope: int, rng: random.Random) -> bytes:
+    """``per_envelope`` seconds of 1 Hz heart rate of one subject's watch."""
+    seq0 = block * per_envelope
+    readings = [WireReading(seq=seq0 + i, metric="heart_rate", value=round(rng.uniform(55, 95)),
+                            unit="/min", time=T0 + timedelta(seconds=seq0 + i),
+                            received_at=T0 + timedelta(seconds=seq0 + i + 1))
+                for i in range(per_envelope)]
+    return encode(Envelope(batch_id=str(uuid.uuid4()), gateway_id=f"GW-{subject}",
+                           device_id=f"W-{subject}", device_type="smartwatch",
+                           subject=f"S-{subject}", seq_from=seq0,
+                           seq_to=seq0 + per_envelope - 1, sent_at=T0, readings=readings))
+
+
+def _ecg(subject: int, block: int, segments: int, rng: random.Random) -> bytes:
+    seq0 = block * segments
+    dt = SAMPLES_PER_SEGMENT / ECG_RATE_HZ
+    segs = [WireSegment(seq=seq0 + i, lead="I", time=T0 + timedelta(seconds=(seq0 + i) * dt),
+                        sampling_rate_hz=ECG_RATE_HZ,
+                        samples=[float(rng.randint(-300, 1200)) for _ in range(SAMPLES_PER_SEGMENT)],
+                        received_at=T0 + timedelta(seconds=(seq0 + i) * dt + 1))
+            for i in range(segments)]
+    return encode(Envelope(batch_id=str(uuid.uuid4()), gateway_id=f"GW-{subject}",
+                           device_id=f"E-{subject}", device_type="ecg_patch",
+                           subject=f"S-{subject}", seq_from=seq0, seq_to=seq0 + segments - 1,
+                           sent_at=T0, segments=segs))
+
+
+async def _fresh_database(admin_dsn: str, name: str, subjects: int) -> str:
+    async with await psycopg.AsyncConnection.connect(admin_dsn, autocommit=True) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.commit()
+        await seed_study(conn, subjects=subjects, start=T0 - timedelta(days=1))
+    finally:
+        await conn.close()
+    return dsn
+
+
+async def _produce(kafka: KafkaSettings, keyed: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(**kafka.producer_config())
+    await producer.start()
+    try:
+        for key, value in keyed:
+            await producer.send(kafka.topics.raw_readings, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _count(dsn: str, table: str) -> int:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def _sustained_rate(dsn: str, table: str, expected: int, timeout_s: float) -> float:
+    """Rows/s between the first and the last poll that saw rows arrive."""
+    first: tuple[float, int] | None = None
+    deadline = time.monotonic() + timeout_s
+    last = (time.monotonic(), 0)
+    while time.monotonic() < deadline:
+        n = await _count(dsn, table)
+        now = time.monotonic()
+        if n and first is None:
+            first = (now, n)
+        if n != last[1]:
+            last = (now, n)
+        if n >= expected:
+            break
+        await asyncio.sleep(0.25)
+    if first is None or last[1] < expected:
+        raise RuntimeError(f"only {last[1]} of {expected} {table} rows committed in {timeout_s} s")
+    return (last[1] - first[1]) / max(last[0] - first[0], 1e-3)
+
+
+async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, workers: int,
+                 subjects: int, envelopes: int, per_envelope: int, partitions: int) -> float:
+    name = f"bench_{kind}_{workers}"
+    dsn = await _fresh_database(admin_dsn, name, subjects)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    kafka = base.model_copy(update={"topic_prefix": prefix})
+    await create_topics(kafka, partitions)
+    rng = random.Random(5)
+    keyed = []
+    for n in range(envelopes):
+        subject = n % subjects + 1
+        block = n // subjects
+        make = _vitals if kind == "vitals" else _ecg
+        keyed.append((f"S-{subject}".encode(), make(subject, block, per_envelope, rng)))
+    progress(f"{kind}, {workers} worker(s): producing {envelopes} envelopes")
+    await _produce(kafka, keyed)
+    rig = StreamRig(kafka, dsn, tmp / name, f"{prefix}-stream")
+    rig.data_dir.mkdir(parents=True)
+    for i in range(workers):
+        rig.start_worker(f"w{i + 1}")
+    try:
+        table = "readings" if kind == "vitals" else "waveform_segments"
+        rate = await _sustained_rate(dsn, table, envelopes * per_envelope, timeout_s=600)
+    finally:
+        rig.stop_all()
+    return rate * (1 if kind == "vitals" else SAMPLES_PER_SEGMENT)
+
+
+async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: float,
+                   subjects: int, per_envelope: int, partitions: int, probes: int,
+                   ) -> list[float]:
+    """Produce → flag visible, for ``probes`` tachycardia runs under half the vitals load."""
+    dsn = await _fresh_database(admin_dsn, "bench_latency", subjects + probes)
+    kafka = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}"})
+    await create_topics(kafka, partitions)
+    rig = StreamRig(kafka, dsn, tmp / "latency", "bench-latency-stream")
+    rig.data_dir.mkdir(parents=True)
+    rig.start_worker("w1")
+    producer = AIOKafkaProducer(**kafka.producer_config())
+    await producer.start()
+    rng = random.Random(9)
+    stop = asyncio.Event()
+
+    async def background() -> None:
+        interval = per_envelope / (rate / 2)  # half the measured readings/s
+        n = 0
+        while not stop.is_set():
+            subject = n % subjects + 1
+            await producer.send(kafka.topics.raw_readings,
+                                _vitals(subject, n // subjects, per_envelope, rng),
+                                key=f"S-{subject}".encode())
+            n += 1
+            await asyncio.sleep(interval)
+
+    try:
+        # Wait until the worker stores readings before timing anything.
+        await _produce(kafka, [(b"S-1", _vitals(1, 10_000, per_envelope, rng))])
+        for _ in range(600):
+            if await _count(dsn, "readings"):
+                break
+            await asyncio.sleep(0.2)
+        load = asyncio.create_task(background())
+        delays = []
+        for p in range(probes):
+            subject = subjects + p + 1
+            probe = encode(Envelope(
+                batch_id=str(uuid.uuid4()), gateway_id=f"GW-{subject}", device_id=f"W-{subject}",
+                device_type="smartwatch", subject=f"S-{subject}", seq_from=0, seq_to=69,
+                sent_at=T0, readings=[WireReading(
+                    seq=i, metric="heart_rate", value=130.0, unit="/min",
+                    time=T0 + timedelta(seconds=i), received_at=T0 + timedelta(seconds=i))
+                    for i in range(70)]))
+            sent = time.perf_counter()
+            await (await producer.send(kafka.topics.raw_readings, probe,
+                                       key=f"S-{subject}".encode()))
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                while True:
+                    row = await (await conn.execute(
+                        "SELECT 1 FROM flags WHERE subject_code = %s", (f"S-{subject}",))).fetchone()
+                    if row:
+                        break
+                    await asyncio.sleep(0.01)
+            delays.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.5)
+        stop.set()
+        await load
+    finally:
+        await producer.stop()
+        rig.stop_all()
+    return delays
+
+
+async def _raw_copy_rate(admin_dsn: str, rows: int) -> float:
+    dsn = await _fresh_database(admin_dsn, "bench_raw_copy", 1)
+    conn = await connect(dsn)
+    rng = random.Random(2)
+    spent = 0.0
+    try:
+        for start in range(0, rows, 10_000):
+            batch = [Observation(time=T0 + timedelta(seconds=n), subject="S-1", device_id="W-1",
+                                 metric="heart_rate", value=rng.uniform(50, 120), unit="/min",
+                                 seq=n, received_at=T0 + timedelta(seconds=n))
+                     for n in range(start, min(rows, start + 10_000))]
+            t = time.perf_counter()
+            await _raw_copy(conn, batch)
+            spent += time.perf_counter() - t
+    finally:
+        await conn.close()
+    return rows / spent
+
+
+async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, subjects: int, envelopes: int,
+               per_envelope: int, ecg_envelopes: int, segments: int, partitions: int,
+               probes: int) -> dict[str, Any]:
+    base = KafkaSettings(bootstrap=bootstrap, embedded_broker=True)
+    figures: dict[str, Any] = {}
+    for workers in (1, 2):
+        figures[f"vitals_{workers}w"] = await _phase(
+            admin_dsn, base, tmp, kind="vitals", workers=workers, subjects=subjects,
+            envelopes=envelopes, per_envelope=per_envelope, partitions=partitions)
+        progress(f"vitals, {workers} worker(s): {figures[f'vitals_{workers}w']:,.0f} readings/s")
+        figures[f"ecg_{workers}w"] = await _phase(
+            admin_dsn, base, tmp, kind="ecg", workers=workers, subjects=subjects,
+            envelopes=ecg_envelopes, per_envelope=segments, partitions=partitions)
+        progress(f"ECG, {workers} worker(s): {figures[f'ecg_{workers}w']:,.0f} samples/s")
+    progress("raw binary COPY ceiling")
+    raw = await _raw_copy_rate(admin_dsn, envelopes * per_envelope)
+    best_vitals = max(figures["vitals_1w"], figures["vitals_2w"])
+    progress("latency at half load")
+    delays = await _latency(admin_dsn, base, tmp, rate=best_vitals, subjects=subjects,
+                            per_envelope=per_envelope, partitions=partitions, probes=probes)
+    return {
+        "vitals_readings_per_s": round(best_vitals),
+        "ecg_samples_per_s": round(max(figures["ecg_1w"], figures["ecg_2w"])),
+        "raw_copy_rows_per_s": round(raw),
+        "ratio": round(best_vitals / raw, 3),
+        "latency_ms": {"p50": round(percentile(delays, 50), 1),
+                       "p99": round(percentile(delays, 99), 1)},
+        "by_workers": {
+            "1": {"vitals_readings_per_s": round(figures["vitals_1w"]),
+                  "ecg_samples_per_s": round(figures["ecg_1w"])},
+            "2": {"vitals_readings_per_s": round(figures["vitals_2w"]),
+                  "ecg_samples_per_s": round(figures["ecg_2w"])},
+        },
+        "setup": {"subjects": subjects, "vitals_readings": envelopes * per_envelope,
+                  "readings_per_envelope": per_envelope,
+                  "ecg_samples": ecg_envelopes * segments * SAMPLES_PER_SEGMENT,
+                  "partitions": partitions, "latency_probes": probes,
+                  "rules": "all defaults on"},
+        "targets": {"vitals_readings_per_s": 100_000, "ecg_samples_per_s": 1_000_000,
+                    "ratio": 0.5, "latency_p99_ms": 1000},
+    }
+
+
+def run(*, subjects: int = 100, envelopes: int = 4_000, per_envelope: int = 100,
+        ecg_envelopes: int = 1_000, segments: int = 40, partitions: int = 4,
+        probes: int = 30) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as name:
+        tmp = Path(name)
+        progress("starting embedded PostgreSQL (durable settings) and broker")
+        server = EmbeddedPostgres(tmp / "pg")
+        broker = EmbeddedBroker(tmp / "broker", storage="memory")
+        server.start()
+        try:
+            broker.start()
+            try:
+                return asyncio.run(_run(
+                    server.dsn("postgres"), broker.bootstrap, tmp, subjects=subjects,
+                    envelopes=envelopes, per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
+                    segments=segments, partitions=partitions, probes=probes))
+            finally:
+                broker.stop()
+        finally:
+            server.stop()
