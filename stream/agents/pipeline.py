@@ -35,6 +35,7 @@ from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
 from stream.envelope import decode as decode_envelope
 from stream.flags import flag as flag_codec
+from stream.flags.ecg_heart_rate import EcgHeartRate
 from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
 from stream.flags.flag import Flag
 from stream.flags.rulebook import RuleBook
@@ -53,6 +54,7 @@ class Pipeline:
         self.sink = sink
         self.rulebook = rulebook
         self.engine = FlagEngine(rulebook.rules)
+        self.ecg_rate = EcgHeartRate()
         self.state = state
         self.dead_letter_topic = dead_letter
         self.flags_topic = flags
@@ -106,6 +108,8 @@ class Pipeline:
         replay: dict[str, list[Any]] = {}
         for item in result.accepted:
             per_subject.setdefault(item.envelope.subject, []).extend(item.observations)
+            if item.segments:
+                per_subject[item.envelope.subject].extend(self.ecg_rate.add(item.segments))
         for env in result.duplicates:
             replay.setdefault(env.subject, []).extend(to_rows(env)[0])
         enrollments = self.sink.enrollments
