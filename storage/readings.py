@@ -222,12 +222,15 @@ class ReadingWriter:
     _known_days: dict[str, set[date]] = field(default_factory=dict)
 
     async def write_readings(self, conn: AsyncConnection[object],
-                             batch: Sequence[Observation]) -> WriteResult:
-        """Store ``batch`` idempotently; return received/inserted counts."""
+                             batch: Sequence[Observation], *, validated: bool = False,
+                             ) -> WriteResult:
+        """Store ``batch`` idempotently; return received/inserted counts. ``validated``:
+        the caller already ran :func:`validate_observation` on every reading."""
         rows: list[tuple[object, ...]] = []
         cells: RollupCells = {}
         for i, obs in enumerate(batch):
-            validate_observation(obs, i)
+            if not validated:
+                validate_observation(obs, i)
             row = (obs.time, obs.subject, obs.device_id, obs.metric, obs.value, obs.unit,
                    obs.quality, obs.seq, obs.received_at, obs.gateway_id, obs.specimen,
                    obs.clock_offset_ms)
@@ -237,11 +240,13 @@ class ReadingWriter:
         return WriteResult(received=len(batch), inserted=inserted)
 
     async def write_segments(self, conn: AsyncConnection[object],
-                             batch: Sequence[WaveformSegment]) -> WriteResult:
+                             batch: Sequence[WaveformSegment], *, validated: bool = False,
+                             ) -> WriteResult:
         """Store waveform segments idempotently (one row per segment)."""
         rows: list[tuple[object, ...]] = []
         for i, seg in enumerate(batch):
-            validate_segment(seg, i)
+            if not validated:
+                validate_segment(seg, i)
             rows.append((seg.time, seg.subject, seg.device_id, seg.lead, seg.sampling_rate_hz,
                          seg.unit, list(seg.samples), seg.quality, seg.seq, seg.received_at,
                          seg.gateway_id, seg.clock_offset_ms))

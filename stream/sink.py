@@ -208,11 +208,11 @@ class Sink:
             observations = [o for item in accepted for o in item.observations]
             segments = [s for item in accepted for s in item.segments]
             if observations:
-                written = await self.writer.write_readings(conn, observations)
+                written = await self.writer.write_readings(conn, observations, validated=True)
                 result.readings_inserted = written.inserted
                 result.readings_duplicate = written.duplicates
             if segments:
-                written = await self.writer.write_segments(conn, segments)
+                written = await self.writer.write_segments(conn, segments, validated=True)
                 result.segments_inserted = written.inserted
                 result.segments_duplicate = written.duplicates
             for (gateway_id, device_id), spans in sorted(ranges.items()):

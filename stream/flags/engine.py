@@ -37,8 +37,11 @@ class LateRange:
     end: datetime
 
 
+_BACKFILLED = int(Quality.BACKFILLED)  # a plain int: IntFlag arithmetic is slow per reading
+
+
 def samples_of(observations: Iterable[Observation]) -> list[Sample]:
-    return sorted((o.time.timestamp(), o.value, bool(o.quality & Quality.BACKFILLED))
+    return sorted((o.time.timestamp(), o.value, bool(o.quality & _BACKFILLED))
                   for o in observations)
 
 

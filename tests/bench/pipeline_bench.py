@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.services.broker import EmbeddedBroker
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
+from storage import partitions
 from storage.migrate import migrate
 from storage.pool import connect
 from stream.envelope import Envelope, WireReading, WireSegment, encode
@@ -216,6 +217,9 @@ async def _raw_copy_rate(admin_dsn: str, rows: int) -> float:
     rng = random.Random(2)
     spent = 0.0
     try:
+        last = T0 + timedelta(seconds=rows + 1)
+        await partitions.create_days(conn, "readings", partitions.days_between(T0, last))
+        await conn.commit()
         for start in range(0, rows, 10_000):
             batch = [Observation(time=T0 + timedelta(seconds=n), subject="S-1", device_id="W-1",
                                  metric="heart_rate", value=rng.uniform(50, 120), unit="/min",

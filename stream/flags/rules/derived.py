@@ -8,12 +8,16 @@ statistics) in its state next to the sustained-run state, so it resumes after a 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from stream.flags.rules.episode import Episode, Sample
 from stream.flags.rules.sustained import SustainedThreshold
+
+_value = itemgetter(1)
 
 
 def _previous(state: dict[str, Any], samples: Iterable[Sample],
@@ -47,24 +51,49 @@ class RateOfChange:
 
 @dataclass(frozen=True)
 class Flatline:
-    """The same value repeated for ``min_duration_s``: a stuck sensor, not a person."""
+    """The same value repeated for ``min_duration_s``: a stuck sensor, not a person.
+
+    Works on runs of equal consecutive values (``itertools.groupby``), so the cost is per
+    change of value, not per reading; a pause in the data longer than ``max_gap_s`` ends
+    a run.
+    """
 
     rule_id: str
     min_duration_s: float
     max_gap_s: float = 120.0
 
-    def fold(self, state: dict[str, Any], samples: Iterable[Sample]) -> list[Episode]:
-        same = [(t, 1.0 if prev is not None and prev[1] == v else 0.0, b)
-                for (t, v, b), prev in _previous(state, samples, self.max_gap_s)]
-        return SustainedThreshold(self.rule_id, ">=", 1.0, self.min_duration_s,
-                                  self.max_gap_s).fold(state.setdefault("run_state", {}), same)
+    def fold(self, state: dict[str, Any], samples: Sequence[Sample]) -> list[Episode]:
+        out: list[Episode] = []
+        run = state.get("flat")
+        for value, grouped in groupby(samples, key=_value):
+            group = list(grouped)
+            if run is not None and run["value"] == value and group[0][0] - run["last"] <= self.max_gap_s:
+                run["last"] = group[-1][0]
+            else:
+                if run is not None and run["raised"]:
+                    out.append(self._episode(run, closed=True))
+                run = {"value": value, "start": group[0][0], "last": group[-1][0],
+                       "raised": False, "backfilled": False}
+            run["backfilled"] = run["backfilled"] or any(b for _t, _v, b in group)
+            if not run["raised"] and run["last"] - run["start"] >= self.min_duration_s:
+                run["raised"] = True
+                run["raised_at"] = run["start"] + self.min_duration_s
+                out.append(self._episode(run, closed=False))
+        state["flat"] = run
+        return out
+
+    def _episode(self, run: dict[str, Any], *, closed: bool) -> Episode:
+        return Episode(self.rule_id, run["start"], run["last"], run["raised_at"],
+                       [(run["start"], run["value"]), (run["last"], run["value"])],
+                       run["backfilled"], closed, {"value": run["value"]})
 
 
 @dataclass(frozen=True)
 class BaselineDeviation:
     """Sustained deviation of more than ``sd`` standard deviations from the subject's own
     baseline: an exponentially weighted mean and variance with a half-life in event time
-    (West 1979 / Finch 2009 incremental form), judged only after ``warmup`` readings."""
+    (Finch 2009, "Incremental calculation of weighted mean and variance"), judged only
+    after ``warmup`` readings."""
 
     rule_id: str
     sd: float
@@ -73,30 +102,41 @@ class BaselineDeviation:
     warmup: int = 600
     max_gap_s: float = 300.0
 
-    def fold(self, state: dict[str, Any], samples: Iterable[Sample]) -> list[Episode]:
+    def fold(self, state: dict[str, Any], samples: Sequence[Sample]) -> list[Episode]:
         base = state.setdefault("baseline", {"n": 0, "mean": 0.0, "var": 0.0, "t": None})
-        scores = []
-        for t, value, backfilled in samples:
-            score = 0.0
-            if base["n"] >= self.warmup and base["var"] > 0:
-                score = abs(value - base["mean"]) / math.sqrt(base["var"])
-                scores.append((t, score, backfilled))
-            if score <= self.sd:  # the baseline does not learn from the deviation itself
-                _update(base, t, value, self.half_life_s)
+        # Scored against the baseline as it stood before this batch, which then learns from
+        # the batch as a whole (a 24 h half-life barely moves within one batch), but never
+        # from readings that deviate: a sustained deviation must not become the baseline.
+        if base["n"] >= self.warmup and base["var"] > 0:
+            mean, sd = base["mean"], math.sqrt(base["var"])
+            scores = [(t, abs(v - mean) / sd, b) for t, v, b in samples]
+            learn = [(t, v) for (t, v, _b), (_t, z, _bb) in zip(samples, scores, strict=True)
+                     if z <= self.sd]
+        else:
+            scores = []
+            learn = [(t, v) for t, v, _b in samples]
+        if learn:
+            _learn(base, learn, self.half_life_s)
         return SustainedThreshold(self.rule_id, ">", self.sd, self.min_duration_s,
                                   self.max_gap_s).fold(state.setdefault("run_state", {}), scores)
 
 
-def _update(base: dict[str, Any], t: float, value: float, half_life_s: float) -> None:
-    if base["n"] == 0:
-        base.update(n=1, mean=value, var=0.0, t=t)
+def _learn(base: dict[str, Any], batch: list[tuple[float, float]], half_life_s: float) -> None:
+    """Merge a batch into the running mean/variance: exactly by counts while few readings
+    were seen (Chan et al. parallel update), then as an EWMA by elapsed event time."""
+    k = len(batch)
+    values = [v for _t, v in batch]
+    b_mean = sum(values) / k
+    b_var = sum((v - b_mean) ** 2 for v in values) / k
+    t_last = max(t for t, _v in batch)
+    n = base["n"]
+    if n == 0:
+        base.update(n=k, mean=b_mean, var=b_var, t=t_last)
         return
-    dt = max(0.0, t - base["t"]) if base["t"] is not None else 0.0
-    # Weight of the new reading: at least 1/n while warming up, else by elapsed event time.
-    alpha = max(1.0 / (base["n"] + 1), 1.0 - 0.5 ** (dt / half_life_s))
-    diff = value - base["mean"]
-    incr = alpha * diff
-    base["mean"] += incr
-    base["var"] = (1 - alpha) * (base["var"] + diff * incr)
-    base["n"] += 1
-    base["t"] = max(t, base["t"] or t)
+    dt = max(0.0, t_last - base["t"])
+    alpha = max(k / (n + k), 1.0 - 0.5 ** (dt / half_life_s))
+    delta = b_mean - base["mean"]
+    base["mean"] += alpha * delta
+    base["var"] = (1 - alpha) * (base["var"] + alpha * delta * delta) + alpha * b_var
+    base["n"] = n + k
+    base["t"] = max(t_last, base["t"])

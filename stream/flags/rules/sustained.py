@@ -10,11 +10,14 @@ enough.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from stream.flags.rules.episode import MAX_TRIGGER_VALUES, Episode, Sample
+
+_value = itemgetter(1)
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -28,10 +31,15 @@ class SustainedThreshold:
     min_duration_s: float
     max_gap_s: float
 
-    def fold(self, state: dict[str, Any], samples: Iterable[Sample]) -> list[Episode]:
+    def fold(self, state: dict[str, Any], samples: Sequence[Sample]) -> list[Episode]:
         """Fold time-ordered samples into ``state`` (mutated); return episodes raised or closed."""
         beyond = COMPARATORS[self.op]
         out: list[Episode] = []
+        threshold = self.threshold
+        if state.get("run") is None and samples:
+            pick = min if self.op in ("<", "<=") else max
+            if not beyond(pick(samples, key=_value)[1], threshold):
+                return out  # the common case: nothing beyond, nothing running
         for t, value, backfilled in samples:
             run = state.get("run")
             if run is not None and (t - run["last"] > self.max_gap_s or not beyond(value, self.threshold)):

@@ -69,7 +69,7 @@ def test_flatline_needs_the_same_value_for_the_whole_duration() -> None:
     rule = Flatline("flat", min_duration_s=600)
     assert rule.fold({}, series([72.0] * 500)) == []
     [episode] = rule.fold({}, series([72.0] * 700))
-    assert episode.onset == T0 + 1
+    assert (episode.onset, episode.raised_at) == (T0, T0 + 600)
 
 
 def test_baseline_deviation_after_warmup() -> None:
