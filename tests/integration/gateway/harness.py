@@ -12,12 +12,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from deploy.eval.homes import gateway_config as home_gateway_config
 from devices.catalog import DeviceType
 from devices.sim.emission import EmissionLog
-from devices.sim.home import HomeConfig, VirtualHome, address_for, serial_for
+from devices.sim.home import HomeConfig, VirtualHome
 from devices.sim.radio import VirtualRadio
 from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, BumbleScanner, use_adapter
-from gateway.config import DeviceEntry, GatewayConfig
+from gateway.config import GatewayConfig
 from gateway.runner import Gateway
 from gateway.wallclock import ScaledClock
 from stream import envelope as envelopes
@@ -29,14 +30,8 @@ START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
 def gateway_config(seed: int, devices: tuple[DeviceType, ...], **overrides: object) -> GatewayConfig:
-    entries = [DeviceEntry(id=f"DEV-{serial_for(seed, t)}", type=t,
-                           address=address_for(seed, t), serial=serial_for(seed, t))
-               for t in devices]
-    fields: dict[str, object] = dict(gateway_id=f"GW-{seed:04d}", study="TEST",
-                                     subject=f"S-{seed:04d}", devices=entries,
-                                     batch_linger_ms=200, status_interval_s=5.0)
-    fields.update(overrides)
-    return GatewayConfig(**fields)  # type: ignore[arg-type]
+    """The package's home gateway config, in the gateway tests' own study."""
+    return home_gateway_config(seed, devices, study="TEST", **overrides)
 
 
 @dataclass
