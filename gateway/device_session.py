@@ -57,6 +57,12 @@ class _Notification:
     received_wall: float  # time.time(), for latency figures
 
 
+def _collect(task: asyncio.Future[object]) -> None:
+    """Retrieve an abandoned task's exception (it is of no further interest)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class DeviceSession:
     def __init__(self, *, entry: DeviceEntry, config: GatewayConfig, writer: SpoolWriter,
                  status: DeviceStatus, clock: Clock, scanner_backend: type | None,
@@ -102,6 +108,12 @@ class DeviceSession:
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            # This task was cancelled (the gateway is shutting down): take ``aw`` down too
+            # and collect its outcome, or asyncio reports "exception never retrieved".
+            task.cancel()
+            task.add_done_callback(_collect)
+            raise
         finally:
             stopper.cancel()
         if self._stopping.is_set():
