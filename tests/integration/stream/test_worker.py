@@ -224,3 +224,38 @@ async def test_gateway_status_feeds_heartbeats_quality_flags_and_completeness(
                      " WHERE device_id = 'W-1' AND metric = 'heart_rate'")
         return row == [60, 1, 29, 29, 1]
     await wait_for(completeness, timeout=30, what="completeness of the hour", rig=rig)
+
+
+async def test_backfilled_hypoglycaemia_is_flagged_once_as_backfill(rig: StreamRig) -> None:
+    """A CGM's link drops for 30 minutes while glucose is low: live readings resume at
+    normal values, then the backfill brings the low records, behind the key's event-time
+    watermark. The stored readings around them are re-judged: one level-2 flag, marked
+    as raised on backfilled data; re-sending the backfill raises nothing new."""
+    rig.start_worker()
+
+    def cgm(seq_from: int, minutes: list[int], value: float, *, backfilled: bool = False) -> bytes:
+        return hr_envelope(seq_from, [value] * len(minutes), device="C-1", metric="glucose",
+                           unit="mg/dL", step_s=300.0, backfilled=backfilled,
+                           start=T0 + timedelta(minutes=minutes[0]) - timedelta(seconds=300 * seq_from))
+
+    live_before = cgm(0, [0, 5], 100.0)
+    live_after = cgm(2, [40, 45, 50], 100.0)  # 40-50 min, gateway seq 2..4
+    backfill = cgm(5, [10, 15, 20, 25, 30, 35], 45.0, backfilled=True)
+    await rig.produce([live_before, live_after])
+
+    async def live() -> bool:
+        return await readings(rig.dsn) == 5
+    await wait_for(live, timeout=90, what="the live CGM readings", rig=rig)
+    await rig.produce([backfill, backfill])
+
+    async def flagged() -> bool:
+        return await scalar(rig.dsn, "SELECT count(*) FROM flags WHERE rule_id = 'glucose_hypo_l2'") == 1
+    await wait_for(flagged, timeout=60, what="the level-2 hypoglycaemia flag", rig=rig)
+    raised_on, start = await scalar(
+        rig.dsn, "SELECT array[raised_on, window_start::text] FROM flags"
+                 " WHERE rule_id = 'glucose_hypo_l2'")
+    assert raised_on == "backfill"
+    assert start.startswith("2026-11-25 08:10:00")
+    assert await readings(rig.dsn) == 11
+    await asyncio.sleep(3)  # a second copy (re-sent) would have been judged by now
+    assert await scalar(rig.dsn, "SELECT count(*) FROM flags WHERE rule_id = 'glucose_hypo_l2'") == 1
