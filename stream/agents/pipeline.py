@@ -27,6 +27,7 @@ import msgspec
 import psycopg
 from faust.types import StreamT, TableT, TopicT
 
+from devices.model import Observation
 from storage import flags as flag_store
 from stream import metrics
 from stream import watermark as watermark_codec
@@ -104,8 +105,8 @@ class Pipeline:
 
     async def _judge(self, result: SinkResult) -> list[Flag]:
         """Fold the batch through the rules and store the flags; returns those to publish."""
-        per_subject: dict[str, list[Any]] = {}
-        replay: dict[str, list[Any]] = {}
+        per_subject: dict[str, list[Observation]] = {}
+        replay: dict[str, list[Observation]] = {}
         for item in result.accepted:
             per_subject.setdefault(item.envelope.subject, []).extend(item.observations)
             if item.segments:
@@ -137,12 +138,13 @@ class Pipeline:
         flags += self._impossible_value_flags(result)
 
         async def store(conn: psycopg.AsyncConnection[Any]) -> list[Flag]:
+            found = list(flags)  # a fresh list per attempt: this may be retried
             for study, rng in late:
-                flags.extend(self.engine.refold(study=study, late=rng,
-                                                samples=await _stored_samples(conn, rng)))
+                found += self.engine.refold(study=study, late=rng,
+                                            samples=await _stored_samples(conn, rng))
             published = []
             async with conn.transaction():
-                for flag in flags:
+                for flag in found:
                     flag_id, new = await flag_store.store(conn, flag)
                     metrics.FLAGS.labels(flag.rule_id, "new" if new else "merged").inc()
                     if new or flag.closed:
