@@ -8,6 +8,8 @@ peak is placed on the largest band-passed deflection within ±75 ms.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
@@ -15,13 +17,17 @@ MIN_RR_S = 0.25
 THRESHOLD = 0.3  # of the 98th percentile of the integrated signal
 
 
+@lru_cache(maxsize=8)
+def _band_pass(fs: float) -> np.ndarray:
+    return butter(2, [5.0, min(15.0, fs / 2 - 1)], btype="bandpass", fs=fs, output="sos")
+
+
 def r_peaks(samples: np.ndarray, fs: float) -> np.ndarray:
     """Pure: sample indices of the R peaks in ``samples`` (µV, ``fs`` Hz)."""
     x = np.asarray(samples, dtype=float)
     if len(x) < int(2 * fs):
         return np.array([], dtype=int)
-    sos = butter(2, [5.0, min(15.0, fs / 2 - 1)], btype="bandpass", fs=fs, output="sos")
-    band = sosfiltfilt(sos, x - x.mean())
+    band = sosfiltfilt(_band_pass(fs), x - x.mean())
     energy = np.diff(band, prepend=band[0]) ** 2
     width = max(1, int(0.15 * fs))
     integrated = np.convolve(energy, np.ones(width) / width, mode="same")
