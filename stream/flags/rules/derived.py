@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 from stream.flags.rules.episode import Episode, Sample
 from stream.flags.rules.sustained import SustainedThreshold
@@ -53,9 +54,9 @@ class RateOfChange:
 class Flatline:
     """The same value repeated for ``min_duration_s``: a stuck sensor, not a person.
 
-    Works on runs of equal consecutive values (``itertools.groupby``), so the cost is per
-    change of value, not per reading; a pause in the data longer than ``max_gap_s`` ends
-    a run.
+    Runs of equal consecutive values (a value change, or a pause in the data longer than
+    ``max_gap_s``, ends one) are found with numpy; only the batch's first and last run and
+    runs long enough to raise are looked at in Python, so the cost per reading is small.
     """
 
     rule_id: str
@@ -64,21 +65,42 @@ class Flatline:
 
     def fold(self, state: dict[str, Any], samples: Sequence[Sample]) -> list[Episode]:
         out: list[Episode] = []
-        run = state.get("flat")
-        for value, grouped in groupby(samples, key=_value):
-            group = list(grouped)
-            if run is not None and run["value"] == value and group[0][0] - run["last"] <= self.max_gap_s:
-                run["last"] = group[-1][0]
+        n = len(samples)
+        if n == 0:
+            return out
+        t = np.fromiter((s[0] for s in samples), float, n)
+        v = np.fromiter((s[1] for s in samples), float, n)
+        backfilled = np.fromiter((s[2] for s in samples), bool, n)
+        new = np.ones(n, bool)
+        new[1:] = (v[1:] != v[:-1]) | ((t[1:] - t[:-1]) > self.max_gap_s)
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:], n) - 1  # inclusive
+        carried = state.get("flat")
+        continues = (carried is not None and carried["value"] == v[0]
+                     and t[0] - carried["last"] <= self.max_gap_s)
+        if carried is not None and not continues and carried["raised"]:
+            out.append(self._episode(carried, closed=True))
+        run_starts = t[starts].copy()
+        if continues:
+            run_starts[0] = carried["start"]
+        long_enough = np.flatnonzero(t[ends] - run_starts >= self.min_duration_s).tolist()
+        last = len(starts) - 1
+        run: dict[str, Any] = {}
+        for k in sorted({0, last, *long_enough}):
+            a, e = int(starts[k]), int(ends[k])
+            if k == 0 and continues:
+                run = carried
+                run["last"] = float(t[e])
             else:
-                if run is not None and run["raised"]:
-                    out.append(self._episode(run, closed=True))
-                run = {"value": value, "start": group[0][0], "last": group[-1][0],
+                run = {"value": float(v[a]), "start": float(t[a]), "last": float(t[e]),
                        "raised": False, "backfilled": False}
-            run["backfilled"] = run["backfilled"] or any(b for _t, _v, b in group)
+            run["backfilled"] = run["backfilled"] or bool(backfilled[a:e + 1].any())
             if not run["raised"] and run["last"] - run["start"] >= self.min_duration_s:
                 run["raised"] = True
                 run["raised_at"] = run["start"] + self.min_duration_s
                 out.append(self._episode(run, closed=False))
+            if k != last and run["raised"]:
+                out.append(self._episode(run, closed=True))  # a later run ended it
         state["flat"] = run
         return out
 

@@ -149,3 +149,22 @@ def test_backfilled_readings_raise_backfill_flags() -> None:
     flags, _ = engine.fold({}, study="ST", subject="S-1", observations=[
         obs(s, 130, quality=Quality.BACKFILLED) for s in range(0, 90)])
     assert flags[0].raised_on == "backfill"
+
+
+def test_flatline_in_pieces_equals_at_once_and_a_pause_ends_a_run() -> None:
+    rng = random.Random(11)
+    values: list[float] = []
+    while len(values) < 5000:  # runs of 1..900 equal values
+        values += [float(rng.randint(60, 65))] * rng.choice([1, 2, 3, 50, 700, 900])
+    rule = Flatline("flat", min_duration_s=600)
+    whole = rule.fold({}, series(values))
+    state: dict = {}
+    pieces = []
+    for i in range(0, len(values), 97):
+        pieces += rule.fold(state, series(values)[i:i + 97])
+    # An open episode reports the run as far as the batch went; closed ones are final.
+    def key(episodes: list) -> list:
+        return [(e.onset, e.raised_at, e.closed, e.end if e.closed else None) for e in episodes]
+    assert key(whole) and key(pieces) == key(whole)
+    paused = series([70.0] * 400) + series([70.0] * 400, start=T0 + 600)  # 200 s without data
+    assert Flatline("flat", min_duration_s=600).fold({}, paused) == []
