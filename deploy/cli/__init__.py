@@ -8,7 +8,7 @@ from types import FrameType
 
 import typer
 
-from deploy.cli import bench, db, decode, eval, gateway, services, sim, stream, topics
+from deploy.cli import api, bench, db, decode, eval, gateway, services, sim, stream, topics
 from deploy.cli.output import console, fail
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(gateway.app, name="gateway")
 app.add_typer(topics.app, name="topics")
 app.add_typer(stream.app, name="stream")
 app.add_typer(eval.app, name="eval")
+app.add_typer(api.app, name="api")
 app.command(name="decode")(decode.command)
 
 

@@ -1,0 +1,122 @@
+"""A subject's readings: raw pages (keyset cursor) or N-bucket downsampling; latest values."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel
+
+from api.auth.roles import Principal, Role
+from api.deps import Conn, requires
+from devices.model import METRICS
+from storage.queries.readings import (
+    MAX_BUCKETS,
+    MAX_PAGE,
+    QueryError,
+    ReadingCursor,
+    latest_readings,
+    readings_downsampled,
+    readings_range,
+)
+
+router = APIRouter(prefix="/v1/studies/{study}/subjects/{subject}", tags=["readings"])
+
+SubjectReader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.MONITOR, Role.EDC))]
+
+
+class Reading(BaseModel):
+    time: datetime
+    value: float
+    unit: str
+    device_id: str
+    seq: int
+    quality: int
+
+
+class BucketOut(BaseModel):
+    start: datetime
+    end: datetime
+    min: float
+    max: float
+    mean: float
+    count: int
+
+
+class ReadingsPage(BaseModel):
+    metric: str
+    items: list[Reading] = []
+    buckets: list[BucketOut] | None = None
+    next: str | None = None  # pass as ?after= for the next page
+
+
+def _encode_cursor(cursor: ReadingCursor) -> str:
+    raw = msgspec.json.encode([cursor.time.isoformat(), cursor.device_id, cursor.seq])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> ReadingCursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        time, device_id, seq = msgspec.json.decode(raw)
+        return ReadingCursor(datetime.fromisoformat(time), str(device_id), int(seq))
+    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"after: not a cursor returned by this endpoint ({exc})") from None
+
+
+async def _check_subject(conn: Conn, study: str, subject: str) -> None:
+    row = await (await conn.execute(
+        "SELECT 1 FROM subjects WHERE code = %s AND study_code = %s", (subject, study))).fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"subject {subject} not in study {study}")
+
+
+@router.get("/readings")
+async def get_readings(
+    study: str, subject: str, conn: Conn, _: SubjectReader,
+    metric: Annotated[str, Query(description="e.g. heart_rate, glucose, spo2")],
+    start: AwareDatetime, end: AwareDatetime,
+    buckets: Annotated[int | None, Query(ge=1, le=MAX_BUCKETS)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    after: str | None = None,
+) -> ReadingsPage:
+    """Raw readings in [start, end) a page at a time, or ``buckets`` min/max/mean buckets."""
+    if metric not in METRICS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
+    await _check_subject(conn, study, subject)
+    try:
+        if buckets is not None:
+            found = await readings_downsampled(conn, subject=subject, metric=metric, start=start,
+                                               end=end, buckets=buckets)
+            return ReadingsPage(metric=metric, buckets=[BucketOut(
+                start=b.start, end=b.end, min=b.min, max=b.max, mean=b.mean, count=b.count)
+                for b in found])
+        cursor = _decode_cursor(after) if after else None
+        rows = await readings_range(conn, subject=subject, metric=metric, start=start, end=end,
+                                    limit=limit, after=cursor)
+    except QueryError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    nxt = (_encode_cursor(ReadingCursor(rows[-1].time, rows[-1].device_id, rows[-1].seq))
+           if len(rows) == limit else None)
+    return ReadingsPage(metric=metric, items=[Reading(
+        time=r.time, value=r.value, unit=r.unit, device_id=r.device_id, seq=r.seq,
+        quality=r.quality) for r in rows], next=nxt)
+
+
+@router.get("/latest")
+async def get_latest(study: str, subject: str, conn: Conn, _: SubjectReader,
+                     metric: Annotated[list[str] | None, Query()] = None) -> dict[str, Reading]:
+    """The newest reading per metric (all metrics unless ``metric`` is given)."""
+    metrics = metric or sorted(METRICS)
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown metric(s) {unknown}")
+    await _check_subject(conn, study, subject)
+    rows = await latest_readings(conn, subjects=[subject], metrics=metrics)
+    return {r.metric: Reading(time=r.time, value=r.value, unit=r.unit, device_id=r.device_id,
+                              seq=r.seq, quality=r.quality) for r in rows}

@@ -1,0 +1,98 @@
+"""Every route declares its roles, and every route refuses the wrong role, a token of
+another study, and no token at all."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+
+from api.auth.roles import Role
+from tests.integration.api.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+# Values that make each route's own parameters valid, so only the role check can refuse.
+PATH = {"study": "ST-1", "subject": "S-1"}
+QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T09:00:00Z"}
+BODY = {"code": "S-NEW", "site": "SITE-1"}
+
+
+def declared_roles(route: APIRoute) -> frozenset[Role] | None:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dep = pending.pop()
+        roles = getattr(dep.call, "__roles__", None)
+        if roles is not None:
+            return roles
+        pending += dep.dependencies
+    return None
+
+
+def routes(api: Api) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI ≥ 0.160 wraps those)."""
+    found: list[APIRoute] = []
+    pending = list(api.app.routes)
+    while pending:
+        route = pending.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            pending += route.original_router.routes
+        elif hasattr(route, "routes"):
+            pending += route.routes
+    return found
+
+
+async def call(api: Api, route: APIRoute, who: str | None) -> int:
+    path = re.sub(r"\{(\w+)\}", lambda m: PATH[m.group(1)], route.path)
+    method = sorted(route.methods)[0]
+    headers = api.headers(who) if who else {}
+    response = await api.client.request(method, path, params=QUERY, headers=headers,
+                                        json=BODY if method in ("POST", "PUT", "PATCH") else None)
+    return response.status_code
+
+
+async def test_every_route_declares_roles(api: Api) -> None:
+    found = routes(api)
+    assert found
+    missing = [r.path for r in found if declared_roles(r) is None]
+    assert missing == []
+
+
+async def test_every_route_refuses_wrong_roles_other_studies_and_anonymous(api: Api) -> None:
+    for route in routes(api):
+        roles = declared_roles(route)
+        assert roles is not None
+        assert await call(api, route, None) == 401, route.path
+        for role in Role:
+            status = await call(api, route, str(role))
+            if role in roles:
+                assert status < 400 or status in (404, 409, 422), (route.path, role, status)
+                if "{study}" in route.path:
+                    assert await call(api, route, f"other:{role}") == 403, (route.path, role)
+            else:
+                assert status == 403, (route.path, role, status)
+
+
+async def test_platform_admin_reaches_every_study(api: Api) -> None:
+    response = await api.client.get("/v1/studies/ST-2/subjects", headers=api.headers("platform-admin"))
+    assert response.status_code == 200
+    assert [s["code"] for s in response.json()] == ["X-1"]
+
+
+async def test_bad_and_revoked_tokens_are_401(api: Api) -> None:
+    from api.auth.tokens import revoke
+    from storage.pool import connect
+
+    bad = await api.client.get("/v1/studies/ST-1", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.json()["detail"] == "invalid, expired or revoked token"
+    token = api.tokens["monitor"]
+    conn = await connect(api.dsn)
+    try:
+        assert await revoke(conn, token.split("_")[1])
+        await conn.commit()
+    finally:
+        await conn.close()
+    assert (await api.client.get("/v1/studies/ST-1", headers=api.headers("monitor"))).status_code == 401
