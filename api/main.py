@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import readings, registry
+from api.routes import audit, flags, readings, registry
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 
@@ -25,4 +25,6 @@ def create_app(database: DatabaseSettings) -> FastAPI:
                   description="Study database API: registry, readings, flags, exports.")
     app.include_router(registry.router)
     app.include_router(readings.router)
+    app.include_router(flags.router)
+    app.include_router(audit.router)
     return app

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from devices.model import METRICS
+from storage import access_log
 from storage.queries.readings import (
     MAX_BUCKETS,
     MAX_PAGE,
@@ -64,7 +65,7 @@ def _decode_cursor(text: str) -> ReadingCursor:
         time, device_id, seq = msgspec.json.decode(raw)
         return ReadingCursor(datetime.fromisoformat(time), str(device_id), int(seq))
     except (ValueError, TypeError, msgspec.DecodeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"after: not a cursor returned by this endpoint ({exc})") from None
 
 
@@ -77,7 +78,7 @@ async def _check_subject(conn: Conn, study: str, subject: str) -> None:
 
 @router.get("/readings")
 async def get_readings(
-    study: str, subject: str, conn: Conn, _: SubjectReader,
+    study: str, subject: str, conn: Conn, who: SubjectReader,
     metric: Annotated[str, Query(description="e.g. heart_rate, glucose, spo2")],
     start: AwareDatetime, end: AwareDatetime,
     buckets: Annotated[int | None, Query(ge=1, le=MAX_BUCKETS)] = None,
@@ -86,9 +87,13 @@ async def get_readings(
 ) -> ReadingsPage:
     """Raw readings in [start, end) a page at a time, or ``buckets`` min/max/mean buckets."""
     if metric not in METRICS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
     await _check_subject(conn, study, subject)
+    await access_log.record(conn, token_id=who.token_id, role=who.role, study=study,
+                            action="readings", subject=subject,
+                            details={"metric": metric, "start": start.isoformat(),
+                                     "end": end.isoformat(), "buckets": buckets})
     try:
         if buckets is not None:
             found = await readings_downsampled(conn, subject=subject, metric=metric, start=start,
@@ -100,7 +105,7 @@ async def get_readings(
         rows = await readings_range(conn, subject=subject, metric=metric, start=start, end=end,
                                     limit=limit, after=cursor)
     except QueryError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     nxt = (_encode_cursor(ReadingCursor(rows[-1].time, rows[-1].device_id, rows[-1].seq))
            if len(rows) == limit else None)
     return ReadingsPage(metric=metric, items=[Reading(
@@ -109,14 +114,16 @@ async def get_readings(
 
 
 @router.get("/latest")
-async def get_latest(study: str, subject: str, conn: Conn, _: SubjectReader,
+async def get_latest(study: str, subject: str, conn: Conn, who: SubjectReader,
                      metric: Annotated[list[str] | None, Query()] = None) -> dict[str, Reading]:
     """The newest reading per metric (all metrics unless ``metric`` is given)."""
     metrics = metric or sorted(METRICS)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown metric(s) {unknown}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown metric(s) {unknown}")
     await _check_subject(conn, study, subject)
+    await access_log.record(conn, token_id=who.token_id, role=who.role, study=study,
+                            action="latest", subject=subject, details={"metrics": metrics})
     rows = await latest_readings(conn, subjects=[subject], metrics=metrics)
     return {r.metric: Reading(time=r.time, value=r.value, unit=r.unit, device_id=r.device_id,
                               seq=r.seq, quality=r.quality) for r in rows}

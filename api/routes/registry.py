@@ -54,7 +54,7 @@ async def create_subject(study: str, subject: Subject, conn: Conn, _: Admin) -> 
     site = await (await conn.execute(
         "SELECT 1 FROM sites WHERE study_code = %s AND code = %s", (study, subject.site))).fetchone()
     if site is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"site {subject.site} is not a site of study {study}")
     if not await registry.create_subject(conn, study, subject.site, subject.code, subject.arm):
         raise HTTPException(status.HTTP_409_CONFLICT, f"subject {subject.code} already exists")

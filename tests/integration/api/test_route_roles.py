@@ -14,9 +14,10 @@ from tests.integration.api.conftest import Api
 pytestmark = pytest.mark.integration
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
-PATH = {"study": "ST-1", "subject": "S-1"}
+PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T09:00:00Z"}
-BODY = {"code": "S-NEW", "site": "SITE-1"}
+BODIES = {"/v1/studies/{study}/subjects": {"code": "S-NEW", "site": "SITE-1"},
+          "/v1/studies/{study}/flags/{flag_id}/transitions": {"action": "acknowledge"}}
 
 
 def declared_roles(route: APIRoute) -> frozenset[Role] | None:
@@ -50,7 +51,7 @@ async def call(api: Api, route: APIRoute, who: str | None) -> int:
     method = sorted(route.methods)[0]
     headers = api.headers(who) if who else {}
     response = await api.client.request(method, path, params=QUERY, headers=headers,
-                                        json=BODY if method in ("POST", "PUT", "PATCH") else None)
+                                        json=BODIES.get(route.path))
     return response.status_code
 
 

@@ -1,0 +1,155 @@
+"""The flag queue: list and filter, and the review lifecycle with an audit trail.
+
+open → acknowledged → resolved (with a reason code), or escalated on the way; every
+transition is one audit entry in the same transaction as the status change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from api.auth.roles import Principal, Role
+from api.deps import Conn, requires
+from storage import audit
+
+router = APIRouter(prefix="/v1/studies/{study}/flags", tags=["flags"])
+
+Viewer = Annotated[Principal, Depends(requires(Role.ADMIN, Role.MONITOR, Role.EDC))]
+Reviewer = Annotated[Principal, Depends(requires(Role.ADMIN, Role.MONITOR))]
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    ESCALATE = "escalate"
+    RESOLVE = "resolve"
+
+
+class ReasonCode(StrEnum):
+    CLINICALLY_REVIEWED = "clinically_reviewed"
+    DEVICE_ARTIFACT = "device_artifact"
+    DATA_ERROR = "data_error"
+    KNOWN_CONDITION = "known_condition"
+    OTHER = "other"
+
+
+# action -> (statuses it applies to, resulting status)
+TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
+    Action.ACKNOWLEDGE: (frozenset({"open", "escalated"}), "acknowledged"),
+    Action.ESCALATE: (frozenset({"open", "acknowledged"}), "escalated"),
+    Action.RESOLVE: (frozenset({"acknowledged", "escalated"}), "resolved"),
+}
+
+
+class FlagOut(BaseModel):
+    id: int
+    subject: str
+    site: str
+    device_id: str | None
+    rule_id: str
+    rule_version: int
+    severity: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    raised_on: str
+    trigger_values: list[Any]
+    details: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Transition(BaseModel):
+    action: Action
+    reason_code: ReasonCode | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _reasons(self) -> Transition:
+        if self.action is Action.RESOLVE and self.reason_code is None:
+            raise ValueError("resolving a flag needs a reason_code")
+        if self.reason_code is ReasonCode.OTHER and not (self.note or "").strip():
+            raise ValueError("reason_code 'other' needs a note")
+        return self
+
+
+_SELECT = """
+SELECT f.id, f.subject_code, s.site_code, f.device_id, f.rule_id, f.rule_version, f.severity,
+       f.status, f.window_start, f.window_end, f.raised_on, f.trigger_values, f.details,
+       f.created_at, f.updated_at
+  FROM flags f JOIN subjects s ON s.code = f.subject_code
+ WHERE f.study_code = %(study)s
+"""
+
+
+def _flag(row: Any) -> FlagOut:
+    names = list(FlagOut.model_fields)
+    return FlagOut(**dict(zip(names, row, strict=True)))
+
+
+@router.get("")
+async def list_flags(
+    study: str, conn: Conn, _: Viewer,
+    site: str | None = None, subject: str | None = None, rule: str | None = None,
+    severity: str | None = None,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(description="id of the last flag of the previous page")] = None,
+) -> list[FlagOut]:
+    """Newest first; filters combine with AND; page with ``before``."""
+    if status_ is not None and status_ not in ("open", "acknowledged", "escalated", "resolved"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown status {status_!r}")
+    cur = await conn.execute(
+        _SELECT + " AND (%(site)s::text IS NULL OR s.site_code = %(site)s)"
+        " AND (%(subject)s::text IS NULL OR f.subject_code = %(subject)s)"
+        " AND (%(rule)s::text IS NULL OR f.rule_id = %(rule)s)"
+        " AND (%(severity)s::text IS NULL OR f.severity = %(severity)s)"
+        " AND (%(status)s::text IS NULL OR f.status = %(status)s)"
+        " AND (%(before)s::bigint IS NULL OR f.id < %(before)s)"
+        " ORDER BY f.id DESC LIMIT %(limit)s",
+        {"study": study, "site": site, "subject": subject, "rule": rule, "severity": severity,
+         "status": status_, "before": before, "limit": limit})
+    return [_flag(row) for row in await cur.fetchall()]
+
+
+@router.post("/{flag_id}/transitions")
+async def transition(study: str, flag_id: int, change: Transition, conn: Conn,
+                     who: Reviewer) -> FlagOut:
+    """Move a flag through its review; the change and its reason go to the audit trail."""
+    allowed_from, to = TRANSITIONS[change.action]
+    async with conn.transaction():
+        row = await (await conn.execute(
+            "SELECT status FROM flags WHERE id = %s AND study_code = %s FOR UPDATE",
+            (flag_id, study))).fetchone()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
+        current = row[0]
+        if current not in allowed_from:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                f"cannot {change.action} a flag that is {current}")
+        await conn.execute("UPDATE flags SET status = %s, updated_at = now() WHERE id = %s",
+                           (to, flag_id))
+        await audit.append(conn, actor=who.token_id, role=who.role, action=str(change.action),
+                           entity_type="flag", entity_id=str(flag_id),
+                           reason=str(change.reason_code) if change.reason_code else None,
+                           details={"study": study, "from": current, "to": to,
+                                    "note": change.note or ""})
+    row = await (await conn.execute(_SELECT + " AND f.id = %(id)s",
+                                    {"study": study, "id": flag_id})).fetchone()
+    return _flag(row)
+
+
+@router.get("/{flag_id}/history")
+async def history(study: str, flag_id: int, conn: Conn, _: Viewer) -> list[dict[str, Any]]:
+    """The flag's audit entries, newest first."""
+    found = await (await conn.execute("SELECT 1 FROM flags WHERE id = %s AND study_code = %s",
+                                      (flag_id, study))).fetchone()
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
+    rows = await audit.entries(conn, entity_type="flag", entity_id=str(flag_id))
+    return [msgspec.to_builtins(r) for r in rows]
