@@ -48,7 +48,28 @@ def requires(*roles: Role) -> Callable[..., Any]:
         study = request.path_params.get("study")
         if study is not None and not principal.may_access_study(study):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token is not valid for study {study}")
+        gateway_id = request.path_params.get("gateway_id")
+        if (gateway_id is not None and principal.role is Role.GATEWAY
+                and principal.gateway_id != gateway_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"a gateway token may only act for its own gateway, not {gateway_id}")
         return principal
 
     check.__roles__ = frozenset(roles)  # type: ignore[attr-defined] - read by the route audit test
     return check
+
+
+async def _enrollment_token(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                   Depends(_bearer)]) -> str:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing enrollment token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not credentials.credentials.startswith("te_"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this route takes an enrollment token")
+    return credentials.credentials
+
+
+# The one route family without a role: a new gateway has no API token yet; the single-use
+# enrollment token it presents is the credential (checked in the route, in its transaction).
+_enrollment_token.__roles__ = frozenset()  # type: ignore[attr-defined]
+EnrollmentToken = Annotated[str, Depends(_enrollment_token)]

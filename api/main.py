@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import audit, flags, readings, registry
+from api.routes import audit, flags, gateways, readings, registry
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 
@@ -27,4 +27,5 @@ def create_app(database: DatabaseSettings) -> FastAPI:
     app.include_router(readings.router)
     app.include_router(flags.router)
     app.include_router(audit.router)
+    app.include_router(gateways.router)
     return app

@@ -40,6 +40,10 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+    # Set by `trialwire gateway enroll`: the platform API and the file holding this
+    # gateway's API token (never the token itself: config files get copied around).
+    api_url: str | None = None
+    api_token_file: str | None = None
 
     def device(self, device_id: str) -> DeviceEntry:
         for entry in self.devices:

@@ -20,7 +20,8 @@ from api.auth.roles import Principal, Role
 _FORMAT = re.compile(r"^tw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
-def _hash(token_id: str, secret: str) -> str:
+def secret_hash(token_id: str, secret: str) -> str:
+    """HMAC-SHA256 of the secret keyed by the token id (hex)."""
     return hmac.new(token_id.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
@@ -39,7 +40,7 @@ async def create_token(conn: AsyncConnection[object], *, role: Role, study: str 
     await conn.execute(
         "INSERT INTO api_tokens (id, secret_hash, role, study_code, gateway_id, name,"
         " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (token_id, _hash(token_id, secret), str(role), study, gateway_id, name, expires_at))
+        (token_id, secret_hash(token_id, secret), str(role), study, gateway_id, name, expires_at))
     return f"tw_{token_id}_{secret}"
 
 
@@ -54,10 +55,10 @@ async def authenticate(conn: AsyncConnection[object], token: str) -> Principal |
         " FROM api_tokens WHERE id = %s", (token_id,))
     row = await cur.fetchone()
     if row is None:
-        _hash(token_id, secret)  # same work either way
+        secret_hash(token_id, secret)  # same work either way
         return None
     stored, role, study, gateway_id, expires_at, revoked_at = row  # type: ignore[misc]
-    if not hmac.compare_digest(stored, _hash(token_id, secret)):
+    if not hmac.compare_digest(stored, secret_hash(token_id, secret)):
         return None
     if revoked_at is not None or (expires_at is not None and expires_at <= datetime.now(UTC)):
         return None

@@ -141,6 +141,26 @@ def run(
 
 
 @app.command()
+def enroll(
+    api: Annotated[str, typer.Option(help="The platform API, e.g. https://trial.example.org")],
+    token: Annotated[str, typer.Option(help="The single-use enrollment token (te_...).")],
+    out: Annotated[Path, typer.Option(help="Where to write the gateway config.")] = Path(
+        "gateway.yaml"),
+) -> None:
+    """Exchange an enrollment token for this gateway's config and API token."""
+    from gateway.enrollment import EnrollmentFailed, exchange, save
+
+    try:
+        config, api_token = exchange(api, token)
+    except EnrollmentFailed as exc:
+        fail(str(exc))
+    token_path = save(config, api_token, out, api)
+    console.print(f"enrolled [bold]{config.gateway_id}[/] for subject {config.subject} with "
+                  f"{len(config.devices)} device(s): config {out}, API token {token_path} (0600)",
+                  highlight=False)
+
+
+@app.command()
 def status(config_path: ConfigOption, data_dir: DataDirOption = None) -> None:
     """The running (or last) gateway's status, as JSON."""
     config = _config(config_path)

@@ -1,0 +1,100 @@
+"""Home gateways: enrollment (a single-use token exchanged for the gateway's config and
+API token) and the configuration a gateway may fetch for itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from api.auth import enrollment
+from api.auth.roles import Principal, Role
+from api.auth.tokens import create_token
+from api.deps import Conn, EnrollmentToken, requires
+from gateway.config import DeviceEntry, GatewayConfig
+
+router = APIRouter(tags=["gateways"])
+
+Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
+GatewayOrAdmin = Annotated[Principal, Depends(requires(Role.GATEWAY, Role.ADMIN))]
+
+
+class EnrollmentTokenOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class TokenRequest(BaseModel):
+    ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
+class Enrolled(BaseModel):
+    config: dict[str, Any]  # a gateway config file's content (gateway/config.py)
+    api_token: str  # role gateway, bound to this gateway; shown once
+
+
+async def config_for(conn: Conn, gateway_id: str) -> GatewayConfig:
+    """The gateway's config from the registry: its active enrollments' subject and devices."""
+    cur = await conn.execute(
+        "SELECT e.study_code, e.subject_code, d.id, d.device_type, d.mac, d.serial"
+        " FROM enrollments e JOIN devices d ON d.id = e.device_id"
+        " WHERE e.gateway_id = %s AND e.valid @> now() ORDER BY d.id", (gateway_id,))
+    rows = await cur.fetchall()
+    if not rows:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"gateway {gateway_id} has no active enrollment")
+    subjects = {r[1] for r in rows}
+    if len(subjects) != 1:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"gateway {gateway_id} serves {len(subjects)} subjects; one expected")
+    missing = [r[2] for r in rows if r[4] is None]
+    if missing:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"device(s) {missing} have no Bluetooth address in the registry")
+    return GatewayConfig(gateway_id=gateway_id, study=rows[0][0], subject=rows[0][1],
+                         devices=[DeviceEntry(id=d, type=t, address=mac, serial=serial)
+                                  for _s, _subj, d, t, mac, serial in rows])
+
+
+@router.post("/v1/studies/{study}/gateways/{gateway_id}/enrollment-tokens",
+             status_code=status.HTTP_201_CREATED)
+async def issue_enrollment_token(study: str, gateway_id: str, conn: Conn, who: Admin,
+                                 request: TokenRequest | None = None) -> EnrollmentTokenOut:
+    """A single-use token for setting up the gateway (default: valid 15 minutes)."""
+    found = await (await conn.execute("SELECT 1 FROM gateways WHERE id = %s AND study_code = %s",
+                                      (gateway_id, study))).fetchone()
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not in study {study}")
+    ttl = timedelta(minutes=(request or TokenRequest()).ttl_minutes)
+    token, expires_at = await enrollment.issue(conn, study=study, gateway_id=gateway_id,
+                                               created_by=who.token_id, ttl=ttl)
+    return EnrollmentTokenOut(token=token, expires_at=expires_at)
+
+
+@router.post("/v1/enroll")
+async def enroll(token: EnrollmentToken, conn: Conn) -> Enrolled:
+    """Exchange an enrollment token for the gateway's config and its own API token."""
+    async with conn.transaction():
+        try:
+            study, gateway_id = await enrollment.redeem(conn, token)
+        except enrollment.EnrollmentError as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                                headers={"WWW-Authenticate": "Bearer"}) from None
+        config = await config_for(conn, gateway_id)
+        api_token = await create_token(conn, role=Role.GATEWAY, study=study,
+                                       gateway_id=gateway_id, name="enrolled")
+        await conn.execute("UPDATE gateways SET status = 'active' WHERE id = %s", (gateway_id,))
+    return Enrolled(config=msgspec.to_builtins(config), api_token=api_token)
+
+
+@router.get("/v1/gateways/{gateway_id}/config")
+async def get_config(gateway_id: str, conn: Conn, who: GatewayOrAdmin) -> dict[str, Any]:
+    """The current config of a gateway (a gateway token may read only its own)."""
+    row = await (await conn.execute("SELECT study_code FROM gateways WHERE id = %s",
+                                    (gateway_id,))).fetchone()
+    if row is None or not who.may_access_study(row[0]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not found")
+    return msgspec.to_builtins(await config_for(conn, gateway_id))

@@ -1,0 +1,115 @@
+"""Gateway enrollment: an admin issues a single-use token; the gateway exchanges it for its
+config (subject, devices by address) and its own API token — over HTTP, and with the
+`trialwire gateway enroll` command against a live server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from api.main import create_app
+from deploy.cli import app as cli
+from gateway.config import load_config
+from storage.settings import DatabaseSettings
+from tests.integration.api.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+
+async def give_devices_addresses(dsn: str) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        await conn.execute(
+            "UPDATE devices SET mac = 'C0:00:00:00:' || lpad(to_hex(ascii(left(id, 1))), 2, '0')"
+            " || ':' || lpad(split_part(id, '-', 2), 2, '0') WHERE study_code = 'ST-1'")
+        await conn.commit()
+
+
+async def issue(api: Api, gateway: str = "GW-1", **body: int) -> str:
+    response = await api.client.post(f"/v1/studies/ST-1/gateways/{gateway}/enrollment-tokens",
+                                     json=body or None, headers=api.headers("admin"))
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+async def test_token_is_exchanged_once_for_config_and_a_gateway_token(api: Api) -> None:
+    await give_devices_addresses(api.dsn)
+    token = await issue(api)
+    enrolled = await api.client.post("/v1/enroll", headers={"Authorization": f"Bearer {token}"})
+    assert enrolled.status_code == 200, enrolled.text
+    body = enrolled.json()
+    assert (body["config"]["gateway_id"], body["config"]["subject"]) == ("GW-1", "S-1")
+    assert sorted(d["id"] for d in body["config"]["devices"]) == ["C-1", "D-1", "E-1", "W-1"]
+    mine = {"Authorization": f"Bearer {body['api_token']}"}
+    assert (await api.client.get("/v1/gateways/GW-1/config", headers=mine)).status_code == 200
+    other = await api.client.get("/v1/gateways/GW-2/config", headers=mine)
+    assert other.status_code == 403 and "own gateway" in other.json()["detail"]
+    assert (await api.client.get("/v1/studies/ST-1/subjects", headers=mine)).status_code == 403
+    again = await api.client.post("/v1/enroll", headers={"Authorization": f"Bearer {token}"})
+    assert (again.status_code, again.json()["detail"]) == (401, "enrollment token already used")
+
+
+async def test_expired_forged_and_misplaced_tokens_are_refused(api: Api) -> None:
+    await give_devices_addresses(api.dsn)
+    token = await issue(api, ttl_minutes=1)
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
+        await conn.execute("UPDATE enrollment_tokens SET expires_at = now() - interval '1 s'")
+        await conn.commit()
+    expired = await api.client.post("/v1/enroll", headers={"Authorization": f"Bearer {token}"})
+    assert expired.json()["detail"] == "enrollment token expired"
+    forged = token[:-4] + "AAAA"
+    assert (await api.client.post("/v1/enroll", headers={"Authorization": f"Bearer {forged}"})
+            ).json()["detail"] == "unknown enrollment token"
+    api_token = await api.client.post("/v1/enroll", headers=api.headers("admin"))
+    assert api_token.status_code == 403
+    elsewhere = await api.client.post("/v1/studies/ST-1/gateways/GW-X/enrollment-tokens",
+                                      headers=api.headers("admin"))
+    assert elsewhere.status_code == 404  # GW-X belongs to another study
+
+
+@pytest.fixture
+def live_server(migrated_dsn: str) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+async def test_gateway_enroll_command_writes_config_and_a_private_token_file(
+    api: Api, live_server: str, tmp_path: Path,
+) -> None:
+    await give_devices_addresses(api.dsn)
+    token = await issue(api)
+    out = tmp_path / "gateway.yaml"
+    result = await asyncio.to_thread(CliRunner().invoke, cli, [
+        "gateway", "enroll", "--api", live_server, "--token", token, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "enrolled GW-1 for subject S-1 with 4 device(s)" in result.output
+    config = load_config(out)
+    assert (config.subject, config.api_url) == ("S-1", live_server)
+    token_file = Path(config.api_token_file or "")
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token_file.read_text().startswith("tw_") and "tw_" not in out.read_text()
+    again = await asyncio.to_thread(CliRunner().invoke, cli, [
+        "gateway", "enroll", "--api", live_server, "--token", token, "--out", str(out)])
+    assert again.exit_code == 1
+    assert "enrollment refused (401): enrollment token already used" in again.output
