@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import msgspec
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from api.routes import audit, flags, gateways, readings, registry
+from api.routes import audit, flags, gateways, ingest, readings, registry
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
+from stream.envelope import Envelope
+from stream.kafka.settings import KafkaSettings
 
 
-def create_app(database: DatabaseSettings) -> FastAPI:
+def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None) -> FastAPI:
+    """The app; without ``kafka`` the HTTP ingest route answers 503."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(database, name="api")
+        app.state.producer = None
+        app.state.topics = (kafka or KafkaSettings()).topics
         try:
+            if kafka is not None:
+                app.state.producer = AIOKafkaProducer(**kafka.producer_config())
+                await app.state.producer.start()
             yield
         finally:
+            if app.state.producer is not None:
+                await app.state.producer.stop()
             await app.state.pool.close()
 
     app = FastAPI(title="trialwire", version="1", lifespan=lifespan,
@@ -28,4 +42,23 @@ def create_app(database: DatabaseSettings) -> FastAPI:
     app.include_router(flags.router)
     app.include_router(audit.router)
     app.include_router(gateways.router)
+    app.include_router(ingest.router)
+    _document_envelope(app)
     return app
+
+
+def _document_envelope(app: FastAPI) -> None:
+    """Put the wire envelope's schema (msgspec, the same the decoder enforces) into the
+    OpenAPI components, where the ingest route's request body refers to it."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            (_, components) = msgspec.json.schema_components(
+                [Envelope], ref_template="#/components/schemas/{name}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
