@@ -1,11 +1,15 @@
-"""Studies, sites and subjects (pseudonymous codes only)."""
+"""The registry: studies, sites, subjects (pseudonymous codes only; CSV import), devices,
+gateways and enrollments."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import io
+import re
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
@@ -59,3 +63,161 @@ async def create_subject(study: str, subject: Subject, conn: Conn, _: Admin) -> 
     if not await registry.create_subject(conn, study, subject.site, subject.code, subject.arm):
         raise HTTPException(status.HTTP_409_CONFLICT, f"subject {subject.code} already exists")
     return subject
+
+
+class Site(BaseModel):
+    code: Code
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Device(BaseModel):
+    id: Code
+    device_type: Literal["ecg_patch", "cgm", "glucose_meter", "smartwatch", "bp_cuff"]
+    serial: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=100)
+    mac: str | None = Field(default=None, pattern=r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
+
+
+class GatewayIn(BaseModel):
+    id: Code
+    site: Code | None = None
+
+
+class EnrollmentIn(BaseModel):
+    subject: Code
+    device_id: Code
+    gateway_id: Code
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> EnrollmentIn:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ImportResult(BaseModel):
+    created: int
+    existing: int
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_study(study: Study, conn: Conn, who: Admin) -> Study:
+    """Platform administrators only (a study admin's token is bound to its study)."""
+    if who.study is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a platform administrator creates studies")
+    if not await registry.create_study(conn, study.code, study.name):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"study {study.code} already exists")
+    return study
+
+
+async def _require_study(conn: Conn, study: str) -> None:
+    row = await (await conn.execute("SELECT 1 FROM studies WHERE code = %s", (study,))).fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"study {study} not found")
+
+
+@router.get("/{study}/sites")
+async def list_sites(study: str, conn: Conn, _: Reader) -> list[Site]:
+    cur = await conn.execute("SELECT code, name FROM sites WHERE study_code = %s ORDER BY code",
+                             (study,))
+    return [Site(code=c, name=n) for c, n in await cur.fetchall()]
+
+
+@router.post("/{study}/sites", status_code=status.HTTP_201_CREATED)
+async def create_site(study: str, site: Site, conn: Conn, _: Admin) -> Site:
+    await _require_study(conn, study)
+    if not await registry.create_site(conn, study, site.code, site.name):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"site {site.code} already exists")
+    return site
+
+
+@router.get("/{study}/devices")
+async def list_devices(study: str, conn: Conn, _: Reader) -> list[Device]:
+    cur = await conn.execute(
+        "SELECT id, device_type, serial, model, mac FROM devices WHERE study_code = %s ORDER BY id",
+        (study,))
+    return [Device(id=i, device_type=t, serial=s, model=m, mac=mac)
+            for i, t, s, m, mac in await cur.fetchall()]
+
+
+@router.post("/{study}/devices", status_code=status.HTTP_201_CREATED)
+async def create_device(study: str, device: Device, conn: Conn, _: Admin) -> Device:
+    await _require_study(conn, study)
+    if not await registry.create_device(conn, study, device.id, device.device_type,
+                                        serial=device.serial, model=device.model, mac=device.mac):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"device {device.id} (or its type and serial) already exists")
+    return device
+
+
+@router.get("/{study}/gateways")
+async def list_gateways(study: str, conn: Conn, _: Reader) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, site_code, status, last_seen_at FROM gateways WHERE study_code = %s"
+        " ORDER BY id", (study,))
+    return [{"id": i, "site": s, "status": st, "last_seen_at": seen}
+            for i, s, st, seen in await cur.fetchall()]
+
+
+@router.post("/{study}/gateways", status_code=status.HTTP_201_CREATED)
+async def create_gateway(study: str, gateway: GatewayIn, conn: Conn, _: Admin) -> GatewayIn:
+    await _require_study(conn, study)
+    if not await registry.create_gateway(conn, study, gateway.id, gateway.site):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"gateway {gateway.id} already exists")
+    return gateway
+
+
+@router.post("/{study}/enrollments", status_code=status.HTTP_201_CREATED)
+async def create_enrollment(study: str, enrollment: EnrollmentIn, conn: Conn,
+                            _: Admin) -> EnrollmentIn:
+    """Assign a device to a subject through a gateway for [start, end)."""
+    checks = [("subject", "SELECT 1 FROM subjects WHERE code = %s AND study_code = %s",
+               enrollment.subject),
+              ("device", "SELECT 1 FROM devices WHERE id = %s AND study_code = %s",
+               enrollment.device_id),
+              ("gateway", "SELECT 1 FROM gateways WHERE id = %s AND study_code = %s",
+               enrollment.gateway_id)]
+    for label, sql, value in checks:
+        if await (await conn.execute(sql, (value, study))).fetchone() is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"{label} {value} is not in study {study}")
+    if not await registry.enroll(conn, study=study, subject=enrollment.subject,
+                                 device_id=enrollment.device_id,
+                                 gateway_id=enrollment.gateway_id, start=enrollment.start,
+                                 end=enrollment.end):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"device {enrollment.device_id} is already enrolled in that period")
+    return enrollment
+
+
+@router.post("/{study}/subjects/import", openapi_extra={"requestBody": {
+    "required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
+async def import_subjects(study: str, request: Request, conn: Conn, _: Admin) -> ImportResult:
+    """CSV with a header ``code,site[,arm]``: all rows are checked first; any bad row
+    refuses the whole file (422 listing every problem by line); existing codes are kept."""
+    await _require_study(conn, study)
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"code", "site"} <= set(reader.fieldnames):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "CSV needs a header line with at least: code,site")
+    sites = {r[0] for r in await (await conn.execute(
+        "SELECT code FROM sites WHERE study_code = %s", (study,))).fetchall()}
+    rows, problems = [], []
+    for line, row in enumerate(reader, start=2):
+        code, site = (row.get("code") or "").strip(), (row.get("site") or "").strip()
+        if not re.fullmatch(CODE, code):
+            problems.append(f"line {line}: code {code!r} is not a pseudonymous code")
+        elif site not in sites:
+            problems.append(f"line {line}: site {site!r} is not a site of study {study}")
+        else:
+            rows.append((code, site, (row.get("arm") or "").strip() or None))
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
+    created = 0
+    async with conn.transaction():
+        for code, site, arm in rows:
+            created += await registry.create_subject(conn, study, site, code, arm)
+    return ImportResult(created=created, existing=len(rows) - created)

@@ -16,8 +16,18 @@ pytestmark = pytest.mark.integration
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T09:00:00Z"}
-BODIES = {"/v1/studies/{study}/subjects": {"code": "S-NEW", "site": "SITE-1"},
+BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
+          "/v1/studies/{study}/subjects": {"code": "S-NEW", "site": "SITE-1"},
+          "/v1/studies/{study}/sites": {"code": "SITE-NEW", "name": "New"},
+          "/v1/studies/{study}/devices": {"id": "D-NEW", "device_type": "cgm"},
+          "/v1/studies/{study}/gateways": {"id": "GW-NEW"},
+          "/v1/studies/{study}/enrollments": {"subject": "S-1", "device_id": "W-1",
+                                              "gateway_id": "GW-1",
+                                              "start": "2027-01-01T00:00:00Z"},
           "/v1/studies/{study}/flags/{flag_id}/transitions": {"action": "acknowledge"}}
+CSV = {"/v1/studies/{study}/subjects/import": "code,site\nS-CSV,SITE-1\n"}
+# Routes only a platform administrator (a token without a study) may use.
+PLATFORM_ONLY = {"/v1/studies"}
 
 
 def declared_roles(route: APIRoute) -> frozenset[Role] | None:
@@ -50,8 +60,12 @@ async def call(api: Api, route: APIRoute, who: str | None) -> int:
     path = re.sub(r"\{(\w+)\}", lambda m: PATH[m.group(1)], route.path)
     method = sorted(route.methods)[0]
     headers = api.headers(who) if who else {}
-    response = await api.client.request(method, path, params=QUERY, headers=headers,
-                                        json=BODIES.get(route.path))
+    if route.path in CSV:
+        response = await api.client.request(method, path, params=QUERY, content=CSV[route.path],
+                                            headers={**headers, "Content-Type": "text/csv"})
+    else:
+        response = await api.client.request(method, path, params=QUERY, headers=headers,
+                                            json=BODIES.get(route.path))
     return response.status_code
 
 
@@ -67,6 +81,12 @@ async def test_every_route_refuses_wrong_roles_other_studies_and_anonymous(api: 
         roles = declared_roles(route)
         assert roles is not None
         assert await call(api, route, None) == 401, route.path
+        if route.path in PLATFORM_ONLY:
+            assert await call(api, route, "admin") == 403, route.path
+            assert await call(api, route, "platform-admin") < 400, route.path
+            for role in set(Role) - {Role.ADMIN}:
+                assert await call(api, route, str(role)) == 403, (route.path, role)
+            continue
         for role in Role:
             status = await call(api, route, str(role))
             if role in roles:
