@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from api.routes import audit, flags, gateways, ingest, readings, registry
+from api.routes import audit, exports, flags, gateways, ingest, readings, registry
+from api.settings import ApiSettings
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream.envelope import Envelope
 from stream.kafka.settings import KafkaSettings
 
 
-def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None) -> FastAPI:
+def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
+               settings: ApiSettings | None = None) -> FastAPI:
     """The app; without ``kafka`` the HTTP ingest route answers 503."""
+    settings = settings or ApiSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(database, name="api")
         app.state.producer = None
+        app.state.export_lag = timedelta(seconds=settings.export_lag_s)
         app.state.topics = (kafka or KafkaSettings()).topics
         try:
             if kafka is not None:
@@ -43,6 +48,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None) -
     app.include_router(audit.router)
     app.include_router(gateways.router)
     app.include_router(ingest.router)
+    app.include_router(exports.router)
     _document_envelope(app)
     return app
 

@@ -10,3 +10,5 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Export pages hold back readings younger than this (api/exports/page.py).
+    export_lag_s: float = 60.0

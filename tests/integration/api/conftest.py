@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from api.auth.roles import Role
 from api.auth.tokens import create_token
 from api.main import create_app
+from api.settings import ApiSettings
 from storage import registry
 from storage.settings import DatabaseSettings
 from tests.integration.stream.seed import STUDY, seed_study
@@ -48,7 +49,8 @@ async def api(migrated_dsn: str) -> AsyncIterator[Api]:
                 conn, role=role, study=OTHER_STUDY, gateway_id="GW-X" if gateway else None)
         tokens["platform-admin"] = await create_token(conn, role=Role.ADMIN, study=None)
         await conn.commit()
-    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)))
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)),
+                     settings=ApiSettings(export_lag_s=0))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

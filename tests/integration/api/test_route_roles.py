@@ -14,7 +14,8 @@ from tests.integration.api.conftest import Api
 pytestmark = pytest.mark.integration
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
-PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1"}
+PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",
+        "export_format": "csv"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T09:00:00Z"}
 BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
           "/v1/studies/{study}/subjects": {"code": "S-NEW", "site": "SITE-1"},
