@@ -11,7 +11,16 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from api.routes import audit, exports, flags, gateways, ingest, readings, registry
+from api.routes import (
+    audit,
+    completeness,
+    exports,
+    flags,
+    gateways,
+    ingest,
+    readings,
+    registry,
+)
 from api.settings import ApiSettings
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
@@ -49,6 +58,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(gateways.router)
     app.include_router(ingest.router)
     app.include_router(exports.router)
+    app.include_router(completeness.router)
     _document_envelope(app)
     return app
 

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.integration
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",
-        "export_format": "csv"}
+        "export_format": "csv", "deviation_id": "1"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T09:00:00Z"}
+DAY_QUERY = {"start": "2026-11-24", "end": "2026-11-25"}  # routes taking dates
 BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
           "/v1/studies/{study}/subjects": {"code": "S-NEW", "site": "SITE-1"},
           "/v1/studies/{study}/sites": {"code": "SITE-NEW", "name": "New"},
@@ -61,11 +62,12 @@ async def call(api: Api, route: APIRoute, who: str | None) -> int:
     path = re.sub(r"\{(\w+)\}", lambda m: PATH[m.group(1)], route.path)
     method = sorted(route.methods)[0]
     headers = api.headers(who) if who else {}
+    params = DAY_QUERY if "/completeness" in route.path else QUERY
     if route.path in CSV:
-        response = await api.client.request(method, path, params=QUERY, content=CSV[route.path],
+        response = await api.client.request(method, path, params=params, content=CSV[route.path],
                                             headers={**headers, "Content-Type": "text/csv"})
     else:
-        response = await api.client.request(method, path, params=QUERY, headers=headers,
+        response = await api.client.request(method, path, params=params, headers=headers,
                                             json=BODIES.get(route.path))
     return response.status_code
 

@@ -1,0 +1,87 @@
+"""Daily completeness per subject and device, and the protocol deviations derived from it.
+
+A subject's day: wear minutes of its best-worn device, completeness averaged over its
+devices with an expected rate. Days below the study's ``min_daily_wear_minutes`` or
+``min_daily_completeness`` become ``protocol_deviations`` (upserted, so re-running is safe).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from psycopg import AsyncConnection
+
+_DAILY = """
+SELECT c.subject_code, s.site_code, c.device_id, (c.hour AT TIME ZONE 'UTC')::date AS day,
+       sum(c.wear), sum(c.enrolled), sum(c.received), sum(c.expected),
+       sum(c.silent), sum(c.offline), sum(c.backlog)
+  FROM (SELECT subject_code, device_id, hour,
+               -- minutes are per device and hour: the same on each of its metric rows
+               max(wear_minutes) AS wear, max(enrolled_minutes) AS enrolled,
+               sum(least(received, expected)) AS received, sum(expected) AS expected,
+               max(device_silent_minutes) AS silent, max(gateway_offline_minutes) AS offline,
+               max(upload_backlog_minutes) AS backlog
+          FROM completeness_hourly WHERE study_code = %(study)s
+           AND hour >= %(start)s AND hour < %(end)s + 1
+           AND (%(subject)s::text IS NULL OR subject_code = %(subject)s)
+         GROUP BY subject_code, device_id, hour) c
+  JOIN subjects s ON s.code = c.subject_code
+ GROUP BY 1, 2, 3, 4 ORDER BY 4, 1, 3
+"""
+
+
+async def daily(conn: AsyncConnection[object], *, study: str, start: date, end: date,
+                subject: str | None = None) -> list[dict[str, Any]]:
+    """Per subject, device and day in [start, end]: wear minutes, completeness (received /
+    expected samples, capped per metric-hour) and the minutes of each kind of gap."""
+    cur = await conn.execute(_DAILY, {"study": study, "start": start, "end": end,
+                                      "subject": subject})
+    out = []
+    for (subj, site, device, day, wear, enrolled, received, expected, silent, offline,
+         backlog) in await cur.fetchall():  # type: ignore[misc]
+        out.append({"subject": subj, "site": site, "device_id": device, "day": day,
+                    "wear_minutes": int(wear), "enrolled_minutes": int(enrolled),
+                    "completeness": round(float(received) / float(expected), 4) if expected else None,
+                    "device_silent_minutes": int(silent), "gateway_offline_minutes": int(offline),
+                    "upload_backlog_minutes": int(backlog)})
+    return out
+
+
+def per_subject(days: list[dict[str, Any]]) -> dict[tuple[str, date], dict[str, float | None]]:
+    """Pure: a subject's day: wear of its best-worn device; completeness over all devices
+    that have an expected rate (weighted by their expected samples)."""
+    out: dict[tuple[str, date], dict[str, Any]] = {}
+    for d in days:
+        entry = out.setdefault((d["subject"], d["day"]), {"wear_minutes": 0, "parts": []})
+        entry["wear_minutes"] = max(entry["wear_minutes"], d["wear_minutes"])
+        if d["completeness"] is not None:
+            entry["parts"].append(d["completeness"])
+    return {k: {"wear_minutes": v["wear_minutes"],
+                "completeness": (sum(v["parts"]) / len(v["parts"])) if v["parts"] else None}
+            for k, v in out.items()}
+
+
+async def detect(conn: AsyncConnection[object], *, study: str, start: date, end: date) -> int:
+    """Record the days in [start, end] below the study's minimums; returns new deviations."""
+    row = await (await conn.execute("SELECT settings FROM studies WHERE code = %s",
+                                    (study,))).fetchone()
+    settings = (row[0] if row else None) or {}  # type: ignore[index]
+    minimums = {"wear_time": settings.get("min_daily_wear_minutes"),
+                "completeness": settings.get("min_daily_completeness")}
+    if all(v is None for v in minimums.values()):
+        return 0
+    created = 0
+    days = per_subject(await daily(conn, study=study, start=start, end=end))
+    for (subject, day), figures in sorted(days.items()):
+        observed = {"wear_time": figures["wear_minutes"], "completeness": figures["completeness"]}
+        for kind, required in minimums.items():
+            value = observed[kind]
+            if required is None or value is None or value >= float(required):
+                continue
+            cur = await conn.execute(
+                "INSERT INTO protocol_deviations (study_code, subject_code, day, kind, observed,"
+                " required) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (study, subject, day, kind, value, float(required)))
+            created += cur.rowcount
+    return created
