@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from api.routes import (
+    analytics,
     audit,
     completeness,
     exports,
@@ -59,6 +60,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(ingest.router)
     app.include_router(exports.router)
     app.include_router(completeness.router)
+    app.include_router(analytics.router)
     _document_envelope(app)
     return app
 

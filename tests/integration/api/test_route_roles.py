@@ -62,7 +62,9 @@ async def call(api: Api, route: APIRoute, who: str | None) -> int:
     path = re.sub(r"\{(\w+)\}", lambda m: PATH[m.group(1)], route.path)
     method = sorted(route.methods)[0]
     headers = api.headers(who) if who else {}
-    params = DAY_QUERY if "/completeness" in route.path else QUERY
+    params = (DAY_QUERY if "/completeness" in route.path
+              else {**DAY_QUERY, "measure": "wear_time"} if "/analytics" in route.path
+              else QUERY)
     if route.path in CSV:
         response = await api.client.request(method, path, params=params, content=CSV[route.path],
                                             headers={**headers, "Content-Type": "text/csv"})
