@@ -74,6 +74,17 @@ class StreamRig:
         path = self.data_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def diagnostics(self) -> str:
+        """Each worker log's warnings, errors and tracebacks, then its last lines."""
+        out = []
+        for path in sorted(self.data_dir.glob("w*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            notable = [ln for ln in lines if any(k in ln for k in (
+                "WARNING", "ERROR", "Traceback", "Error", "CRITICAL", "assigned"))]
+            out += [f"== {path.name}: {len(lines)} lines; notable:", *notable[-60:],
+                    f"== {path.name}: last lines:", *lines[-15:]]
+        return "\n".join(out)
+
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         self.stopped.append(proc)
         proc.send_signal(sig)
@@ -141,8 +152,8 @@ async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what
             raise AssertionError(f"a worker exited ({crashed[0].returncode}) while waiting "
                                  f"for {what}:\n{rig.log('w1')[-3000:]}")
         await asyncio.sleep(0.5)
-    logs = "" if rig is None else "\n".join(rig.log(p) [-3000:] for p in ("w1", "w2"))
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                         f"{rig.diagnostics() if rig else ''}")
 
 
 async def scalar(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
