@@ -1,13 +1,15 @@
-"""A subject's readings: raw pages (keyset cursor) or N-bucket downsampling; latest values."""
+"""A subject's readings: raw pages (keyset cursor) or N-bucket downsampling; latest values;
+ECG segments as JSON arrays or binary."""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth.roles import Principal, Role
@@ -127,3 +129,46 @@ async def get_latest(study: str, subject: str, conn: Conn, who: SubjectReader,
     rows = await latest_readings(conn, subjects=[subject], metrics=metrics)
     return {r.metric: Reading(time=r.time, value=r.value, unit=r.unit, device_id=r.device_id,
                               seq=r.seq, quality=r.quality) for r in rows}
+
+
+class SegmentOut(BaseModel):
+    time: datetime
+    lead: str
+    sampling_rate_hz: float
+    unit: str
+    device_id: str
+    seq: int
+    samples: list[float]
+
+
+MAX_ECG_SPAN = timedelta(minutes=10)
+
+
+@router.get("/ecg", responses={200: {"content": {"application/json": {},
+                                                   "application/octet-stream": {}}}})
+async def get_ecg(study: str, subject: str, conn: Conn, who: SubjectReader,
+                  start: AwareDatetime, end: AwareDatetime, lead: str = "I",
+                  format: Literal["json", "binary"] = "json") -> Any:
+    """ECG segments in [start, end) (at most 10 minutes): JSON arrays, or binary
+    little-endian float32 samples of the segments back to back (times and rates in the
+    ``X-Segments`` header as JSON)."""
+    if end <= start or end - start > MAX_ECG_SPAN:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "end must be after start and at most 10 minutes later")
+    await _check_subject(conn, study, subject)
+    await access_log.record(conn, token_id=who.token_id, role=who.role, study=study,
+                            action="ecg", subject=subject,
+                            details={"start": start.isoformat(), "end": end.isoformat()})
+    cur = await conn.execute(
+        "SELECT time, lead, sampling_rate_hz, unit, device_id, seq, samples FROM waveform_segments"
+        " WHERE subject_code = %s AND lead = %s AND time >= %s AND time < %s"
+        " ORDER BY time, device_id, seq", (subject, lead, start, end))
+    segments = [SegmentOut(time=t, lead=ld, sampling_rate_hz=r, unit=u, device_id=d, seq=q,
+                           samples=list(s)) for t, ld, r, u, d, q, s in await cur.fetchall()]
+    if format == "json":
+        return segments
+    header = msgspec.json.encode([{"time": s.time.isoformat(), "rate": s.sampling_rate_hz,
+                                   "count": len(s.samples), "device_id": s.device_id}
+                                  for s in segments]).decode()
+    body = b"".join(np.asarray(s.samples, dtype="<f4").tobytes() for s in segments)
+    return Response(body, media_type="application/octet-stream", headers={"X-Segments": header})

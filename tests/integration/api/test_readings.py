@@ -66,3 +66,31 @@ async def test_buckets_latest_and_bad_parameters(api: Api) -> None:
     elsewhere = await api.client.get("/v1/studies/ST-1/subjects/X-1/readings",
                                      params={"metric": "heart_rate", **window}, headers=monitor)
     assert elsewhere.status_code == 404
+
+
+async def test_ecg_segments_as_json_and_binary(api: Api) -> None:
+    import json
+
+    import numpy as np
+
+    from devices.model import WaveformSegment
+
+    segments = [WaveformSegment(time=T0 + timedelta(seconds=i * 73 / 130), subject="S-1",
+                                device_id="E-1", lead="I", sampling_rate_hz=130.0,
+                                samples=[float(i * 100 + k) for k in range(73)], seq=i,
+                                received_at=T0) for i in range(3)]
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn, conn.transaction():
+        await ReadingWriter(mode="partitioned").write_segments(conn, segments)
+    url = "/v1/studies/ST-1/subjects/S-1/ecg"
+    window = {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=1)).isoformat()}
+    as_json = (await api.client.get(url, params=window, headers=api.headers("monitor"))).json()
+    assert [len(s["samples"]) for s in as_json] == [73, 73, 73]
+    assert as_json[2]["samples"][0] == 200.0
+    binary = await api.client.get(url, params={**window, "format": "binary"},
+                                  headers=api.headers("monitor"))
+    samples = np.frombuffer(binary.content, dtype="<f4")
+    assert len(samples) == 219 and samples[73] == 100.0
+    assert [s["count"] for s in json.loads(binary.headers["X-Segments"])] == [73, 73, 73]
+    too_long = await api.client.get(url, headers=api.headers("monitor"), params={
+        "start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()})
+    assert too_long.status_code == 422
