@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from api.routes import (
     analytics,
@@ -27,6 +28,23 @@ from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream.envelope import Envelope
 from stream.kafka.settings import KafkaSettings
+
+
+class Error(BaseModel):
+    """Every error answer: ``detail`` says what is wrong (a list when there are several)."""
+
+    detail: str | list[Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error, "description": text} for code, text in (
+        (400, "Malformed request (e.g. a body that is not JSON)"),
+        (401, "Missing, invalid, expired or revoked token"),
+        (403, "The token's role or study may not do this"),
+        (404, "Not found (or not in this study)"),
+        (409, "Conflicts with the current state"),
+        (413, "Request too large"),
+        (503, "A dependency (database, broker) is unavailable; retry later"))}
 
 
 def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
@@ -50,7 +68,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
                 await app.state.producer.stop()
             await app.state.pool.close()
 
-    app = FastAPI(title="trialwire", version="1", lifespan=lifespan,
+    app = FastAPI(title="trialwire", version="1", lifespan=lifespan, responses=ERRORS,
                   description="Study database API: registry, readings, flags, exports.")
     app.include_router(registry.router)
     app.include_router(readings.router)

@@ -5,22 +5,15 @@ config (subject, devices by address) and its own API token — over HTTP, and wi
 from __future__ import annotations
 
 import asyncio
-import socket
 import stat
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from api.main import create_app
 from deploy.cli import app as cli
 from gateway.config import load_config
-from storage.settings import DatabaseSettings
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -74,24 +67,6 @@ async def test_expired_forged_and_misplaced_tokens_are_refused(api: Api) -> None
     elsewhere = await api.client.post("/v1/studies/ST-1/gateways/GW-X/enrollment-tokens",
                                       headers=api.headers("admin"))
     assert elsewhere.status_code == 404  # GW-X belongs to another study
-
-
-@pytest.fixture
-def live_server(migrated_dsn: str) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 async def test_gateway_enroll_command_writes_config_and_a_private_token_file(
