@@ -72,3 +72,14 @@ def pipeline(
                                 per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
                                 segments=segments, partitions=partitions, probes=probes),
                      indent=2))
+
+
+@app.command()
+def api(
+    days: Annotated[int, typer.Option(help="Days of 1 Hz heart rate behind the readings query.")] = 30,
+    rate: Annotated[float, typer.Option(help="Requests per second from the load process.")] = 50.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load per endpoint.")] = 30.0,
+) -> None:
+    """Readings (downsampled) and flags endpoints: req/s and p50/p99 under a bounded load."""
+    module = _load("api_bench")
+    print(json.dumps(module.run(days=days, rate=rate, duration=duration), indent=2))
