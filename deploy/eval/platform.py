@@ -4,15 +4,14 @@ migrated, topics created under a prefix, and stream workers as real processes.""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from deploy.eval.workers import StreamWorkers
 from deploy.services.broker import EmbeddedBroker
 from deploy.services.postgres import EmbeddedPostgres
 from storage.migrate import migrate
@@ -28,7 +27,7 @@ class Platform:
     broker: EmbeddedBroker
     dsn: str
     kafka: KafkaSettings
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: StreamWorkers | None = None
 
     @classmethod
     async def start(cls, root: Path, *, partitions: int = 4) -> Platform:
@@ -61,27 +60,15 @@ class Platform:
                 "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1"}
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        n = len(self.workers) + 1
-        log = (self.root / f"worker-{n}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "stream", "worker", "--data-dir",
-             str(self.root / f"worker-{n}")], env=self.env(), stdout=log,
-            stderr=subprocess.STDOUT)
-        self.workers.append(proc)
-        return proc
+        if self.workers is None:
+            self.workers = StreamWorkers(self.root, self.env())
+        return self.workers.start(f"worker-{len(self.workers.processes) + 1}")
 
     async def connect(self) -> psycopg.AsyncConnection[object]:
         return await connect(self.dsn)
 
     def stop(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if self.workers is not None:
+            self.workers.stop_all()
         self.broker.stop()
         self.postgres.stop()

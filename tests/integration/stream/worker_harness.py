@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from deploy.eval.workers import StreamWorkers
 from stream.envelope import Envelope, WireReading, encode
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
@@ -49,6 +49,7 @@ class StreamRig:
     app_id: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stopped: list[subprocess.Popen[bytes]] = field(default_factory=list)  # on purpose
+    launcher: StreamWorkers | None = None
 
     def crashed(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.workers if p.poll() is not None and p not in self.stopped]
@@ -63,10 +64,9 @@ class StreamRig:
                 "TRIALWIRE_STREAM_COMPLETENESS_INTERVAL_S": "1"}
 
     def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
-        log = (self.data_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "stream", "worker", "--data-dir",
-             str(self.data_dir / name)], env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        if self.launcher is None:
+            self.launcher = StreamWorkers(self.data_dir, self.env())
+        proc = self.launcher.start(name)
         self.workers.append(proc)
         return proc
 
@@ -91,15 +91,8 @@ class StreamRig:
         proc.wait(timeout=60)
 
     def stop_all(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if self.launcher is not None:
+            self.launcher.stop_all()
 
     async def produce(self, values: list[bytes], *, key: bytes = b"S-1",
                       topic: str | None = None) -> None:
