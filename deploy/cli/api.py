@@ -10,14 +10,13 @@ from pydantic import SecretStr
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token
-from deploy.cli.connections import database_url
+from deploy.cli.connections import database_url, resolved_kafka_settings
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
-from deploy.services import ServiceError, default_data_dir, resolve_kafka
+from deploy.services import ServiceError
 from storage import StorageError
 from storage.migrate import require_current
 from storage.pool import connect
-from stream.kafka.settings import KafkaSettings
 
 app = typer.Typer(help="The study database API.", no_args_is_help=True)
 
@@ -38,9 +37,7 @@ def serve(
     asyncio.run(_require_schema(dsn))
     kafka = None
     try:
-        bootstrap, embedded = resolve_kafka(data_dir or default_data_dir())
-        kafka = KafkaSettings().model_copy(update={"bootstrap": bootstrap,
-                                                   "embedded_broker": embedded})
+        kafka = resolved_kafka_settings(data_dir)
     except ServiceError as exc:
         console.print(f"[yellow]HTTP ingest off[/]: {exc}", highlight=False)
     console.print(f"API on http://{host}:{port} (OpenAPI: /docs)", highlight=False)

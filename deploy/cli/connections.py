@@ -11,16 +11,22 @@ from deploy.services import ServiceError, default_data_dir, resolve_database_url
 from stream.kafka.settings import KafkaSettings
 
 
-def kafka_settings(data_dir: Path | None) -> KafkaSettings:
-    """``TRIALWIRE_KAFKA_*`` settings, pointed at the embedded broker unless a bootstrap is set."""
+def resolved_kafka_settings(data_dir: Path | None) -> KafkaSettings:
+    """``TRIALWIRE_KAFKA_*`` settings, pointed at the embedded broker unless a bootstrap is
+    set; raises ServiceError when there is neither."""
     settings = KafkaSettings()
     if "TRIALWIRE_KAFKA_BOOTSTRAP" in os.environ:
         return settings
+    bootstrap, embedded = resolve_kafka(data_dir or default_data_dir())
+    return settings.model_copy(update={"bootstrap": bootstrap, "embedded_broker": embedded})
+
+
+def kafka_settings(data_dir: Path | None) -> KafkaSettings:
+    """Like :func:`resolved_kafka_settings`, for commands that cannot run without Kafka."""
     try:
-        bootstrap, embedded = resolve_kafka(data_dir or default_data_dir())
+        return resolved_kafka_settings(data_dir)
     except ServiceError as exc:
         fail(str(exc))
-    return settings.model_copy(update={"bootstrap": bootstrap, "embedded_broker": embedded})
 
 
 def database_url(data_dir: Path | None) -> str:
