@@ -67,7 +67,7 @@ def classify(exc: BaseException) -> StorageError:
     """Wrap a psycopg (or pool/OS) error in the retryable or permanent storage error."""
     if isinstance(exc, StorageError):
         return exc
-    if isinstance(exc, _RETRYABLE | OSError | TimeoutError):
+    if isinstance(exc, (*_RETRYABLE, OSError, TimeoutError)):
         return RetryableStorageError(str(exc) or type(exc).__name__)
     try:
         from psycopg_pool import PoolTimeout

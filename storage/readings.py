@@ -143,7 +143,7 @@ def add_to_rollup(cells: RollupCells, row: tuple[object, ...]) -> None:
     """Fold one reading row (READING_COLUMNS order) into per-minute min/max/sum/count cells."""
     minute = int(row[0].timestamp()) // 60  # type: ignore[attr-defined]
     key = (row[1], row[3], row[2], minute)  # subject, metric, device, minute
-    value = row[4]
+    value = float(row[4])  # type: ignore[arg-type] - an int value would mix array types
     cell = cells.get(key)
     if cell is None:
         cells[key] = [value, value, value, 1]  # type: ignore[list-item]

@@ -49,6 +49,17 @@ async def test_new_batch_is_written_and_counted(db: psycopg.AsyncConnection[obje
     await rollup_matches_raw(db)
 
 
+async def test_whole_number_values_mixed_with_fractions(db: psycopg.AsyncConnection[object],
+                                                         ) -> None:
+    """Python callers may pass ints: the rollup arrays must not mix int and float."""
+    writer = ReadingWriter(mode="partitioned")
+    batch = [hr(0, 70), hr(1, 70.5), hr(61, 80), hr(62, 81)]  # type: ignore[arg-type]
+    result = await writer.write_readings(db, batch)
+    await db.commit()
+    assert result.inserted == 4
+    await rollup_matches_raw(db)
+
+
 async def test_duplicates_inside_a_batch_and_across_batches(
     db: psycopg.AsyncConnection[object],
 ) -> None:
