@@ -20,10 +20,12 @@ from api.routes import (
     flags,
     gateways,
     ingest,
+    overview,
     readings,
     registry,
 )
 from api.settings import ApiSettings
+from api.web.mount import mount_monitoring
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream.envelope import Envelope
@@ -69,7 +71,8 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
             await app.state.pool.close()
 
     app = FastAPI(title="trialwire", version="1", lifespan=lifespan, responses=ERRORS,
-                  description="Study database API: registry, readings, flags, exports.")
+                  description="Study database API: registry, readings, flags, exports. The monitoring"
+                              " page is served at /monitor/.")
     app.include_router(registry.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
@@ -79,6 +82,8 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(exports.router)
     app.include_router(completeness.router)
     app.include_router(analytics.router)
+    app.include_router(overview.router)
+    mount_monitoring(app)
     _document_envelope(app)
     return app
 

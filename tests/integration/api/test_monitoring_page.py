@@ -1,0 +1,105 @@
+"""The monitoring page in a real headless browser (Debian's chromium driven by Playwright)
+against a live API server on 127.0.0.1 and a real PostgreSQL: sign in, open a subject,
+see its charts drawn from data, acknowledge and resolve a flag."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.integration.api.conftest import Api
+from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
+from tests.integration.stream.seed import STUDY
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The flags the machine-readiness probe found necessary: without the networking ones,
+# chromium keeps dialling Google's hosts, which this closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[object]:
+    playwright_api = pytest.importorskip(
+        "playwright.async_api", reason="playwright is not installed (pip install -e '.[test]')")
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is missing (apt-get install chromium; .ci/run does it)")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                           headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            tab = await context.new_page()
+            tab.set_default_timeout(20_000)
+            errors: list[str] = []
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield tab
+            assert errors == [], f"JavaScript errors on the page: {errors}"
+        finally:
+            await browser.close()
+
+
+async def test_monitor_signs_in_sees_charts_and_works_the_flag_queue(
+    api: Api, live_server: str, page: object,
+) -> None:
+    _, flag_id = await write_recent_data(api.dsn)
+    tab = page  # playwright Page
+    await tab.goto(f"{live_server}/")  # type: ignore[attr-defined]
+    assert tab.url.endswith("/monitor/")  # type: ignore[attr-defined]
+
+    # A wrong token is refused with a message, and the form stays.
+    await tab.fill("input[name=study]", STUDY)  # type: ignore[attr-defined]
+    await tab.fill("input[name=token]", "tw_nope_nope")  # type: ignore[attr-defined]
+    await tab.click("button[type=submit]")  # type: ignore[attr-defined]
+    await tab.wait_for_selector("#error:has-text('not accepted')")  # type: ignore[attr-defined]
+
+    await tab.fill("input[name=study]", STUDY)  # type: ignore[attr-defined]
+    await tab.fill("input[name=token]", api.tokens["monitor"])  # type: ignore[attr-defined]
+    await tab.click("button[type=submit]")  # type: ignore[attr-defined]
+
+    # Study overview: both subjects, S-1 with its latest heart rate, gateway and flag.
+    row = tab.locator(f"#subjects tr[data-subject='{SUBJECT}']")  # type: ignore[attr-defined]
+    await row.wait_for()
+    text = await row.inner_text()
+    assert "/min" in text and "online" in text and "GW-1" in text and "3/4" in text
+    assert await tab.locator("#subjects tbody tr").count() == 2  # type: ignore[attr-defined]
+    assert await tab.locator("#error").is_hidden()  # type: ignore[attr-defined]
+    assert await tab.locator(f"#flags tr[data-flag='{flag_id}']").count() == 1  # type: ignore[attr-defined]
+
+    # Subject page: every vital's chart is drawn from buckets, the ECG strip from samples.
+    await row.locator("a").click()
+    for metric in ("heart_rate", "glucose", "spo2", "ecg"):
+        chart = tab.locator(f".chart[data-metric='{metric}']")  # type: ignore[attr-defined]
+        await chart.locator(".uplot canvas").wait_for()
+        assert int(await chart.get_attribute("data-points")) > 0, metric
+    heart = tab.locator(".chart[data-metric='heart_rate']")  # type: ignore[attr-defined]
+    # 3 h of 10 s readings in 24 h / 300 buckets → one bucket per 5 min → ~36 points.
+    assert 30 <= int(await heart.get_attribute("data-points")) <= 40
+    await tab.click(".ranges button:has-text('6 h')")  # type: ignore[attr-defined]
+    await tab.wait_for_function(  # type: ignore[attr-defined]
+        "Number(document.querySelector(\".chart[data-metric='heart_rate']\")"
+        ".getAttribute('data-points')) > 60")  # 6 h / 300 → 2-min buckets → ~90 points
+    png = await heart.screenshot()
+    assert len(png) > 2_000  # a drawn canvas, not an empty box
+
+    # Flag queue on the subject page: acknowledge, then resolve with a reason.
+    flag_row = tab.locator(f"#flags tr[data-flag='{flag_id}']")  # type: ignore[attr-defined]
+    await flag_row.locator("button:has-text('Acknowledge')").click()
+    await tab.locator(f"#flags tr[data-flag='{flag_id}'] .status:has-text('acknowledged')").wait_for()  # type: ignore[attr-defined]
+    flag_row = tab.locator(f"#flags tr[data-flag='{flag_id}']")  # type: ignore[attr-defined]
+    await flag_row.locator("select").select_option("device_artifact")
+    await flag_row.locator("input").fill("strap loose")
+    await flag_row.locator("button:has-text('Resolve')").click()
+    await tab.locator(f"#flags tr[data-flag='{flag_id}']").wait_for(state="detached")  # type: ignore[attr-defined]
+
+    # The API and the audit trail agree with what the page did.
+    history = (await api.client.get(f"/v1/studies/{STUDY}/flags/{flag_id}/history",
+                                    headers=api.headers("admin"))).json()
+    assert [(h["action"], h["reason"]) for h in reversed(history)] == [
+        ("acknowledge", None), ("resolve", "device_artifact")]
+    assert history[0]["details"]["note"] == "strap loose"
