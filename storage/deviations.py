@@ -7,7 +7,7 @@ devices with an expected rate. Days below the study's ``min_daily_wear_minutes``
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -79,9 +79,36 @@ async def detect(conn: AsyncConnection[object], *, study: str, start: date, end:
             value = observed[kind]
             if required is None or value is None or value >= float(required):
                 continue
+            # A recomputed day (late data arrived) updates the figure and so re-exports it.
             cur = await conn.execute(
                 "INSERT INTO protocol_deviations (study_code, subject_code, day, kind, observed,"
-                " required) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                " required) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (study_code, subject_code, day, kind) DO UPDATE"
+                " SET observed = EXCLUDED.observed, required = EXCLUDED.required,"
+                " updated_at = now()"
+                " WHERE (protocol_deviations.observed, protocol_deviations.required)"
+                " IS DISTINCT FROM (EXCLUDED.observed, EXCLUDED.required)"
+                " RETURNING xmax = 0",
                 (study, subject, day, kind, value, float(required)))
-            created += cur.rowcount
+            row = await cur.fetchone()
+            created += bool(row and row[0])
     return created
+
+
+async def detect_recent(conn: AsyncConnection[object], *, study: str, today: date,
+                        days: int = 366) -> int:
+    """Detect over the ``days`` complete days before ``today`` (today is still filling)."""
+    yesterday = today - timedelta(days=1)
+    return await detect(conn, study=study, start=yesterday - timedelta(days=days - 1),
+                        end=yesterday)
+
+
+async def acknowledge(conn: AsyncConnection[object], *, study: str,
+                      deviation_id: int) -> tuple[Any, ...] | None:
+    """Mark an open deviation acknowledged; None if it is not an open deviation of ``study``.
+    Returns (id, subject, day, kind, observed, required, status)."""
+    return await (await conn.execute(
+        "UPDATE protocol_deviations SET status = 'acknowledged', updated_at = now()"
+        " WHERE id = %s AND study_code = %s AND status = 'open'"
+        " RETURNING id, subject_code, day, kind, observed, required, status",
+        (deviation_id, study))).fetchone()

@@ -11,12 +11,12 @@ was given after it has stored the page.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import msgspec
 from psycopg import AsyncConnection
+
+from api.exports.cursor import CursorError, decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +39,17 @@ class ExportRow:
         return f"{self.device_id}|{self.metric}|{self.time.isoformat()}|{self.seq}"
 
 
-class CursorError(ValueError):
-    pass
+def encode_row_cursor(row: ExportRow) -> str:
+    return encode_cursor([row.ingested_at.isoformat(), row.subject, row.device_id, row.metric,
+                          row.time.isoformat(), row.seq])
 
 
-def encode_cursor(row: ExportRow) -> str:
-    raw = msgspec.json.encode([row.ingested_at.isoformat(), row.subject, row.device_id,
-                               row.metric, row.time.isoformat(), row.seq])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[datetime, str, str, str, datetime, int]:
+def decode_row_cursor(text: str) -> tuple[datetime, str, str, str, datetime, int]:
+    ingested, subject, device, metric, time, seq = decode_cursor(text, 6)
     try:
-        ingested, subject, device, metric, time, seq = msgspec.json.decode(
-            base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return (datetime.fromisoformat(ingested), str(subject), str(device), str(metric),
-                datetime.fromisoformat(time), int(seq))
-    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+        return (datetime.fromisoformat(str(ingested)), str(subject), str(device), str(metric),
+                datetime.fromisoformat(str(time)), int(seq))
+    except ValueError as exc:
         raise CursorError(f"not an export cursor ({exc})") from None
 
 
@@ -77,8 +71,8 @@ _START = (datetime.fromisoformat("1970-01-01T00:00:00+00:00"), "", "", "",
 async def export_page(conn: AsyncConnection[object], *, study: str, after: str | None,
                       limit: int, lag: timedelta) -> tuple[list[ExportRow], str | None]:
     """A page of rows after ``after`` and the cursor to pass next (None: nothing more yet)."""
-    a, b, c, d, e, f = decode_cursor(after) if after else _START
+    a, b, c, d, e, f = decode_row_cursor(after) if after else _START
     cur = await conn.execute(_PAGE, {"study": study, "lag": lag, "a": a, "b": b, "c": c,
                                      "d": d, "e": e, "f": f, "limit": limit})
     rows = [ExportRow(*r) for r in await cur.fetchall()]  # type: ignore[arg-type]
-    return rows, (encode_cursor(rows[-1]) if rows else None)
+    return rows, (encode_row_cursor(rows[-1]) if rows else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -78,9 +78,8 @@ async def list_deviations(study: str, conn: Conn, _: SubjectReader,
                           status_: Annotated[str | None, Query(alias="status")] = None,
                           ) -> list[DeviationOut]:
     """Days below the study's minimum wear time or completeness (detected up to yesterday)."""
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    await deviations.detect(conn, study=study, start=yesterday - timedelta(days=MAX_DAYS - 1),
-                            end=yesterday)
+    await deviations.detect_recent(conn, study=study, today=datetime.now(UTC).date(),
+                                   days=MAX_DAYS)
     cur = await conn.execute(
         "SELECT id, subject_code, day, kind, observed, required, status FROM protocol_deviations"
         " WHERE study_code = %s AND (%s::text IS NULL OR status = %s) ORDER BY day, subject_code",
@@ -92,11 +91,7 @@ async def list_deviations(study: str, conn: Conn, _: SubjectReader,
 @router.post("/deviations/{deviation_id}/acknowledge")
 async def acknowledge(study: str, deviation_id: int, conn: Conn, who: Reviewer) -> DeviationOut:
     async with conn.transaction():
-        row = await (await conn.execute(
-            "UPDATE protocol_deviations SET status = 'acknowledged' WHERE id = %s"
-            " AND study_code = %s AND status = 'open'"
-            " RETURNING id, subject_code, day, kind, observed, required, status",
-            (deviation_id, study))).fetchone()
+        row = await deviations.acknowledge(conn, study=study, deviation_id=deviation_id)
         if row is None:
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"deviation {deviation_id} is not an open deviation of {study}")
