@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
 SCAN_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 5.0  # spooling what was queued when a session ends
 _CGM_MEASUREMENT = full_uuid(cgm.UUID_MEASUREMENT)
 _GLUCOSE_MEASUREMENT = full_uuid(glucose.UUID_MEASUREMENT)
 _RACP = full_uuid(racp.UUID_RACP)
@@ -150,6 +151,11 @@ class DeviceSession:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s: session ended: %s", self.entry.id, exc)
             finally:
+                # Values that arrived before the link dropped are still queued: spool
+                # them before the worker goes, or a stop right after a disconnect would
+                # lose them (bounded: a handler needing the dead link fails fast).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.join(), DRAIN_TIMEOUT_S)
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
@@ -248,6 +254,8 @@ class DeviceSession:
                 await self._handle(note)
             except Exception:  # one bad value must not stop capture
                 logger.exception("%s: failed to handle a notification", self.entry.id)
+            finally:
+                self._queue.task_done()
 
     def _count_malformed(self, exc: DecodeError) -> None:
         malformed = defaultdict(int, self.status.malformed)
