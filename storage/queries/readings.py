@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
+from psycopg.rows import args_row
 
 from devices.model import Observation
 from storage.errors import StorageError
@@ -136,13 +137,14 @@ WITH src AS (
       AND ((time >= %(start)s AND time < %(full_start)s)
            OR (time >= %(full_end)s AND time < %(end)s))
 )
-SELECT date_bin(%(w)s, t, %(origin)s) AS b, min(min), max(max),
-       sum(sum) / sum(count), sum(count)::bigint
+SELECT date_bin(%(w)s, t, %(origin)s) AS b, date_bin(%(w)s, t, %(origin)s) + %(w)s,
+       min(min), max(max), sum(sum) / sum(count), sum(count)::bigint
 FROM src GROUP BY b ORDER BY b
 """
 
 _FROM_RAW = """
-SELECT date_bin(%(w)s, time, %(origin)s) AS b, min(value), max(value), avg(value), count(*)
+SELECT date_bin(%(w)s, time, %(origin)s) AS b, date_bin(%(w)s, time, %(origin)s) + %(w)s,
+       min(value), max(value), avg(value), count(*)
 FROM readings
 WHERE subject_code = %(subject)s AND metric = %(metric)s
   AND time >= %(start)s AND time < %(end)s
@@ -171,17 +173,22 @@ async def readings_downsampled(
     params: dict[str, object] = {"w": width, "start": start, "end": end, "subject": subject,
                                  "metric": metric}
     full_start, full_end = _ceil_minute(start), _floor_minute(end)
+    # Binary results straight into Bucket: text parsing and per-row datetime arithmetic
+    # were a large share of the request's CPU at 500 buckets.
+    cur = conn.cursor(binary=True, row_factory=args_row(Bucket))
     if width >= _MINUTE and full_start < full_end:
         params.update(origin=_floor_minute(start), full_start=full_start, full_end=full_end)
-        cur = await conn.execute(_FROM_ROLLUP, params)
+        await cur.execute(_FROM_ROLLUP, params)
     else:
         params.update(origin=start)
-        cur = await conn.execute(_FROM_RAW, params)
-    return [
-        Bucket(start=max(b, start), end=min(b + width, end), min=lo, max=hi,  # type: ignore[operator,arg-type]
-               mean=float(mean), count=int(n))  # type: ignore[arg-type]
-        for b, lo, hi, mean, n in await cur.fetchall()  # type: ignore[misc]
-    ]
+        await cur.execute(_FROM_RAW, params)
+    found = await cur.fetchall()
+    # Only the first bucket can start before the range and only the last end after it.
+    if found and found[0].start < start:
+        found[0] = replace(found[0], start=start)
+    if found and found[-1].end > end:
+        found[-1] = replace(found[-1], end=end)
+    return found
 
 
 async def latest_readings(
