@@ -150,6 +150,13 @@ class DeviceSession:
             except (BleakError, TimeoutError, OSError) as exc:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s: session ended: %s", self.entry.id, exc)
+            except _Stopping:
+                raise
+            except Exception as exc:
+                # A backend error of a kind nobody foresaw must not end this device's
+                # capture for good: count it, log it, and connect again.
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("%s: session failed unexpectedly", self.entry.id)
             finally:
                 # Values that arrived before the link dropped are still queued: spool
                 # them before the worker goes, or a stop right after a disconnect would

@@ -24,7 +24,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble import att, hci
+from bumble import att, core, hci
 from bumble.core import UUID, AdvertisingData, PhysicalTransport
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy
@@ -47,11 +47,18 @@ def uuid_str(uuid: UUID) -> str:
 
 @contextlib.contextmanager
 def _att_errors() -> Iterator[None]:
-    """bumble's ATT error responses as bleak's protocol error (with the ATT error code)."""
+    """bumble's errors as bleak's: an ATT error response as the protocol error (with the
+    ATT error code), a GATT timeout as the builtin ``TimeoutError`` (what bleak raises on
+    BlueZ), anything else of bumble's as ``BleakError``. bumble's own ``TimeoutError`` is
+    not the builtin one: unmapped, it escaped every caller written for bleak."""
     try:
         yield
     except att.ATT_Error as exc:
         raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
+    except core.TimeoutError as exc:
+        raise TimeoutError(str(exc)) from exc
+    except core.BaseBumbleError as exc:
+        raise BleakError(str(exc)) from exc
 
 
 def address_str(address: hci.Address) -> str:
@@ -359,9 +366,11 @@ class BumbleClient(BaseBleakClient):
                            callback: Callable[[bytearray], None], **kwargs: Any) -> None:
         peer = self._require()
         prefer_notify = "notify" in characteristic.properties
-        await peer.subscribe(characteristic.obj, lambda value: callback(bytearray(value)),
-                             prefer_notify=prefer_notify)
+        with _att_errors():
+            await peer.subscribe(characteristic.obj, lambda value: callback(bytearray(value)),
+                                 prefer_notify=prefer_notify)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require()
-        await peer.unsubscribe(characteristic.obj)
+        with _att_errors():
+            await peer.unsubscribe(characteristic.obj)
