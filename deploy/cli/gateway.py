@@ -5,25 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 import typer
+from prometheus_client import REGISTRY
 from rich.live import Live
 from rich.table import Table
 
 from deploy.cli.connections import kafka_settings
-from deploy.cli.options import DataDirOption
+from deploy.cli.metrics import MetricsHostOption, MetricsPortOption, serve_metrics
+from deploy.cli.options import DataDirOption, parse_utc
 from deploy.cli.output import console, fail
+from deploy.logs import configure_logging
 from deploy.services import default_data_dir
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.metrics import GatewayCollector
 from gateway.runner import Gateway, spool_path
 from gateway.spool import Spool
 from gateway.wallclock import Clock, ScaledClock
@@ -77,26 +79,27 @@ def run(
                                                    "the simulators).")] = 1.0,
     time_origin: Annotated[str | None, typer.Option(help="ISO UTC time the simulators started "
                                                          "(with --time-scale).")] = None,
+    time_real_origin: Annotated[str | None, typer.Option(
+        help="Wall-clock instant of --time-origin (default: the same instant).")] = None,
     data_dir: DataDirOption = None,
-    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = None,
+    log_level: Annotated[str, typer.Option(help="Python log level (TRIALWIRE_LOG_LEVEL "
+                                                "overrides).")] = "WARNING",
 ) -> None:
     """Capture from the configured devices and upload, until Ctrl-C/SIGTERM."""
     config = _config(config_path)
     data_dir = data_dir or default_data_dir()
     kafka = kafka_settings(data_dir)
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, process="gateway")
     clock: Clock | None = None
     if time_scale != 1.0 or time_origin:
         if not time_origin:
             fail("--time-scale needs --time-origin (the simulators' start, ISO UTC)")
-        try:
-            origin = datetime.fromisoformat(time_origin)
-        except ValueError:
-            fail(f"--time-origin {time_origin!r} is not an ISO date-time")
-        if origin.tzinfo is None:
-            fail("--time-origin needs a time zone (e.g. +00:00)")
-        clock = ScaledClock(origin, time_scale, real_origin=origin)
+        origin = parse_utc(time_origin, "--time-origin")
+        real_origin = (parse_utc(time_real_origin, "--time-real-origin") if time_real_origin
+                       else origin)
+        clock = ScaledClock(origin, time_scale, real_origin=real_origin)
 
     async def main() -> None:
         scanner = client = None
@@ -106,15 +109,20 @@ def run(
                 BumbleAdapter,
                 BumbleClient,
                 BumbleScanner,
+                static_address_for,
                 use_adapter,
             )
             if hub is None:
                 fail("--backend bumble needs --hub HOST:PORT (see `trialwire sim hub`)")
-            adapter = await BumbleAdapter.open_hub(hub)
+            adapter = await BumbleAdapter.open_hub(
+                hub, static_address_for(f"gateway {config.gateway_id}"))
             use_adapter(adapter)
             scanner, client = BumbleScanner, BumbleClient
         gateway = Gateway(config=config, kafka=kafka, data_dir=data_dir, scanner_backend=scanner,
                           client_backend=client, clock=clock)
+        if metrics_port is not None:
+            REGISTRY.register(GatewayCollector(gateway.status))
+            serve_metrics(metrics_port, metrics_host)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

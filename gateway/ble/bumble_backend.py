@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -61,6 +62,14 @@ def _att_errors() -> Iterator[None]:
         raise BleakError(str(exc)) from exc
 
 
+def static_address_for(name: str) -> str:
+    """A stable random static Bluetooth address for ``name`` (e.g. a gateway id): the
+    two top bits set, as the Core spec (Vol 6, Part B, 1.3.2.1) requires of one."""
+    raw = bytearray(hashlib.sha256(name.encode()).digest()[:6])
+    raw[0] |= 0xC0
+    return ":".join(f"{b:02X}" for b in raw)
+
+
 def address_str(address: hci.Address) -> str:
     return str(address).split("/")[0]
 
@@ -79,7 +88,10 @@ class BumbleAdapter:
 
     @classmethod
     async def open_hub(cls, hub_address: str, address: str = "F0:00:00:00:00:01") -> BumbleAdapter:
-        """Attach to a hub on ``HOST:PORT`` (``trialwire sim hub`` or ``sim run``)."""
+        """Attach to a hub on ``HOST:PORT`` (``trialwire sim hub`` or ``sim run``). Every
+        central on one hub needs its own ``address`` (:func:`static_address_for`): the hub
+        routes link packets by address, so two gateways sharing one steal each other's
+        connections."""
         transport = await open_transport(f"tcp-client:{hub_address}")
         device = Device.with_hci("trialwire-gateway",
                                  hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS),
