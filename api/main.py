@@ -11,7 +11,10 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from api.metrics import MetricsMiddleware
 from api.routes import (
     analytics,
     audit,
@@ -84,8 +87,24 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(analytics.router)
     app.include_router(overview.router)
     mount_monitoring(app)
+    app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
+    app.add_middleware(MetricsMiddleware)
     _document_envelope(app)
     return app
+
+
+async def _health(request: Request) -> Response:
+    """Liveness/readiness probe: 200 when a pooled database connection answers, else 503.
+
+    Not an API route (no token, not in OpenAPI): it says nothing about any study.
+    """
+    try:
+        async with request.app.state.pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:  # any failure means: not ready; say which
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
+                            status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 def _document_envelope(app: FastAPI) -> None:

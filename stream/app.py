@@ -8,12 +8,15 @@ rules' state where the previous owner of the partition left it.
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import faust
 
 from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
+from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, BrokerWatch
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
 from stream.agents.pipeline import Pipeline
@@ -21,9 +24,14 @@ from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka.settings import KafkaSettings
+from stream.metrics import record_lag
 from stream.settings import StreamSettings
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
+
+logger = logging.getLogger(__name__)
+
+LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
 
 
 def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: DatabaseSettings,
@@ -74,6 +82,22 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
     status_topic = app.topic(names.status, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw")
     app.agent(status_topic, name="status")(status.run)
+
+    watch = BrokerWatch(kafka, [names.raw_readings, names.status])
+
+    @app.timer(CHECK_INTERVAL_S)
+    async def watch_broker() -> None:
+        if await watch.reset_detected():
+            logger.critical("the broker lost its topics (an in-memory broker restarted?): "
+                            "exiting with %d for a clean restart", EXIT_BROKER_RESET)
+            logging.shutdown()
+            # Not app.stop(): faust's shutdown hangs on the commits the forgotten topics
+            # refuse (shared/kafka-compat.md §6). Nothing uncommitted is lost (see module).
+            os._exit(EXIT_BROKER_RESET)
+
+    @app.timer(LAG_INTERVAL_S)
+    async def measure_lag() -> None:
+        await record_lag(app.consumer)
 
     @app.timer(stream.completeness_interval_s)
     async def refresh_completeness() -> None:

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
 
 ENVELOPES = Counter("trialwire_stream_envelopes_total",
                     "Envelopes consumed from the raw topic, by outcome",
                     ["outcome"])  # stored, duplicate, dead_letter
 READINGS = Counter("trialwire_stream_readings_total", "Readings written, by result",
                    ["result"])  # inserted, duplicate
-SEGMENT_SAMPLES = Counter("trialwire_stream_segment_samples_total",
-                          "Waveform samples in newly stored segments")
+SEGMENTS = Counter("trialwire_stream_segments_total", "Waveform segments written, by result",
+                   ["result"])  # inserted, duplicate
 REJECTS = Counter("trialwire_stream_rejects_total", "Dead letters by reason", ["reason"])
 FLAGS = Counter("trialwire_stream_flags_total", "Flags stored, new or merged",
                 ["rule", "result"])
@@ -20,3 +22,22 @@ DB_RETRIES = Counter("trialwire_stream_db_retries_total",
 DB_WRITE_SECONDS = Histogram("trialwire_stream_db_write_seconds",
                              "Time to persist one batch (one transaction)",
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+CONSUMER_LAG = Gauge("trialwire_stream_consumer_lag",
+                     "Records on the partition not yet committed by this worker",
+                     ["topic", "partition"])
+
+
+async def record_lag(consumer: Any) -> None:
+    """Set the lag gauge of every partition assigned to this worker (a faust Consumer):
+    the partition's high watermark (from fetch responses, which are correct on the
+    embedded broker too) minus the offset this worker last committed."""
+    CONSUMER_LAG.clear()  # partitions revoked since the last call disappear
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is None or highwater < 0:
+            continue
+        # faust keeps the offsets it committed; before the first commit, its position.
+        committed = consumer._committed_offset.get(tp)
+        if committed is None:
+            committed = await consumer.position(tp)
+        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - (committed or 0)))

@@ -18,4 +18,5 @@ class StreamSettings(BaseSettings):
     completeness_interval_s: float = 60.0  # how often touched hours are recomputed
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults
     web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
-    metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1; None: off
+    metrics_port: int | None = None  # Prometheus /metrics; None: off
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for the scraper

@@ -11,6 +11,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
+from api import metrics
 from api.auth.roles import Principal, Role
 from api.deps import requires
 from stream.envelope import decode as decode_envelope
@@ -54,5 +55,6 @@ async def ingest(gateway_id: str, request: Request, who: Gateway) -> Accepted:
     except Exception as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"broker unavailable, retry later: {exc}") from None
+    metrics.INGESTED.inc()
     return Accepted(batch_id=envelope.batch_id, topic=topic, partition=record.partition,
                     offset=record.offset)

@@ -6,13 +6,15 @@ import asyncio
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token
 from deploy.cli.connections import database_url, resolved_kafka_settings
+from deploy.cli.metrics import MetricsHostOption, MetricsPortOption, serve_metrics
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
+from deploy.logs import configure_logging
 from deploy.services import ServiceError
 from storage import StorageError
 from storage.migrate import require_current
@@ -24,15 +26,29 @@ app = typer.Typer(help="The study database API.", no_args_is_help=True)
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    host: Annotated[str | None, typer.Option(
+        help="Address to bind (default TRIALWIRE_API_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port to bind (default TRIALWIRE_API_PORT or 8000).")] = None,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = None,
 ) -> None:
     """Serve the API (OpenAPI at /docs) until stopped."""
     import uvicorn
 
     from api.main import create_app
+    from api.settings import ApiSettings
     from storage.settings import DatabaseSettings
 
+    try:
+        settings = ApiSettings()
+    except ValidationError as exc:
+        fail(f"invalid TRIALWIRE_API_* setting: {exc}")
+    settings = settings.model_copy(update={k: v for k, v in (
+        ("host", host), ("port", port), ("metrics_port", metrics_port),
+        ("metrics_host", metrics_host)) if v is not None})
+    host, port = settings.host, settings.port
+    configure_logging("INFO", process="api")
     dsn = database_url(data_dir)
     asyncio.run(_require_schema(dsn))
     kafka = None
@@ -41,8 +57,9 @@ def serve(
     except ServiceError as exc:
         console.print(f"[yellow]HTTP ingest off[/]: {exc}", highlight=False)
     console.print(f"API on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
-    uvicorn.run(create_app(DatabaseSettings(url=SecretStr(dsn)), kafka), host=host, port=port,
-                log_level="info")
+    serve_metrics(settings.metrics_port, settings.metrics_host)
+    uvicorn.run(create_app(DatabaseSettings(url=SecretStr(dsn)), kafka, settings), host=host,
+                port=port, log_config=None)  # keep the JSON/console handlers set above
 
 
 async def _require_schema(dsn: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +12,10 @@ from aiokafka.errors import KafkaError
 from pydantic import SecretStr, ValidationError
 
 from deploy.cli.connections import database_url, kafka_settings
+from deploy.cli.metrics import MetricsHostOption, MetricsPortOption, serve_metrics
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
+from deploy.logs import configure_logging
 from deploy.services import default_data_dir
 from storage import StorageError
 from storage.migrate import require_current
@@ -47,9 +48,10 @@ def worker(
     rules: Annotated[Path | None, typer.Option(
         help="Rule definitions (YAML) replacing the packaged defaults.")] = None,
     web_port: Annotated[int | None, typer.Option(help="Faust web server port (127.0.0.1).")] = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error "
+                                                "(TRIALWIRE_LOG_LEVEL overrides).")] = "info",
 ) -> None:
     """Consume the raw readings topic: validate, store, raise flags, publish watermarks."""
     from faust import Worker
@@ -61,7 +63,8 @@ def worker(
     except ValidationError as exc:
         fail(f"invalid TRIALWIRE_STREAM_* setting: {exc}")
     updates = {k: v for k, v in (("app_id", app_id), ("rules_file", rules),
-                                 ("web_port", web_port), ("metrics_port", metrics_port))
+                                 ("web_port", web_port), ("metrics_port", metrics_port),
+                                 ("metrics_host", metrics_host))
                if v is not None}
     settings = settings.model_copy(update=updates)
     if settings.rules_file is not None:
@@ -80,17 +83,13 @@ def worker(
         fail(f"cannot reach Kafka at {kafka.bootstrap}: {exc}")
     if partitions < 1 or status_partitions < 1:
         fail(f"topics {kafka.topics.raw_readings} / {kafka.topics.status} have no partitions")
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    configure_logging(log_level, process="stream-worker")
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     faust_app = create_app(kafka=kafka, stream=settings,
                            database=DatabaseSettings(url=SecretStr(dsn)), storage_mode=mode,
                            raw_partitions=partitions,
                            status_partitions=status_partitions, data_dir=data_dir / "stream")
     console.print(f"stream worker [bold]{settings.app_id}[/]: {kafka.topics.raw_readings} "
                   f"({partitions} partitions) → {mode} storage", highlight=False)
-    Worker(faust_app, loglevel=log_level.upper(), quiet=True,
+    Worker(faust_app, loglevel=logging.getLogger().level, quiet=True,
            override_logging=False).execute_from_commandline()

@@ -94,6 +94,8 @@ class Pipeline:
         metrics.ENVELOPES.labels("duplicate").inc(result.duplicate_batches)
         metrics.READINGS.labels("inserted").inc(result.readings_inserted)
         metrics.READINGS.labels("duplicate").inc(result.readings_duplicate)
+        metrics.SEGMENTS.labels("inserted").inc(result.segments_inserted)
+        metrics.SEGMENTS.labels("duplicate").inc(result.segments_duplicate)
         for reason, count in result.rejected_by_reason.items():
             metrics.REJECTS.labels(reason).inc(count)
             logger.info("dead-lettered %d envelope(s): %s", count, reason)

@@ -80,7 +80,8 @@ class StreamRig:
         for path in sorted(self.data_dir.glob("w*.log")):
             lines = path.read_text(errors="replace").splitlines()
             notable = [ln for ln in lines if any(k in ln for k in (
-                "WARNING", "ERROR", "Traceback", "Error", "CRITICAL", "assigned"))]
+                "WARNING", "ERROR", "Traceback", "Error", "CRITICAL", "assigned",
+                '"level": "warning"', '"level": "error"', '"level": "critical"'))]
             out += [f"== {path.name}: {len(lines)} lines; notable:", *notable[-60:],
                     f"== {path.name}: last lines:", *lines[-15:]]
         return "\n".join(out)
