@@ -97,7 +97,7 @@ def start_stack(
     started: list[EmbeddedPostgres | EmbeddedBroker | EmbeddedObjectStore] = []
     pg_record = broker_record = store_record = None
     try:
-        if not os.environ.get(DATABASE_URL_ENV):
+        if not _external_database():
             pg = EmbeddedPostgres(data_dir / "postgres", port=postgres_port)
             dsn = pg.start()
             started.append(pg)
@@ -150,10 +150,10 @@ def stack_status(data_dir: Path) -> list[ServiceStatus]:
     """Status of the database, broker and object store, embedded or external."""
     state = read_state(data_dir) or StackState()
     rows: list[ServiceStatus] = []
-    external_db = os.environ.get(DATABASE_URL_ENV)
-    if external_db:
-        rows.append(ServiceStatus("postgres", "external", True, _redact(external_db),
-                                  f"from {DATABASE_URL_ENV}"))
+    if _external_database():
+        rows.append(ServiceStatus("postgres", "external", True,
+                                  _redact(resolve_database_url(data_dir)),
+                                  f"from {DATABASE_URL_ENV}(_FILE)"))
     else:
         rows.append(_embedded_row("postgres", state.postgres, redact=True))
     external_kafka = os.environ.get(KAFKA_BOOTSTRAP_ENV)
@@ -198,11 +198,26 @@ def _redact(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+def _external_database() -> bool:
+    return bool(os.environ.get(DATABASE_URL_ENV) or os.environ.get(f"{DATABASE_URL_ENV}_FILE"))
+
+
 def resolve_database_url(data_dir: Path | None = None) -> str:
-    """``$TRIALWIRE_DATABASE_URL``, else the embedded PostgreSQL running from ``data_dir``."""
+    """``$TRIALWIRE_DATABASE_URL`` (or the file ``$TRIALWIRE_DATABASE_URL_FILE`` names: a
+    mounted secret), else the embedded PostgreSQL running from ``data_dir``."""
     external = os.environ.get(DATABASE_URL_ENV)
     if external:
         return external
+    url_file = os.environ.get(f"{DATABASE_URL_ENV}_FILE")
+    if url_file:
+        try:
+            url = Path(url_file).read_text().strip()
+        except OSError as exc:
+            raise NotConfiguredError(
+                f"cannot read {DATABASE_URL_ENV}_FILE {url_file}: {exc.strerror}") from exc
+        if not url:
+            raise NotConfiguredError(f"{DATABASE_URL_ENV}_FILE {url_file} is empty")
+        return url
     data_dir = data_dir or default_data_dir()
     state = read_state(data_dir)
     if state is None or state.postgres is None or not _alive(state.postgres):

@@ -28,7 +28,7 @@ async def ensure_topics(settings: KafkaSettings, *, partitions: dict[str, int] |
     result: dict[str, str] = {}
     try:
         existing = set(await admin.list_topics())
-        replicas = replication or (1 if settings.embedded_broker else 3)
+        replicas = replication or settings.replicas()
         for spec in specs:
             if spec.name in existing:
                 result[spec.name] = "exists"

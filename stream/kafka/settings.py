@@ -44,6 +44,10 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
 
+    # Replicas of every topic trialwire creates, Faust's changelogs included (default: 1
+    # on the embedded broker, else 3); 1 for a single-broker cluster.
+    replication_factor: int | None = None
+
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
     linger_ms: int = 10
     max_batch_bytes: int = 256 * 1024
@@ -78,6 +82,12 @@ class KafkaSettings(BaseSettings):
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
+
+    def replicas(self) -> int:
+        """Replication factor for the topics trialwire creates."""
+        if self.replication_factor is not None:
+            return self.replication_factor
+        return 1 if self.embedded_broker else 3
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -169,7 +179,7 @@ class KafkaSettings(BaseSettings):
             "producer_max_batch_size": self.max_batch_bytes,
             "producer_max_request_size": self.max_request_bytes,
             "processing_guarantee": "at_least_once",
-            "topic_replication_factor": 1 if self.embedded_broker else 3,
+            "topic_replication_factor": self.replicas(),
         }
         if self.security_protocol != "PLAINTEXT":
             import faust
