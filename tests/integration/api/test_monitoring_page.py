@@ -4,9 +4,6 @@ see its charts drawn from data, acknowledge and resolve a flag."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.integration.api.conftest import Api
@@ -14,34 +11,6 @@ from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
 from tests.integration.stream.seed import STUDY
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# The flags the machine-readiness probe found necessary: without the networking ones,
-# chromium keeps dialling Google's hosts, which this closed network refuses.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[object]:
-    playwright_api = pytest.importorskip(
-        "playwright.async_api", reason="playwright is not installed (pip install -e '.[test]')")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is missing (apt-get install chromium; .ci/run does it)")
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                           headless=True)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            tab = await context.new_page()
-            tab.set_default_timeout(20_000)
-            errors: list[str] = []
-            tab.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield tab
-            assert errors == [], f"JavaScript errors on the page: {errors}"
-        finally:
-            await browser.close()
 
 
 async def test_monitor_signs_in_sees_charts_and_works_the_flag_queue(
