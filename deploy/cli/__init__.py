@@ -8,7 +8,19 @@ from types import FrameType
 
 import typer
 
-from deploy.cli import api, bench, db, decode, eval, gateway, services, sim, stream, topics
+from deploy.cli import (
+    api,
+    bench,
+    db,
+    decode,
+    eval,
+    gateway,
+    services,
+    sim,
+    stream,
+    topics,
+    up,
+)
 from deploy.cli.output import console, fail
 
 app = typer.Typer(
@@ -28,6 +40,7 @@ app.add_typer(stream.app, name="stream")
 app.add_typer(eval.app, name="eval")
 app.add_typer(api.app, name="api")
 app.command(name="decode")(decode.command)
+app.command(name="up")(up.command)
 
 
 @app.command()

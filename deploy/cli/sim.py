@@ -13,6 +13,7 @@ import msgspec
 import typer
 from rich.table import Table
 
+from deploy.cli.options import parse_utc
 from deploy.cli.output import console, fail
 from devices.catalog import CATALOG, DeviceType
 from devices.sim.emission import EmissionLog
@@ -104,14 +105,27 @@ def run(
     meter_interval_s: Annotated[
         float | None, typer.Option(help="Simulated seconds between finger sticks (default 3 h).")
     ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Simulated start, ISO with time zone (default: now).")
+    ] = None,
+    real_start: Annotated[
+        str | None, typer.Option(help="Wall-clock instant of the simulated start (default: "
+                                      "now); with --start in the past, the home catches up.")
+    ] = None,
+    link_loss_s: Annotated[
+        float, typer.Option(help="Fault injection: on SIGUSR1 every device goes out of range "
+                                 "for this many simulated seconds.")
+    ] = 120.0,
 ) -> None:
     """Run one virtual home's wearables until Ctrl-C/SIGTERM, printing what they advertise."""
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     if speed <= 0:
         fail("--speed must be positive")
+    times = {name: parse_utc(value, f"--{name.replace('_', '-')}")
+             for name, value in (("start", start), ("real_start", real_start)) if value}
     config = HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=_parse_devices(devices),
-                        glucose_meter_interval_s=meter_interval_s)
+                        glucose_meter_interval_s=meter_interval_s, **times)
 
     async def main_async() -> None:
         local_hub = None
@@ -131,6 +145,14 @@ def run(
             if ground_truth is not None:
                 ground_truth.write_bytes(msgspec.json.format(
                     msgspec.json.encode(home.ground_truth()), indent=2))
+            losses: set[asyncio.Task[None]] = set()
+
+            def lose_links() -> None:
+                task = asyncio.create_task(home.lose_links(link_loss_s))
+                losses.add(task)
+                task.add_done_callback(losses.discard)
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lose_links)
             await _wait_for_signal()
         finally:
             with contextlib.suppress(Exception):

@@ -41,10 +41,11 @@ def gateway_config(seed: int, devices: tuple[DeviceType, ...], *, study: str = S
 
 
 async def register(conn: AsyncConnection[object], config: GatewayConfig, *,
-                   since: datetime) -> None:
-    """Put a home's subject, gateway and devices in the registry, enrolled from ``since``."""
+                   since: datetime, study_name: str = "Evaluation study") -> None:
+    """Put a home's subject, gateway and devices in the registry, enrolled from ``since``
+    (what is already there stays as it is)."""
     async with conn.transaction():
-        await registry.create_study(conn, config.study, "Evaluation study")
+        await registry.create_study(conn, config.study, study_name)
         await registry.create_site(conn, config.study, SITE, "Evaluation site")
         await registry.create_subject(conn, config.study, SITE, config.subject)
         await registry.create_gateway(conn, config.study, config.gateway_id, SITE)

@@ -3,33 +3,24 @@ environment, logs in ``<root>/<name>.log``, stopped with SIGTERM (SIGKILL after 
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
 from pathlib import Path
+
+from deploy.processes import ProcessGroup
 
 
 class StreamWorkers:
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
-        self.env = env
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.group = ProcessGroup(root, env)
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return list(self.group.processes.values())
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
-        log = (self.root / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "stream", "worker", "--data-dir",
-             str(self.root / name)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(proc)
-        return proc
+        return self.group.start_cli(name, ["stream", "worker", "--data-dir",
+                                           str(self.root / name)])
 
     def stop_all(self, timeout_s: float = 30.0) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.group.stop_all(timeout_s)

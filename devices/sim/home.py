@@ -8,6 +8,7 @@ seed, so a gateway config written for seed N matches the devices of seed N.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,10 @@ class HomeConfig:
     start: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     glucose_meter_interval_s: float | None = None
     bp_interval_s: float | None = None
+    # Wall-clock instant at which simulated time was ``start`` (default: when the home is
+    # created). Lets another process (a gateway) share the clock, and a home start in the
+    # past and catch up at ``speed``.
+    real_start: datetime | None = None
 
 
 class VirtualHome:
@@ -75,6 +80,9 @@ class VirtualHome:
         self.emit = emit
         self.scenario: Scenario = scenario(config.scenario)
         self.clock = SimClock(config.start, config.speed)
+        if config.real_start is not None:
+            behind = (datetime.now(UTC) - config.real_start).total_seconds()
+            self.clock = SimClock(config.start, config.speed, time.monotonic() - behind)
         self.physiology = Physiology(config.seed, self.scenario, config.start)
         self.wearables: dict[DeviceType, VirtualWearable] = {}
 
@@ -98,6 +106,16 @@ class VirtualHome:
     async def stop(self) -> None:
         for wearable in self.wearables.values():
             await wearable.stop()
+
+    async def lose_links(self, duration_s: float) -> None:
+        """Every wearable out of range for ``duration_s`` simulated seconds, then back
+        (fault injection: the gateway sees a supervision timeout on every link)."""
+        back_at = self.clock.t() + duration_s
+        for wearable in self.wearables.values():
+            await wearable.go_out_of_range()
+        await self.clock.sleep_until(back_at)
+        for wearable in self.wearables.values():
+            await wearable.come_back()
 
     def ground_truth(self) -> list[GroundTruth]:
         return self.scenario.ground_truth(self.config.start)

@@ -1,0 +1,85 @@
+"""Child processes of the CLI (stream workers, the API, Bluetooth hub, homes and gateways):
+started with one environment and a log file each, stopped with SIGTERM, then SIGKILL
+after a grace period, so none is left behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ProcessGroup:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.args: dict[str, tuple[list[str], bool]] = {}  # to start a child again
+        self.restarts: dict[str, int] = {}
+
+    def start_cli(self, name: str, args: Sequence[str], *,
+                  stdout_to_log: bool = True) -> subprocess.Popen[bytes]:
+        """``trialwire <args>`` as a child named ``name``, logging to ``<root>/<name>.log``
+        (stdout as a pipe instead when ``stdout_to_log`` is False)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = (self.root / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", *args], env=self.env,
+            stdout=log if stdout_to_log else subprocess.PIPE, stderr=log,
+            stdin=subprocess.DEVNULL,
+            # Own session: a Ctrl-C in the terminal reaches only the parent, which then
+            # stops the children in order.
+            start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        self.processes[name] = proc
+        self.args[name] = (list(args), stdout_to_log)
+        return proc
+
+    def respawn(self, names: set[str]) -> dict[str, int]:
+        """Start again each of ``names`` that has exited, as a supervisor (systemd,
+        Kubernetes) would; returns name → the exit code it died with."""
+        died = {name: code for name, code in self.failed().items() if name in names}
+        for name in died:
+            args, stdout_to_log = self.args[name]
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            self.start_cli(name, args, stdout_to_log=stdout_to_log)
+        return died
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a child (fault injection); it stays in the group until it is
+        respawned or stopped."""
+        proc = self.processes[name]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+
+    def failed(self) -> dict[str, int]:
+        """Children that have exited, with their exit codes."""
+        return {name: code for name, proc in self.processes.items()
+                if (code := proc.poll()) is not None}
+
+    def stop(self, *names: str, timeout_s: float = 30.0) -> None:
+        """Stop these children together (SIGTERM to all, then wait for each)."""
+        _stop([self.processes.pop(name) for name in names if name in self.processes],
+              timeout_s)
+
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        """Stop every child, newest first (homes before the platform they talk to)."""
+        procs = list(reversed(self.processes.values()))
+        self.processes.clear()
+        _stop(procs, timeout_s)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
