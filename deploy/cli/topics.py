@@ -39,7 +39,9 @@ def create(
     except (KafkaError, OSError) as exc:
         fail(f"cannot reach Kafka at {settings.bootstrap}: {exc}")
     table = Table()
-    for column in ("topic", "state", "partitions", "key", "what"):
+    # Topic names are copied into configs: never wrapped or cut, however narrow the terminal.
+    table.add_column("topic", no_wrap=True, min_width=max(len(s.name) for s in specs))
+    for column in ("state", "partitions", "key", "what"):
         table.add_column(column)
     for spec in specs:
         table.add_row(spec.name, result[spec.name], str(partitions or spec.partitions),
