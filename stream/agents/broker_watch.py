@@ -21,7 +21,7 @@ from stream.kafka.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 
 EXIT_BROKER_RESET = 75  # EX_TEMPFAIL: restart me
-CHECK_INTERVAL_S = 5.0
+CHECK_INTERVAL_S = 1.0  # short: until it exits, the worker writes into "ghost" topics
 MISSES_TO_EXIT = 2  # consecutive checks without the topics (a metadata hiccup is not a reset)
 
 

@@ -5,8 +5,8 @@ wrong whenever that batch holds more than one record (``shared/kafka-compat.md``
 That breaks ``end_offsets()``, ``seek_to_end()``, lag, ``auto_offset_reset="latest"``
 and silently loses Faust table updates on recovery. Its Fetch responses carry the right
 high watermark, so for every LATEST lookup we also send a Fetch for the partition and
-take the high watermark (the last stable offset under read_committed) when it is
-larger. On a real Kafka cluster both answers agree, so the fix is harmless there, but it
+take the high watermark (the last stable offset under read_committed) as the end. On a real
+Kafka cluster both answers agree, so the fix is harmless there, but it
 is only applied when the configured broker is the embedded one.
 """
 
@@ -75,7 +75,10 @@ def apply() -> None:
             return offsets
         for tp, end in ends.items():
             listed, timestamp = offsets[tp]
-            if end > listed:
+            if end != listed:
+                # Lower too: after a restart of the in-memory broker, a topic a client
+                # wrote to before it was created again ("ghost" writes) lists an end
+                # its Fetch never delivers, and Faust's recovery would wait for it forever.
                 offsets[tp] = (end, timestamp)
         return offsets
 
