@@ -43,6 +43,7 @@ T = TypeVar("T")
 RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
 SCAN_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 5.0  # spooling what was queued when a session ends
+QUIESCE_TIMEOUT_S = 2.0  # per subscription, switching notifications off on a stop
 _CGM_MEASUREMENT = full_uuid(cgm.UUID_MEASUREMENT)
 _GLUCOSE_MEASUREMENT = full_uuid(glucose.UUID_MEASUREMENT)
 _RACP = full_uuid(racp.UUID_RACP)
@@ -158,9 +159,14 @@ class DeviceSession:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("%s: session failed unexpectedly", self.entry.id)
             finally:
-                # Values that arrived before the link dropped are still queued: spool
-                # them before the worker goes, or a stop right after a disconnect would
-                # lose them (bounded: a handler needing the dead link fails fast).
+                if self._stopping.is_set():
+                    await self._quiesce(client)
+                # Disconnect, then spool what is queued: a value the device sent while we
+                # were stopping arrives until the link is down, and must not be left in
+                # the queue (a handler needing the dead link fails fast).
+                with contextlib.suppress(BleakError, TimeoutError, OSError):
+                    await asyncio.wait_for(client.disconnect(), 5)
+                self._client = None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._queue.join(), DRAIN_TIMEOUT_S)
                 worker.cancel()
@@ -169,9 +175,19 @@ class DeviceSession:
                 self.status.connected = False
                 self.status.available = False
                 self.status.reconnects += 1
-                with contextlib.suppress(BleakError, TimeoutError, OSError):
-                    await asyncio.wait_for(client.disconnect(), 5)
-                self._client = None
+
+    async def _quiesce(self, client: BleakClient) -> None:
+        """On a stop: switch the device's notifications off before the link goes.
+
+        A notify-only value is never sent twice, and one the device sends while the link
+        is being closed is lost; once the CCCD write is acknowledged the device has
+        stopped, and everything it sent before has arrived (ATT keeps order).
+        """
+        if not client.is_connected:
+            return
+        for char in self.spec.subscriptions:
+            with contextlib.suppress(BleakError, TimeoutError, OSError, ValueError):
+                await asyncio.wait_for(client.stop_notify(char.uuid), QUIESCE_TIMEOUT_S)
 
     async def _connect(self) -> BleakClient:
         device = await BleakScanner.find_device_by_address(

@@ -153,6 +153,10 @@ class VirtualWearable(ABC):
     async def _send_now(self, uuid: str, payload: bytes,
                         emits: Sequence[tuple[str, int, float, float]]) -> bool:
         char = self._chars[uuid]
+        # Checked again right before sending: the central may have switched the CCCD off
+        # since send() looked, and bumble then skips the value without an error.
+        if not self.connected() or not self.subscribed(uuid):
+            return False
         try:
             if char.properties & gatt.Characteristic.Properties.INDICATE:
                 await self.device.indicate_subscribers(char, payload)
@@ -206,6 +210,7 @@ class VirtualWearable(ABC):
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.device.stop_advertising()
+        await self._drain_links()
         for connection in list(self.device.connections.values()):
             with contextlib.suppress(Exception):
                 await connection.disconnect()
@@ -215,12 +220,28 @@ class VirtualWearable(ABC):
         self.out_of_range = True
         with contextlib.suppress(Exception):
             await self.device.stop_advertising()
+        await self._drain_links()
         if self.controller is not None:
             self.controller.drop_links()
         else:  # remote controller: disconnect from the host side
             for connection in list(self.device.connections.values()):
                 with contextlib.suppress(Exception):
                     await connection.disconnect(reason=0x13)
+
+    async def _drain_links(self, timeout_s: float = 1.0) -> None:
+        """Wait until the host has handed every queued ACL packet to the controller.
+
+        A value counts as emitted once ``notify_subscribers`` returns, which only queues
+        it in the host; dropping the link first would flush it unsent and make the
+        emission record claim a reading that never went over the air.
+        """
+        for connection in list(self.device.connections.values()):
+            host_connection = self.device.host.connections.get(connection.handle)
+            if host_connection is None:
+                continue
+            with contextlib.suppress(Exception):  # already gone: nothing left to send
+                async with asyncio.timeout(timeout_s):
+                    await host_connection.acl_packet_queue.drain(connection.handle)
 
     async def come_back(self) -> None:
         self.out_of_range = False

@@ -383,6 +383,15 @@ class BumbleClient(BaseBleakClient):
                                  prefer_notify=prefer_notify)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        """Switch the device's notifications off, then drop the callback.
+
+        bumble's ``unsubscribe`` forgets the callback before the CCCD write goes out, so
+        a value the device sent during that round trip would be discarded. Writing the
+        CCCD first (acknowledged, and ATT keeps order) means every value sent before the
+        device stopped reaches the callback."""
         peer = self._require()
         with _att_errors():
+            cccd = next((d for d in characteristic.descriptors if d.uuid == CCCD_UUID), None)
+            if cccd is not None:
+                await cccd.obj.write_value(b"\x00\x00", with_response=True)
             await peer.unsubscribe(characteristic.obj)
