@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,3 +32,35 @@ def flags(
     except ValueError as exc:
         fail(str(exc))
     print(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def chaos(
+    faults: Annotated[str, typer.Option(
+        help="Comma-separated faults, injected in this order: worker_sigkill, "
+             "database_restart, broker_restart, gateway_sigkill, ble_link_loss, "
+             "gateway_offline.")] = ",".join(
+        ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
+         "ble_link_loss", "gateway_offline")),
+    homes: Annotated[int, typer.Option(help="Simulated homes streaming throughout.")] = 3,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
+    steady_s: Annotated[float, typer.Option(
+        help="Real seconds of normal streaming before each fault and after the last.")] = 15.0,
+    keep: Annotated[Path | None, typer.Option(
+        help="Keep servers' data and every process log in this directory.")] = None,
+) -> None:
+    """Inject faults into the whole running system; count readings lost or doubled."""
+    from deploy.eval.chaos import run, to_json
+
+    names = [f.strip() for f in faults.split(",") if f.strip()]
+    if homes < 1:
+        fail("--homes must be at least 1")
+    if speed <= 0:
+        fail("--speed must be positive")
+    if steady_s < 0:
+        fail("--steady-s must not be negative")
+    try:
+        result = run(names, homes=homes, speed=speed, steady_s=steady_s, keep=keep)
+    except (ValueError, TimeoutError) as exc:
+        fail(str(exc))
+    print(to_json(result))

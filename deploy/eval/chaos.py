@@ -1,0 +1,389 @@
+"""``trialwire eval chaos``: faults injected one after another into the whole system while
+simulated homes stream, then the database is compared with the simulators' own record of
+every reading they emitted.
+
+The system: embedded PostgreSQL and an in-memory broker (so a broker restart loses
+everything), one stream worker process, a Bluetooth hub process, and per home a
+virtual-wearable process and a gateway process over the bumble backend. A supervisor
+loop restarts exited workers and gateways, as systemd or Kubernetes would.
+
+Faults, in order (each after a steady spell, each cleared before the next):
+
+- ``worker_sigkill``: the stream worker is SIGKILLed; the supervisor starts another.
+- ``database_restart``: PostgreSQL stops for a while and starts again.
+- ``broker_restart``: the in-memory broker restarts empty; the worker notices and exits
+  for a fresh start, gateways re-send every batch not reported persisted.
+- ``gateway_sigkill``: home 1's gateway is SIGKILLed; the supervisor starts it again.
+- ``ble_link_loss``: home 2's wearables go out of range, then come back.
+- ``gateway_offline``: home 3's gateway is off for 30 simulated minutes.
+
+Per fault: ``lost`` and ``doubled`` readings emitted while the fault was the latest one,
+and ``recovery_s``, the wall time from clearing the fault until every home's newest
+stored heart rate was measured after the clearing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from deploy.eval.homes import gateway_config, register
+from deploy.eval.platform import Platform
+from deploy.eval.reconcile import ECG, Item, Tally, reconcile
+from deploy.processes import ProcessGroup
+from deploy.services.ports import free_port, wait_for_tcp
+from devices.catalog import DeviceType
+from devices.sim.emission import read_emissions
+from gateway.config import GatewayConfig, dump_config
+from stream import status as status_codec
+
+FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
+          "ble_link_loss", "gateway_offline")
+DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
+WORKER = "stream-worker"
+OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
+LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
+DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
+IN_FLIGHT_S = 1.0  # real seconds around a gateway SIGKILL whose notify-only values may die
+LATE_S = 2.0  # real seconds: a value stamped later than this after an emission is not its copy
+
+_stderr = Console(stderr=True, highlight=False)
+
+
+def _progress(message: str) -> None:
+    _stderr.print(f"[chaos] {message}", markup=False)
+
+
+@dataclass
+class ChaosHome:
+    seed: int
+    config: GatewayConfig
+    emissions: Path
+
+    @property
+    def sim(self) -> str:
+        return f"home-{self.seed}"
+
+    @property
+    def gateway(self) -> str:
+        return f"gateway-{self.seed}"
+
+
+@dataclass
+class FaultRecord:
+    name: str
+    injected_at: datetime  # simulated time: the phase of this fault starts here
+    recovery_s: float | None = None
+    note: str = ""
+
+
+@dataclass
+class ChaosRun:
+    root: Path
+    homes: int = 3
+    speed: float = 10.0
+    steady_s: float = 15.0  # real seconds of normal streaming before each fault
+    recovery_timeout_s: float = 240.0
+    report: Callable[[str], None] = _progress
+    platform: Platform | None = None
+    group: ProcessGroup | None = None
+    hub: str = ""
+    start: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0)
+                            - timedelta(days=1))
+    real_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    members: list[ChaosHome] = field(default_factory=list)
+    faults: list[FaultRecord] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # children the supervisor leaves down
+    kills: list[tuple[datetime, str]] = field(default_factory=list)  # (sim time, serial)
+
+    # -- clock --------------------------------------------------------------------------
+
+    def sim_now(self) -> datetime:
+        return self.start + (datetime.now(UTC) - self.real_start) * self.speed
+
+    async def sim_sleep(self, sim_s: float) -> None:
+        await asyncio.sleep(sim_s / self.speed)
+
+    # -- the system ---------------------------------------------------------------------
+
+    async def start_system(self) -> None:
+        self.report("starting PostgreSQL, an in-memory broker and a stream worker")
+        self.platform = await Platform.start(self.root, partitions=4)
+        self.group = ProcessGroup(self.root / "logs", self._env())
+        self.group.start_cli(WORKER, ["stream", "worker", "--data-dir",
+                                      str(self.root / "worker")])
+        hub_port = free_port()
+        self.group.start_cli("bluetooth-hub", ["sim", "hub", "--port", str(hub_port)])
+        if not wait_for_tcp(hub_port, timeout=30):
+            raise RuntimeError("the Bluetooth hub did not start")
+        self.hub = f"127.0.0.1:{hub_port}"
+        conn = await self.platform.connect()
+        try:
+            for seed in range(1, self.homes + 1):
+                config = gateway_config(seed, DEVICES, study="CHAOS", resend_after_s=20.0,
+                                        status_interval_s=2.0)
+                await register(conn, config, since=self.start - timedelta(hours=1),
+                               study_name="Chaos evaluation")
+                self.members.append(ChaosHome(seed, config,
+                                              self.root / f"emitted-{seed}.jsonl"))
+        finally:
+            await conn.close()
+        self.real_start = datetime.now(UTC)
+        for home in self.members:
+            config_path = self.root / f"{home.gateway}.yaml"
+            config_path.write_text(dump_config(home.config))
+            self.group.start_cli(home.sim, [
+                "sim", "run", "--hub", self.hub, "--seed", str(home.seed),
+                "--speed", str(self.speed), "--devices", ",".join(d.value for d in DEVICES),
+                "--emissions", str(home.emissions), "--start", self.start.isoformat(),
+                "--real-start", self.real_start.isoformat(),
+                "--link-loss-s", str(LINK_LOSS_SIM_S)])
+            self.group.start_cli(home.gateway, [
+                "gateway", "run", "--config", str(config_path), "--backend", "bumble",
+                "--hub", self.hub, "--data-dir", str(self.root / home.gateway),
+                "--time-scale", str(self.speed), "--time-origin", self.start.isoformat(),
+                "--time-real-origin", self.real_start.isoformat(), "--log-level", "INFO"])
+        self.report(f"{self.homes} home(s) streaming at {self.speed:g}x "
+                    f"({', '.join(d.value for d in DEVICES)})")
+
+    def _env(self) -> dict[str, str]:
+        assert self.platform is not None
+        return {**self.platform.env(), "TRIALWIRE_LOG_FORMAT": "json"}
+
+    async def supervise(self) -> None:
+        """Restart exited workers and gateways (not those held down by a fault)."""
+        assert self.group is not None
+        restartable = {WORKER} | {h.gateway for h in self.members}
+        while True:
+            died = self.group.respawn(restartable - self.held)
+            for name, code in died.items():
+                self.report(f"{name} exited ({code}); restarted")
+            await asyncio.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.group is not None:
+            self.group.stop_all()
+        if self.platform is not None:
+            self.platform.stop()
+
+    # -- faults -------------------------------------------------------------------------
+
+    async def inject(self, name: str) -> FaultRecord:
+        assert self.platform is not None
+        assert self.group is not None
+        record = FaultRecord(name, self.sim_now())
+        self.faults.append(record)
+        self.report(f"{name}: injecting")
+        if name == "worker_sigkill":
+            self.group.kill(WORKER)
+        elif name == "database_restart":
+            await asyncio.to_thread(self.platform.postgres.stop)
+            await asyncio.sleep(DATABASE_DOWN_S)
+            await asyncio.to_thread(self.platform.postgres.start)
+        elif name == "broker_restart":
+            await asyncio.to_thread(self.platform.broker.restart)
+        elif name == "gateway_sigkill":
+            home = self.members[0]
+            self.kills.append((self.sim_now(), home.config.subject))
+            self.group.kill(home.gateway)
+        elif name == "ble_link_loss":
+            home = self.members[min(1, len(self.members) - 1)]
+            self.group.kill(home.sim, signal.SIGUSR1)
+            await self.sim_sleep(LINK_LOSS_SIM_S)
+        elif name == "gateway_offline":
+            home = self.members[min(2, len(self.members) - 1)]
+            self.held.add(home.gateway)
+            self.group.kill(home.gateway, signal.SIGTERM)
+            await self.sim_sleep(OFFLINE_SIM_S)
+            self.held.discard(home.gateway)  # the supervisor starts it again
+        else:
+            raise ValueError(f"unknown fault {name!r}; choose from {', '.join(FAULTS)}")
+        cleared = self.sim_now()
+        record.recovery_s = await self.recovered_after(cleared)
+        self.report(f"{name}: recovered in {record.recovery_s:.1f} s")
+        return record
+
+    async def recovered_after(self, cleared: datetime) -> float:
+        """Seconds until every home's newest stored heart rate was measured after
+        ``cleared`` (data flows from every home again)."""
+        assert self.platform is not None
+        began = time.monotonic()
+        devices = [f"DEV-{d.serial}" for h in self.members for d in h.config.devices
+                   if d.type == DeviceType.SMARTWATCH]
+        deadline = began + self.recovery_timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the database may still be coming back
+                conn = await self.platform.connect()
+                try:
+                    cur = await conn.execute(
+                        "SELECT count(*) FROM (SELECT device_id FROM readings"
+                        " WHERE device_id = ANY(%s) AND metric = 'heart_rate'"
+                        " GROUP BY device_id HAVING max(time) >= %s) fresh",
+                        (devices, cleared))
+                    row = await cur.fetchone()
+                finally:
+                    await conn.close()
+                if row and row[0] == len(devices):
+                    return round(time.monotonic() - began, 1)
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"no fresh data from every home {self.recovery_timeout_s:.0f} s "
+                           f"after clearing the fault; logs in {self.root / 'logs'}")
+
+    # -- the reckoning ------------------------------------------------------------------
+
+    async def settle(self, timeout_s: float = 240.0) -> None:
+        """Stop the wearables, then wait until every gateway reports, in a status written
+        after that, all its devices disconnected (their queues spooled) and an empty spool
+        (everything it captured persisted: the platform's watermarks freed it)."""
+        assert self.group is not None
+        for home in self.members:
+            self.group.stop(home.sim)
+        stopped = self.sim_now()
+        deadline = time.monotonic() + timeout_s
+        left: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            left = {h.gateway: why for h in self.members
+                    if (why := self._unsettled(h, stopped)) is not None}
+            if not left:
+                return
+            await asyncio.sleep(1.0)
+        raise TimeoutError(f"gateways not settled {timeout_s:.0f} s after the wearables "
+                           f"stopped: {left}")
+
+    def _unsettled(self, home: ChaosHome, stopped: datetime) -> str | None:
+        """Why ``home``'s gateway is not done yet, or None."""
+        path = self.root / home.gateway / f"gateway-{home.config.gateway_id}" / "status.json"
+        try:
+            status = status_codec.decode(path.read_bytes())
+        except (OSError, ValueError):
+            return "no status yet"
+        if status.at <= stopped:
+            return "no status since the wearables stopped"
+        if any(d.connected for d in status.devices):
+            return "devices still connected"
+        if status.spool.items:
+            return f"{status.spool.items} spool items"
+        return None
+
+    async def stored(self) -> list[Item]:
+        assert self.platform is not None
+        devices = [d.id for h in self.members for d in h.config.devices]
+        conn = await self.platform.connect()
+        try:
+            rows = await (await conn.execute(
+                "SELECT device_id, metric, time, value, seq FROM readings"
+                " WHERE device_id = ANY(%s)", (devices,))).fetchall()
+            segments = await (await conn.execute(
+                "SELECT device_id, time, cardinality(samples), seq FROM waveform_segments"
+                " WHERE device_id = ANY(%s)", (devices,))).fetchall()
+        finally:
+            await conn.close()
+        return ([Item(d.removeprefix("DEV-"), m, t, float(v), s) for d, m, t, v, s in rows]
+                + [Item(d.removeprefix("DEV-"), ECG, t, float(n), s)
+                   for d, t, n, s in segments])
+
+    def emitted(self) -> list[Item]:
+        return [Item(e.device, e.metric, e.time, e.value, i)
+                for home in self.members
+                for i, e in enumerate(read_emissions(home.emissions))]
+
+    def in_flight(self, item: Item) -> str | None:
+        """The gateway kill that may have taken a missing notify-only value, which only
+        that gateway's memory ever held (``docs/reliability.md``), or None."""
+        window = timedelta(seconds=IN_FLIGHT_S * self.speed)
+        if self._record_metric(item):
+            return None
+        for at, subject in self.kills:
+            if abs(item.time - at) <= window and item.device in self._serials(subject):
+                return "gateway_sigkill"
+        return None
+
+    def _serials(self, subject: str) -> set[str]:
+        return {d.serial or "" for h in self.members if h.config.subject == subject
+                for d in h.config.devices}
+
+    @staticmethod
+    def _record_metric(item: Item) -> bool:
+        # CGM glucose records are stored on the sensor and backfilled: never excused.
+        return item.metric == "glucose"
+
+    async def result(self) -> dict[str, Any]:
+        phases = [(self.start, "steady")] + [(f.injected_at, f.name) for f in self.faults]
+        tallies = reconcile(self.emitted(), await self.stored(), phases=phases,
+                            in_flight=self.in_flight, late_s=LATE_S * self.speed)
+        restarts = dict(self.group.restarts) if self.group else {}
+        return {
+            "faults": {f.name: _fault_json(tallies[f.name], f) for f in self.faults},
+            "steady": _tally_json(tallies["steady"]),
+            "homes": self.homes, "speed": self.speed,
+            "devices": [d.value for d in DEVICES], "restarts": restarts,
+        }
+
+
+def _tally_json(tally: Tally) -> dict[str, Any]:
+    out: dict[str, Any] = {"emitted": tally.emitted, "stored": tally.stored,
+                           "lost": tally.lost, "doubled": tally.doubled}
+    if tally.lost_in_flight:
+        out["lost_in_flight_at_kill"] = tally.lost_in_flight
+    if tally.lost_examples:
+        out["lost_examples"] = tally.lost_examples
+    return out
+
+
+def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
+    return {**_tally_json(tally), "recovery_s": fault.recovery_s,
+            "injected_at": fault.injected_at.isoformat()}
+
+
+async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: float = 10.0,
+                   steady_s: float = 15.0,
+                   report: Callable[[str], None] = _progress) -> dict[str, Any]:
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        raise ValueError(f"unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}")
+    run = ChaosRun(root, homes=homes, speed=speed, steady_s=steady_s, report=report)
+    supervisor: asyncio.Task[None] | None = None
+    try:
+        await run.start_system()
+        supervisor = asyncio.create_task(run.supervise())
+        # No fault before every home streams: the steady phase is a real baseline.
+        waited = await run.recovered_after(run.start)
+        report(f"every home streaming after {waited:.1f} s")
+        for name in faults:
+            await asyncio.sleep(steady_s)
+            await run.inject(name)
+        await asyncio.sleep(steady_s)
+        report("stopping the wearables; waiting for every gateway spool to drain")
+        await run.settle()
+        return await run.result()
+    finally:
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        await asyncio.to_thread(run.stop)
+
+
+def run(faults: list[str], *, homes: int, speed: float, steady_s: float = 15.0,
+        keep: Path | None = None) -> dict[str, Any]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(evaluate(keep, faults, homes=homes, speed=speed, steady_s=steady_s))
+    with tempfile.TemporaryDirectory(prefix="trialwire-chaos-") as tmp:
+        return asyncio.run(evaluate(Path(tmp), faults, homes=homes, speed=speed,
+                                    steady_s=steady_s))
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2, default=str)

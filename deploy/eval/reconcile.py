@@ -1,0 +1,164 @@
+"""Compare what the virtual wearables emitted with what the database holds: every
+emitted reading must be stored once (not lost, not doubled).
+
+Pure functions over plain values, so the accounting itself is unit-tested. Per device and
+metric both sides are put in sending order (emitted: the order the simulator sent them;
+stored: the gateway's sequence number, or the device's record number for stored records)
+and their value sequences compared as a diff (difflib's longest matching blocks): an
+emitted value the stored sequence lacks is *lost*, a stored value the emitted sequence
+lacks is *doubled* (stored twice under another key, or never emitted). Times are not
+compared: the gateway stamps a notify-only value with its receive time, which at a
+simulated speed-up lags the true time by the radio latency times the speed-up, and places
+the RR intervals of one notification backwards from it, so two RR intervals of adjacent
+notifications can swap places by time. Times decide the phase only.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from difflib import SequenceMatcher
+
+ECG = "ecg_samples"  # an emitted PMD frame; its value is the frame's sample count
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One emitted reading, or one stored row (ECG: a frame / a segment)."""
+
+    device: str  # device serial (the registry's device id is ``DEV-<serial>``)
+    metric: str
+    time: datetime
+    value: float
+    order: int = 0  # sending order: emission index, or the stored row's seq
+
+
+@dataclass
+class Tally:
+    emitted: int = 0
+    stored: int = 0
+    lost: int = 0
+    doubled: int = 0
+    # Lost, but only ever held in the memory of a process that was SIGKILLed: values a
+    # notify-only device sent in the last instant before the kill (docs/gateway.md).
+    lost_in_flight: int = 0
+    lost_examples: list[str] = field(default_factory=list)
+
+    def add_lost(self, item: Item) -> None:
+        self.lost += 1
+        if len(self.lost_examples) < 5:
+            self.lost_examples.append(f"{item.device} {item.metric} {item.time.isoformat()} "
+                                      f"{item.value:g}")
+
+
+def phase_of(t: datetime, starts: Sequence[tuple[datetime, str]]) -> str:
+    """The name of the last phase starting at or before ``t`` (``starts`` sorted)."""
+    i = bisect.bisect_right([s for s, _ in starts], t) - 1
+    return starts[max(i, 0)][1]
+
+
+def reconcile(emitted: Iterable[Item], stored: Iterable[Item], *,
+              phases: Sequence[tuple[datetime, str]],
+              in_flight: Callable[[Item], str | None] = lambda _item: None,
+              late_s: float = 60.0) -> dict[str, Tally]:
+    """Lost and doubled readings per phase (phases: (start, name), sorted by start; an
+    item belongs to the phase its time falls in).
+
+    ``in_flight`` names the phase whose fault made a missing emission lost in flight
+    rather than lost (None: a real loss). ``late_s``: a stored value stamped this much
+    after an emitted one is not its copy (see :func:`_place_losses`).
+    """
+    tallies: dict[str, Tally] = {name: Tally() for _, name in phases}
+    sides: dict[tuple[str, str], tuple[list[Item], list[Item]]] = defaultdict(lambda: ([], []))
+    for item in emitted:
+        sides[(item.device, item.metric)][0].append(item)
+    for item in stored:
+        sides[(item.device, item.metric)][1].append(item)
+    for want, got in sides.values():
+        want.sort(key=lambda i: (i.order, i.time))
+        got.sort(key=lambda i: (i.order, i.time))
+        for item in want:
+            tallies[phase_of(item.time, phases)].emitted += 1
+        for item in got:
+            tallies[phase_of(item.time, phases)].stored += 1
+        missing, extra, pairs = _differences([i.value for i in want], [i.value for i in got])
+        for i in _place_losses(want, got, missing, pairs, late_s):
+            killed_by = in_flight(want[i])
+            if killed_by is not None:
+                tallies[killed_by].lost_in_flight += 1
+            else:
+                tallies[phase_of(want[i].time, phases)].add_lost(want[i])
+        for j in extra:
+            tallies[phase_of(got[j].time, phases)].doubled += 1
+    return tallies
+
+
+def _place_losses(want: list[Item], got: list[Item], missing: list[int],
+                  pairs: list[tuple[int, int]], late_s: float) -> list[int]:
+    """Where in a run of equal values the missing ones were.
+
+    A value diff counts losses exactly but cannot tell which of ten emitted 98 % SpO2
+    values was lost when nine are stored. Within each such run, the stored values are
+    matched to the emitted ones in order, and an emitted value is taken as lost when the
+    stored value at hand was stamped more than ``late_s`` after it and a later emitted
+    value fits it better: the losses land in the time gap they left.
+    """
+    if not missing:
+        return []
+    match_of = dict(pairs)
+    placed: list[int] = []
+    done: set[int] = set()
+    for i in missing:
+        if i in done:
+            continue
+        lo = hi = i
+        while lo > 0 and want[lo - 1].value == want[i].value:
+            lo -= 1
+        while hi + 1 < len(want) and want[hi + 1].value == want[i].value:
+            hi += 1
+        done.update(range(lo, hi + 1))
+        matched = sorted(match_of[k] for k in range(lo, hi + 1) if k in match_of)
+        spare = hi - lo + 1 - len(matched)  # how many of the run are lost
+        k = lo
+        for j in matched:
+            at = got[j].time
+            while (spare and k < hi and (at - want[k].time).total_seconds() > late_s
+                   and abs(at - want[k + 1].time) < abs(at - want[k].time)):
+                placed.append(k)
+                k += 1
+                spare -= 1
+            k += 1
+        placed += range(k, hi + 1)
+    return placed
+
+
+def _differences(a: list[float], b: list[float],
+                 ) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """Indexes of ``a`` missing from ``b``, of ``b`` not in ``a`` (a minimal diff), and
+    the matched (index in ``a``, index in ``b``) pairs.
+
+    The common head and tail are cut off first: the sides are nearly always equal, and
+    the diff of what remains is then small however long the sequences are.
+    """
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    missing: list[int] = []
+    extra: list[int] = []
+    pairs = [(k, k) for k in range(head)]
+    pairs += [(len(a) - 1 - k, len(b) - 1 - k) for k in range(tail)]
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a_mid, b_mid, autojunk=False).get_opcodes():
+        if op == "equal":
+            pairs += [(head + i1 + k, head + j1 + k) for k in range(i2 - i1)]
+        if op in ("delete", "replace"):
+            missing += range(head + i1, head + i2)
+        if op in ("insert", "replace"):
+            extra += range(head + j1, head + j2)
+    return missing, extra, pairs

@@ -1,0 +1,102 @@
+"""The chaos evaluation's accounting: emitted vs stored readings, lost and doubled per phase."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from deploy.eval.reconcile import Item, phase_of, reconcile
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+PHASES = [(T0, "steady"), (T0 + timedelta(seconds=100), "fault")]
+
+
+def hr(t: float, value: float, device: str = "WCH-1") -> Item:
+    return Item(device, "heart_rate", T0 + timedelta(seconds=t), value)
+
+
+def test_identical_sides_have_nothing_lost_or_doubled() -> None:
+    emitted = [hr(t, 60 + t % 3) for t in range(200)]
+    stored = [hr(t + 0.4, 60 + t % 3) for t in range(200)]  # the gateway's stamp lags
+    tallies = reconcile(emitted, stored, phases=PHASES)
+    assert (tallies["steady"].emitted, tallies["steady"].lost, tallies["steady"].doubled) == (100, 0, 0)
+    assert (tallies["fault"].stored, tallies["fault"].lost, tallies["fault"].doubled) == (100, 0, 0)
+
+
+def test_a_missing_reading_is_lost_in_its_phase_and_an_extra_one_doubled() -> None:
+    emitted = [hr(t, 60 + t % 7) for t in range(200)]
+    stored = [hr(t, 60 + t % 7) for t in range(200) if t != 150] + [hr(20.2, 60 + 20 % 7)]
+    tallies = reconcile(emitted, stored, phases=PHASES)
+    assert (tallies["steady"].lost, tallies["steady"].doubled) == (0, 1)
+    assert (tallies["fault"].lost, tallies["fault"].doubled) == (1, 0)
+    assert tallies["fault"].lost_examples == ["WCH-1 heart_rate 2026-11-01T00:02:30+00:00 63"]
+
+
+def test_a_wrong_value_counts_as_lost_and_doubled() -> None:
+    emitted = [hr(0, 70), hr(1, 71), hr(2, 72)]
+    stored = [hr(0, 70), hr(1, 99), hr(2, 72)]
+    tally = reconcile(emitted, stored, phases=PHASES)["steady"]
+    assert (tally.lost, tally.doubled) == (1, 1)
+
+
+def test_devices_and_metrics_are_kept_apart() -> None:
+    emitted = [hr(0, 70, "WCH-1"), hr(0, 70, "WCH-2")]
+    stored = [hr(0, 70, "WCH-1"), hr(0.5, 70, "WCH-1")]
+    tally = reconcile(emitted, stored, phases=PHASES)["steady"]
+    assert (tally.lost, tally.doubled) == (1, 1)
+
+
+def test_in_flight_losses_are_counted_apart() -> None:
+    emitted = [hr(t, 60 + t) for t in range(10)]
+    stored = [hr(t, 60 + t) for t in range(10) if t not in (4, 5)]
+    tally = reconcile(emitted, stored, phases=PHASES,
+                      in_flight=lambda item: "steady" if item.time == T0 + timedelta(seconds=5)
+                      else None)["steady"]
+    assert (tally.lost, tally.lost_in_flight) == (1, 1)
+
+
+def test_a_long_equal_run_is_compared_fast_and_counts_only_what_differs() -> None:
+    emitted = [hr(t, 60 + t % 11) for t in range(100_000)]
+    stored = emitted[:50_000] + emitted[50_001:]
+    tallies = reconcile(emitted, stored, phases=PHASES)
+    assert tallies["fault"].lost == 1
+    assert tallies["fault"].doubled == 0
+
+
+def test_phase_of_picks_the_latest_phase_started() -> None:
+    assert phase_of(T0 - timedelta(seconds=1), PHASES) == "steady"
+    assert phase_of(T0 + timedelta(seconds=100), PHASES) == "fault"
+    assert phase_of(T0 + timedelta(seconds=99), PHASES) == "steady"
+
+
+def test_sides_are_compared_in_sending_order_not_by_time() -> None:
+    # Two RR intervals of adjacent notifications: the gateway places the second
+    # notification's first interval backwards from its receive time, before the first one.
+    emitted = [Item("ECG-1", "rr_interval", T0 + timedelta(seconds=t), v, i)
+               for i, (t, v) in enumerate([(0.0, 880.0), (0.9, 925.0), (1.8, 910.0)])]
+    stored = [Item("ECG-1", "rr_interval", T0 + timedelta(seconds=t), v, seq)
+              for seq, (t, v) in enumerate([(1.2, 880.0), (1.1, 925.0), (2.0, 910.0)])]
+    tally = reconcile(emitted, stored, phases=PHASES)["steady"]
+    assert (tally.emitted, tally.stored, tally.lost, tally.doubled) == (3, 3, 0, 0)
+
+
+def test_a_loss_in_a_run_of_equal_values_is_placed_in_the_time_gap_it_left() -> None:
+    # Eleven 98 % values; the three sent just before a gateway was killed never arrived,
+    # and the stored stamps lag the true times a little.
+    emitted = [Item("WCH-1", "spo2", T0 + timedelta(seconds=t), 98.0, n)
+               for n, t in enumerate([0, 1, 2, 3, 4, 5, 6, 110, 111, 112, 113])]
+    stored = [Item("WCH-1", "spo2", T0 + timedelta(seconds=t + 0.4), 98.0, n)
+              for n, t in enumerate([0, 1, 2, 3, 110, 111, 112, 113])]
+    killed_at = T0 + timedelta(seconds=6)
+    tally = reconcile(emitted, stored, phases=PHASES, late_s=20.0,
+                      in_flight=lambda item: ("fault" if abs(item.time - killed_at)
+                                                <= timedelta(seconds=3) else None))
+    assert (tally["steady"].lost, tally["steady"].doubled) == (0, 0)
+    assert tally["fault"].lost_in_flight == 3  # charged to the kill, not to the time
+
+
+def test_without_a_time_gap_the_loss_count_is_still_exact() -> None:
+    emitted = [Item("WCH-1", "spo2", T0 + timedelta(seconds=t), 98.0, t) for t in range(10)]
+    stored = [Item("WCH-1", "spo2", T0 + timedelta(seconds=t + 0.4), 98.0, t)
+              for t in range(10) if t != 4]
+    tally = reconcile(emitted, stored, phases=PHASES, late_s=20.0)["steady"]
+    assert (tally.lost, tally.doubled) == (1, 0)
