@@ -43,27 +43,46 @@ def advance(through: int, pending: list[list[int]], ranges: Iterable[tuple[int, 
 async def record(conn: AsyncConnection[object], gateway_id: str, device_id: str,
                  ranges: list[tuple[int, int]]) -> int:
     """Fold stored ranges into the device's watermark (row-locked); return the new value."""
-    cur = await conn.execute(
-        "INSERT INTO gateway_watermarks (gateway_id, device_id) VALUES (%s, %s)"
-        " ON CONFLICT DO NOTHING", (gateway_id, device_id))
-    cur = await conn.execute(
-        "SELECT persisted_through, pending FROM gateway_watermarks"
-        " WHERE gateway_id = %s AND device_id = %s FOR UPDATE", (gateway_id, device_id))
-    row = await cur.fetchone()
-    assert row is not None
-    through, pending = advance(int(row[0]), list(row[1]), ranges)  # type: ignore[arg-type,index]
+    return (await record_many(conn, {(gateway_id, device_id): ranges}))[(gateway_id, device_id)]
+
+
+async def record_many(conn: AsyncConnection[object],
+                      ranges: dict[tuple[str, str], list[tuple[int, int]]],
+                      ) -> dict[tuple[str, str], int]:
+    """:func:`record` for many (gateway, device) pairs in three statements, whatever their
+    number (a sink batch touches one pair per envelope's device; a round trip each was
+    most of a batch's database time). Rows are locked in key order, so concurrent
+    workers cannot deadlock on them."""
+    if not ranges:
+        return {}
+    keys = sorted(ranges)
+    gateways = [g for g, _d in keys]
+    devices = [d for _g, d in keys]
     await conn.execute(
-        "UPDATE gateway_watermarks SET persisted_through = %s, pending = %s::jsonb,"
-        " updated_at = now() WHERE gateway_id = %s AND device_id = %s",
-        (through, msgspec.json.encode(pending).decode(), gateway_id, device_id))
-    return through
-
-
-async def for_gateway(conn: AsyncConnection[object], gateway_id: str) -> dict[str, int]:
+        "INSERT INTO gateway_watermarks (gateway_id, device_id)"
+        " SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+        (gateways, devices))
     cur = await conn.execute(
-        "SELECT device_id, persisted_through FROM gateway_watermarks WHERE gateway_id = %s",
-        (gateway_id,))
-    return {d: int(t) for d, t in await cur.fetchall()}  # type: ignore[misc]
+        "SELECT w.gateway_id, w.device_id, w.persisted_through, w.pending"
+        " FROM gateway_watermarks w"
+        " JOIN unnest(%s::text[], %s::text[]) AS k(gateway_id, device_id)"
+        " USING (gateway_id, device_id)"
+        " ORDER BY w.gateway_id, w.device_id FOR UPDATE OF w", (gateways, devices))
+    found = {(g, d): (int(t), list(p)) for g, d, t, p in await cur.fetchall()}  # type: ignore[misc]
+    new: dict[tuple[str, str], int] = {}
+    pendings: list[str] = []
+    for key in keys:
+        through, pending = advance(*found[key], ranges[key])
+        new[key] = through
+        pendings.append(msgspec.json.encode(pending).decode())
+    await conn.execute(
+        "UPDATE gateway_watermarks w SET persisted_through = k.through,"
+        " pending = k.pending::jsonb, updated_at = now()"
+        " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[])"
+        " AS k(gateway_id, device_id, through, pending)"
+        " WHERE w.gateway_id = k.gateway_id AND w.device_id = k.device_id",
+        (gateways, devices, [new[k] for k in keys], pendings))
+    return new
 
 
 async def for_gateways(conn: AsyncConnection[object], gateway_ids: Iterable[str],

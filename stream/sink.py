@@ -215,11 +215,13 @@ class Sink:
                 written = await self.writer.write_segments(conn, segments, validated=True)
                 result.segments_inserted = written.inserted
                 result.segments_duplicate = written.duplicates
-            for (gateway_id, device_id), spans in sorted(ranges.items()):
-                await watermarks.record(conn, gateway_id, device_id, spans)
+            await watermarks.record_many(conn, ranges)
             # Duplicates too: a gateway re-sends when it missed the watermark, so it needs it.
-            for gateway_id in sorted({g for g, _d in ranges} | {e.gateway_id for _v, e in decoded}):
-                result.watermarks[gateway_id] = await watermarks.for_gateway(conn, gateway_id)
+            wanted = {g for g, _d in ranges} | {e.gateway_id for _v, e in decoded}
+            if wanted:
+                for (gateway_id, device_id), through in (
+                        await watermarks.for_gateways(conn, wanted)).items():
+                    result.watermarks.setdefault(gateway_id, {})[device_id] = through
         return result
 
     async def _drop_duplicates(self, conn: AsyncConnection[object],
