@@ -23,6 +23,7 @@ from stream.agents.pipeline import Pipeline
 from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
+from stream.kafka import faust_fetch_wait
 from stream.kafka.settings import KafkaSettings
 from stream.metrics import record_lag
 from stream.settings import StreamSettings
@@ -40,6 +41,7 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
     """The worker's app. ``raw_partitions`` must equal the raw topic's partition count: the
     flag-state table is co-partitioned with it (keyed by subject, like the topic)."""
     data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    faust_fetch_wait.apply(kafka.fetch_max_wait_ms)
     app = faust.App(
         stream.app_id,
         **kafka.faust_config(),

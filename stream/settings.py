@@ -13,7 +13,9 @@ class StreamSettings(BaseSettings):
     # The Faust app id: the consumer group and the prefix of the table changelog topics.
     app_id: str = "trialwire-stream"
     batch_max: int = 500  # envelopes per database transaction at most
-    batch_within_s: float = 0.2  # ... or whatever arrived within this time
+    # ... or whatever arrived within this time after the previous batch was done (Faust's
+    # take_events waits this long even when events are queued: it is added to latency).
+    batch_within_s: float = 0.05
     retry_backoff_max_s: float = 5.0  # database retries back off up to this
     completeness_interval_s: float = 60.0  # how often touched hours are recomputed
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults

@@ -56,8 +56,7 @@ class Platform:
                 "TRIALWIRE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": "true",
                 "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
-                "TRIALWIRE_STREAM_APP_ID": f"{self.kafka.topic_prefix}-stream",
-                "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1"}
+                "TRIALWIRE_STREAM_APP_ID": f"{self.kafka.topic_prefix}-stream"}
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         if self.workers is None:

@@ -60,7 +60,6 @@ class StreamRig:
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": str(self.kafka.embedded_broker).lower(),
                 "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
                 "TRIALWIRE_STREAM_APP_ID": self.app_id,
-                "TRIALWIRE_STREAM_BATCH_WITHIN_S": "0.1",
                 "TRIALWIRE_STREAM_COMPLETENESS_INTERVAL_S": "1"}
 
     def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
