@@ -22,6 +22,7 @@ from devices.model import METRICS, Observation, WaveformSegment, check_value, me
 from storage import partitions
 from storage.errors import InvalidReadingError, classify
 from storage.migrate import StorageMode
+from storage.sample_arrays import Float4ArrayBinaryDumper
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ SEGMENT_TYPES = (
     "timestamptz", "text", "float4",
 )
 MAX_SEGMENT_SAMPLES = 100_000
+FLOAT4_MAX = 3.4028234663852886e38
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # nothing a trial records predates this
 
 
@@ -127,8 +129,13 @@ def validate_segment(seg: WaveformSegment, index: int = 0) -> None:
         raise InvalidReadingError(
             f"segment {index}: {len(seg.samples)} samples (must be 1..{MAX_SEGMENT_SAMPLES})",
             index=index)
-    if not all(math.isfinite(s) for s in seg.samples):
+    # Two C-level passes: a NaN or an infinity makes the sum so; abs(x) <= the largest
+    # real (float4, the column's type) keeps the rest storable.
+    if not math.isfinite(sum(map(abs, seg.samples))):
         raise InvalidReadingError(f"segment {index}: samples contain NaN or infinity",
+                                  index=index)
+    if max(map(abs, seg.samples)) > FLOAT4_MAX:
+        raise InvalidReadingError(f"segment {index}: a sample is beyond the range of real",
                                   index=index)
     if seg.seq < 0:
         raise InvalidReadingError(f"segment {index}: seq {seg.seq} is negative", index=index)
@@ -298,7 +305,10 @@ class ReadingWriter:
     @staticmethod
     async def _copy(conn: AsyncConnection[object], target: str, table: _Table,
                     rows: Iterable[tuple[object, ...]]) -> None:
-        async with conn.cursor().copy(
+        cursor = conn.cursor()
+        if "float4[]" in table.types:  # on this cursor only: COPY looks dumpers up by oid
+            cursor.adapters.register_dumper(None, Float4ArrayBinaryDumper)
+        async with cursor.copy(
             f"COPY {target} ({table.column_list}) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(list(table.types))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from devices.model import Observation, WaveformSegment
-from stream.flags.ecg_rpeaks import heart_rate
+from stream.flags.ecg_rpeaks import heart_rates
 
 WINDOW_S = 10.0
 MAX_JOIN_GAP_S = 0.5
@@ -39,8 +39,11 @@ class EcgHeartRate:
         self._lead: dict[tuple[str, str], str] = {}
 
     def add(self, segments: list[WaveformSegment]) -> list[Observation]:
-        """Feed newly stored segments; returns the heart rates of completed windows."""
-        out: list[Observation] = []
+        """Feed newly stored segments; returns the heart rates of completed windows.
+
+        The completed windows of the whole batch are judged together (one array per
+        sampling rate, :func:`heart_rates`)."""
+        done: list[tuple[WaveformSegment, datetime, float, list[float]]] = []
         for seg in sorted(segments, key=lambda s: s.time):
             key = (seg.subject, seg.device_id)
             if self._lead.setdefault(key, seg.lead) != seg.lead:
@@ -54,11 +57,19 @@ class EcgHeartRate:
             while len(window.samples) >= size:
                 chunk, rest = window.samples[:size], window.samples[size:]
                 end = window.start + timedelta(seconds=WINDOW_S)
-                rate = heart_rate(np.asarray(chunk), window.rate_hz)
-                if rate is not None:
-                    out.append(Observation(
-                        time=end, subject=seg.subject, device_id=seg.device_id, metric=METRIC,
-                        value=round(rate, 1), unit="/min", seq=0, received_at=seg.received_at,
-                        quality=seg.quality, gateway_id=seg.gateway_id))
+                done.append((seg, end, window.rate_hz, chunk))
                 window = self._windows[key] = _Window(end, window.rate_hz, rest)
+        rates: dict[int, float | None] = {}
+        for fs in {fs for _seg, _end, fs, _chunk in done}:
+            picked = [i for i, (_seg, _end, rate, _chunk) in enumerate(done) if rate == fs]
+            found = heart_rates(np.array([done[i][3] for i in picked]), fs)
+            rates.update(zip(picked, found, strict=True))
+        out: list[Observation] = []
+        for i, (seg, end, _fs, _chunk) in enumerate(done):
+            rate = rates[i]
+            if rate is not None:
+                out.append(Observation(
+                    time=end, subject=seg.subject, device_id=seg.device_id, metric=METRIC,
+                    value=round(rate, 1), unit="/min", seq=0, received_at=seg.received_at,
+                    quality=seg.quality, gateway_id=seg.gateway_id))
         return out

@@ -67,6 +67,9 @@ def segment(**overrides: object) -> WaveformSegment:
     [
         ({"samples": []}, "0 samples"),
         ({"samples": [1.0, math.nan]}, "samples contain NaN or infinity"),
+        ({"samples": [math.nan, 1.0]}, "samples contain NaN or infinity"),
+        ({"samples": [-math.inf, 1.0]}, "samples contain NaN or infinity"),
+        ({"samples": [1.0, 1e39]}, "beyond the range of real"),
         ({"sampling_rate_hz": 0.0}, "sampling rate 0.0 Hz is not positive"),
         ({"sampling_rate_hz": math.inf}, "sampling rate inf Hz is not positive"),
         ({"time": datetime(2026, 1, 1)}, "has no time zone"),
