@@ -58,9 +58,9 @@ def gateway(
 @app.command()
 def pipeline(
     subjects: Annotated[int, typer.Option(help="Subjects (each a watch and an ECG patch).")] = 100,
-    envelopes: Annotated[int, typer.Option(help="Vitals envelopes per phase.")] = 4_000,
+    envelopes: Annotated[int, typer.Option(help="Vitals envelopes per phase.")] = 8_000,
     per_envelope: Annotated[int, typer.Option(help="Readings per vitals envelope.")] = 100,
-    ecg_envelopes: Annotated[int, typer.Option(help="ECG envelopes per phase.")] = 1_000,
+    ecg_envelopes: Annotated[int, typer.Option(help="ECG envelopes per phase.")] = 3_000,
     segments: Annotated[int, typer.Option(help="73-sample segments per ECG envelope.")] = 40,
     partitions: Annotated[int, typer.Option(help="Raw topic partitions.")] = 4,
     probes: Annotated[int, typer.Option(help="Flag-latency probes at half load.")] = 30,

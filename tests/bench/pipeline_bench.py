@@ -281,8 +281,8 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, subjects: int, enve
     }
 
 
-def run(*, subjects: int = 100, envelopes: int = 4_000, per_envelope: int = 100,
-        ecg_envelopes: int = 1_000, segments: int = 40, partitions: int = 4,
+def run(*, subjects: int = 100, envelopes: int = 8_000, per_envelope: int = 100,
+        ecg_envelopes: int = 3_000, segments: int = 40, partitions: int = 4,
         probes: int = 30) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as name:
         tmp = Path(name)
