@@ -163,6 +163,38 @@ def add_to_rollup(cells: RollupCells, row: tuple[object, ...]) -> None:
         cell[3] += 1
 
 
+def rollup_rows(rows: Iterable[tuple[object, ...]], cells: RollupCells | None = None,
+                ) -> RollupCells:
+    """:func:`add_to_rollup` for many rows, fast when consecutive rows share a series and
+    a minute (a batch is envelopes of one device's readings in time order): the minute
+    is worked out, and the cell looked up, only when the row leaves the current one."""
+    cells = {} if cells is None else cells
+    cell: list[float] | None = None
+    subject = metric_name = device = None
+    start = end = _EPOCH
+    for row in rows:
+        t = row[0]
+        if (cell is None or not start <= t < end  # type: ignore[operator]
+                or row[1] != subject or row[3] != metric_name or row[2] != device):
+            subject, device, metric_name = row[1], row[2], row[3]
+            minute = int(t.timestamp()) // 60  # type: ignore[attr-defined]
+            start = _EPOCH + minute * _MINUTE
+            end = start + _MINUTE
+            key = (subject, metric_name, device, minute)
+            cell = cells.get(key)
+            if cell is None:
+                value = float(row[4])  # type: ignore[arg-type]
+                cells[key] = cell = [value, value, 0.0, 0]
+        value = float(row[4])  # type: ignore[arg-type] - an int value would mix array types
+        if value < cell[0]:
+            cell[0] = value
+        elif value > cell[1]:
+            cell[1] = value
+        cell[2] += value
+        cell[3] += 1
+    return cells
+
+
 def rollup_columns(cells: RollupCells) -> list[list[object]]:
     """readings_1m upsert parameters (column arrays), sorted by key.
 
@@ -205,10 +237,11 @@ class _Table:
         return tuple(row[self.columns.index(c)] for c in self.key)
 
 
+# The unique key of each table (migration 0010): the natural key plus the subject code.
 _READINGS = _Table("readings", READING_COLUMNS, READING_TYPES,
-                   ("device_id", "metric", "seq", "time"))
+                   ("subject_code", "metric", "time", "device_id", "seq"))
 _SEGMENTS = _Table("waveform_segments", SEGMENT_COLUMNS, SEGMENT_TYPES,
-                   ("device_id", "lead", "seq", "time"))
+                   ("subject_code", "lead", "time", "device_id", "seq"))
 
 
 @dataclass
@@ -233,16 +266,13 @@ class ReadingWriter:
                              ) -> WriteResult:
         """Store ``batch`` idempotently; return received/inserted counts. ``validated``:
         the caller already ran :func:`validate_observation` on every reading."""
-        rows: list[tuple[object, ...]] = []
-        cells: RollupCells = {}
-        for i, obs in enumerate(batch):
-            if not validated:
+        if not validated:
+            for i, obs in enumerate(batch):
                 validate_observation(obs, i)
-            row = (obs.time, obs.subject, obs.device_id, obs.metric, obs.value, obs.unit,
-                   obs.quality, obs.seq, obs.received_at, obs.gateway_id, obs.specimen,
-                   obs.clock_offset_ms)
-            rows.append(row)
-            add_to_rollup(cells, row)
+        rows = [(obs.time, obs.subject, obs.device_id, obs.metric, obs.value, obs.unit,
+                 obs.quality, obs.seq, obs.received_at, obs.gateway_id, obs.specimen,
+                 obs.clock_offset_ms) for obs in batch]
+        cells = rollup_rows(rows)
         inserted = await self._store(conn, _READINGS, rows, cells)
         return WriteResult(received=len(batch), inserted=inserted)
 
@@ -295,9 +325,7 @@ class ReadingWriter:
                 new_rows = await self._insert_new(conn, table, rows)
                 inserted = len(new_rows)
                 if cells is not None:
-                    cells = {}
-                    for row in new_rows:
-                        add_to_rollup(cells, row)
+                    cells = rollup_rows(new_rows)
             if cells:
                 await conn.execute(_ROLLUP_UPSERT, rollup_columns(cells))
             return inserted

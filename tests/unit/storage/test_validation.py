@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from devices.model import Observation, WaveformSegment
 from storage.errors import InvalidReadingError
-from storage.readings import add_to_rollup, rollup_columns, validate_observation, validate_segment
+from storage.readings import (
+    add_to_rollup,
+    rollup_columns,
+    rollup_rows,
+    validate_observation,
+    validate_segment,
+)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -96,3 +103,21 @@ def test_minute_rollup_matches_a_direct_computation() -> None:
     assert (mins, maxs, sums, counts) == ([65.0, 80.0], [75.0, 90.0], [210.0, 170.0], [3, 2])
     assert subjects == ["S-001", "S-001"] and metrics == ["heart_rate"] * 2
     assert devices == ["D-1", "D-1"]
+
+
+def test_batch_rollup_equals_the_row_by_row_fold_in_any_order() -> None:
+    rng = random.Random(4)
+    rows = [(T0 + timedelta(seconds=rng.randrange(0, 600)), f"S-{rng.randrange(3)}",
+             f"D-{rng.randrange(2)}", rng.choice(["heart_rate", "spo2"]),
+             rng.choice([rng.uniform(50, 120), rng.randrange(50, 120)]))
+            for _ in range(2_000)]
+    rows.sort(key=lambda r: (r[1], r[2], r[3], r[0]))  # the usual order: series, then time
+    expected: dict = {}
+    for row in rows:
+        add_to_rollup(expected, row)
+    assert rollup_rows(rows) == expected
+    rng.shuffle(rows)  # the conflict path hands rows over in no particular order
+    expected = {}
+    for row in rows:
+        add_to_rollup(expected, row)
+    assert rollup_rows(rows) == expected
