@@ -93,9 +93,16 @@ async def _produce(kafka: KafkaSettings, keyed: list[tuple[bytes, bytes]]) -> No
         await producer.stop()
 
 
+# Committed rows, counted cheaply: a count(*) of the growing readings table every 250 ms
+# took a noticeable share of the database's CPU away from the workers being measured; the
+# minute rollup is written in the same transaction as the rows and is ~60 times smaller.
+_COUNTS = {"readings": "SELECT coalesce(sum(count), 0) FROM readings_1m",
+           "waveform_segments": "SELECT count(*) FROM waveform_segments"}
+
+
 async def _count(dsn: str, table: str) -> int:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
+        row = await (await conn.execute(_COUNTS[table])).fetchone()  # type: ignore[arg-type]
         return int(row[0]) if row else 0
 
 

@@ -126,31 +126,37 @@ class BaselineDeviation:
 
     def fold(self, state: dict[str, Any], samples: Sequence[Sample]) -> list[Episode]:
         base = state.setdefault("baseline", {"n": 0, "mean": 0.0, "var": 0.0, "t": None})
+        run_state = state.setdefault("run_state", {})
+        if not samples:
+            return []
+        arr = np.array(samples, dtype=float)  # columns: time, value, backfilled
+        t, v = arr[:, 0], arr[:, 1]
         # Scored against the baseline as it stood before this batch, which then learns from
         # the batch as a whole (a 24 h half-life barely moves within one batch), but never
         # from readings that deviate: a sustained deviation must not become the baseline.
+        scores: list[Sample] = []
         if base["n"] >= self.warmup and base["var"] > 0:
-            mean, sd = base["mean"], math.sqrt(base["var"])
-            scores = [(t, abs(v - mean) / sd, b) for t, v, b in samples]
-            learn = [(t, v) for (t, v, _b), (_t, z, _bb) in zip(samples, scores, strict=True)
-                     if z <= self.sd]
-        else:
-            scores = []
-            learn = [(t, v) for t, v, _b in samples]
-        if learn:
-            _learn(base, learn, self.half_life_s)
+            z = np.abs(v - base["mean"]) / math.sqrt(base["var"])
+            keep = z <= self.sd
+            if run_state.get("run") is not None or not keep.all():
+                scores = list(zip(t.tolist(), z.tolist(), (s[2] for s in samples),
+                                  strict=True))
+            t, v = t[keep], v[keep]
+        if len(v):
+            _learn(base, t, v, self.half_life_s)
+        # Nothing beyond and no run going: the sustained rule would change nothing.
         return SustainedThreshold(self.rule_id, ">", self.sd, self.min_duration_s,
-                                  self.max_gap_s).fold(state.setdefault("run_state", {}), scores)
+                                  self.max_gap_s).fold(run_state, scores)
 
 
-def _learn(base: dict[str, Any], batch: list[tuple[float, float]], half_life_s: float) -> None:
+def _learn(base: dict[str, Any], times: np.ndarray, values: np.ndarray,
+           half_life_s: float) -> None:
     """Merge a batch into the running mean/variance: exactly by counts while few readings
     were seen (Chan et al. parallel update), then as an EWMA by elapsed event time."""
-    k = len(batch)
-    values = [v for _t, v in batch]
-    b_mean = sum(values) / k
-    b_var = sum((v - b_mean) ** 2 for v in values) / k
-    t_last = max(t for t, _v in batch)
+    k = len(values)
+    b_mean = float(values.mean())
+    b_var = float(((values - b_mean) ** 2).mean())
+    t_last = float(times.max())
     n = base["n"]
     if n == 0:
         base.update(n=k, mean=b_mean, var=b_var, t=t_last)
