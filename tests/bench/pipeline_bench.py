@@ -142,7 +142,7 @@ async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, w
         keyed.append((f"S-{subject}".encode(), make(subject, block, per_envelope, rng)))
     progress(f"{kind}, {workers} worker(s): producing {envelopes} envelopes")
     await _produce(kafka, keyed)
-    rig = StreamRig(kafka, dsn, tmp / name, f"{prefix}-stream")
+    rig = StreamRig(kafka, dsn, tmp / name, f"{prefix}-stream", completeness_interval_s=None)
     rig.data_dir.mkdir(parents=True)
     for i in range(workers):
         rig.start_worker(f"w{i + 1}")
@@ -162,7 +162,8 @@ async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: floa
     dsn = await _fresh_database(admin_dsn, "bench_latency", subjects + probes)
     kafka = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}"})
     await create_topics(kafka, partitions)
-    rig = StreamRig(kafka, dsn, tmp / "latency", "bench-latency-stream")
+    rig = StreamRig(kafka, dsn, tmp / "latency", "bench-latency-stream",
+                    completeness_interval_s=None)
     rig.data_dir.mkdir(parents=True)
     for i in range(workers):
         rig.start_worker(f"w{i + 1}")
