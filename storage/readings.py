@@ -285,7 +285,7 @@ class ReadingWriter:
             if not validated:
                 validate_segment(seg, i)
             rows.append((seg.time, seg.subject, seg.device_id, seg.lead, seg.sampling_rate_hz,
-                         seg.unit, list(seg.samples), seg.quality, seg.seq, seg.received_at,
+                         seg.unit, seg.samples, seg.quality, seg.seq, seg.received_at,
                          seg.gateway_id, seg.clock_offset_ms))
         inserted = await self._store(conn, _SEGMENTS, rows, None)
         return WriteResult(received=len(batch), inserted=inserted)

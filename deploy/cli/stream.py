@@ -56,6 +56,7 @@ def worker(
     """Consume the raw readings topic: validate, store, raise flags, publish watermarks."""
     from faust import Worker
 
+    from stream import garbage_collection
     from stream.app import create_app
 
     try:
@@ -89,6 +90,7 @@ def worker(
                            database=DatabaseSettings(url=SecretStr(dsn)), storage_mode=mode,
                            raw_partitions=partitions,
                            status_partitions=status_partitions, data_dir=data_dir / "stream")
+    garbage_collection.tune()
     console.print(f"stream worker [bold]{settings.app_id}[/]: {kafka.topics.raw_readings} "
                   f"({partitions} partitions) → {mode} storage", highlight=False)
     Worker(faust_app, loglevel=logging.getLogger().level, quiet=True,

@@ -16,15 +16,34 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.signal import butter, find_peaks, sosfilt, sosfilt_zi
 
 MIN_RR_S = 0.25
 THRESHOLD = 0.3  # of the 98th percentile of the integrated signal
 
 
 @lru_cache(maxsize=8)
-def _band_pass(fs: float) -> np.ndarray:
-    return butter(2, [5.0, min(15.0, fs / 2 - 1)], btype="bandpass", fs=fs, output="sos")
+def _band_pass(fs: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """The filter's second-order sections, their step-response initial state
+    (``sosfilt_zi``, which ``sosfiltfilt`` would recompute on every call) and the
+    odd-extension pad length ``sosfiltfilt`` uses by default."""
+    sos = butter(2, [5.0, min(15.0, fs / 2 - 1)], btype="bandpass", fs=fs, output="sos")
+    pad = 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
+    return sos, sosfilt_zi(sos), pad
+
+
+def _filtfilt(fs: float, x: np.ndarray) -> np.ndarray:
+    """``scipy.signal.sosfiltfilt(sos, x, axis=1)`` (odd padding) with the cached state."""
+    sos, zi, pad = _band_pass(fs)
+    pad = min(pad, x.shape[1] - 1)
+    # Odd extension at both ends, as scipy.signal._arraytools.odd_ext.
+    left = 2 * x[:, :1] - x[:, pad:0:-1]
+    right = 2 * x[:, -1:] - x[:, -2:-pad - 2:-1]
+    ext = np.concatenate([left, x, right], axis=1)
+    state = zi[:, None, :]  # (sections, 1, 2) broadcast over the rows
+    y, _ = sosfilt(sos, ext, axis=1, zi=state * ext[None, :, :1])
+    y, _ = sosfilt(sos, y[:, ::-1], axis=1, zi=state * y[None, :, -1:])
+    return y[:, ::-1][:, pad:-pad]
 
 
 def _moving_mean(energy: np.ndarray, width: int) -> np.ndarray:
@@ -44,7 +63,7 @@ def r_peaks_many(windows: np.ndarray, fs: float) -> list[np.ndarray]:
     count, n = x.shape
     if count == 0 or n < int(2 * fs):
         return [np.array([], dtype=int) for _ in range(count)]
-    band = sosfiltfilt(_band_pass(fs), x - x.mean(axis=1, keepdims=True), axis=1)
+    band = _filtfilt(fs, x - x.mean(axis=1, keepdims=True))
     energy = np.diff(band, axis=1, prepend=band[:, :1]) ** 2
     integrated = _moving_mean(energy, max(1, int(0.15 * fs)))
     levels = np.percentile(integrated, 98, axis=1)
