@@ -11,6 +11,7 @@ complete a tachycardia run; the time from producing one to its flag row being vi
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -106,24 +107,45 @@ async def _count(dsn: str, table: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def _sustained_rate(dsn: str, table: str, expected: int, timeout_s: float) -> float:
-    """Rows/s between the first and the last poll that saw rows arrive."""
-    first: tuple[float, int] | None = None
+async def _poll_until(dsn: str, table: str, expected: int, timeout_s: float,
+                      ) -> list[tuple[float, int]]:
+    """(epoch seconds, committed rows) every 250 ms until ``expected`` rows are there."""
+    samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + timeout_s
-    last = (time.monotonic(), 0)
     while time.monotonic() < deadline:
         n = await _count(dsn, table)
-        now = time.monotonic()
-        if n and first is None:
-            first = (now, n)
-        if n != last[1]:
-            last = (now, n)
+        samples.append((time.time(), n))
         if n >= expected:
-            break
+            return samples
         await asyncio.sleep(0.25)
-    if first is None or last[1] < expected:
-        raise RuntimeError(f"only {last[1]} of {expected} {table} rows committed in {timeout_s} s")
-    return (last[1] - first[1]) / max(last[0] - first[0], 1e-3)
+    raise RuntimeError(f"only {samples[-1][1] if samples else 0} of {expected} {table} rows "
+                       f"committed in {timeout_s} s")
+
+
+def _last_ready(logs: list[str]) -> float | None:
+    """When the last of the workers said "Worker ready" (epoch seconds): from then on the
+    group is settled, with every worker consuming its partitions."""
+    last = None
+    for text in logs:
+        # A line may start with a terminal control sequence before its JSON object.
+        times = [datetime.fromisoformat(json.loads(line[line.index("{"):])["timestamp"])
+                 .timestamp() for line in text.splitlines()
+                 if "Worker ready" in line and "{" in line]
+        if not times:
+            return None
+        last = max(times[-1], last or 0.0)
+    return last
+
+
+def _sustained_rate(samples: list[tuple[float, int]], settled: float | None) -> float:
+    """Rows/s from the first poll after the consumer group settled (or after rows first
+    appeared) to the poll that saw the last row: a rebalance while the second worker joins
+    is start-up, not throughput."""
+    moving = [(t, n) for t, n in samples if n > 0]
+    after = [(t, n) for t, n in moving if settled is not None and t >= settled]
+    start = after[0] if len(after) >= 2 else moving[0]
+    end = next((t, n) for t, n in samples if n == samples[-1][1])
+    return (end[1] - start[1]) / max(end[0] - start[0], 1e-3)
 
 
 async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, workers: int,
@@ -148,9 +170,10 @@ async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, w
         rig.start_worker(f"w{i + 1}")
     try:
         table = "readings" if kind == "vitals" else "waveform_segments"
-        rate = await _sustained_rate(dsn, table, envelopes * per_envelope, timeout_s=600)
+        samples = await _poll_until(dsn, table, envelopes * per_envelope, timeout_s=600)
     finally:
         rig.stop_all()
+    rate = _sustained_rate(samples, _last_ready([rig.log(f"w{i + 1}") for i in range(workers)]))
     return rate * (1 if kind == "vitals" else SAMPLES_PER_SEGMENT)
 
 
