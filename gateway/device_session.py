@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
+RACP_BUSY_RETRIES = 5  # "server busy" answers before the backfill waits for the next session
+RACP_BUSY_RETRY_S = 2.0
 SCAN_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 5.0  # spooling what was queued when a session ends
 QUIESCE_TIMEOUT_S = 2.0  # per subscription, switching notifications off on a stop
@@ -87,6 +89,12 @@ class DeviceSession:
         self._racp_done: asyncio.Future[racp.RacpResponse] | None = None
         self._racp_activity = time.monotonic()
         self._in_backfill = False
+        # Until this session's backfill has completed, record keys seen (live or
+        # backfilled) are held here instead of moving the durable cursor: a live record
+        # arriving first would make the backfill, or a restarted gateway, skip the
+        # records stored while nobody was connected.
+        self._records_complete = Procedure.RACP_BACKFILL not in self.spec.procedures
+        self._unconfirmed_records: list[int] = []
         self._session_start: datetime | None = None  # CGM SST on the device clock
         self._last_cgm_offset = -1
         self._client: BleakClient | None = None
@@ -144,6 +152,8 @@ class DeviceSession:
                                            min(30.0, 2.0 ** min(failures, 5)))
                 continue
             failures = 0
+            self._records_complete = Procedure.RACP_BACKFILL not in self.spec.procedures
+            self._unconfirmed_records = []
             worker = asyncio.create_task(self._process(), name=f"{self.entry.id} process")
             try:
                 await self._unless_stopping(self._setup(client))
@@ -372,7 +382,11 @@ class DeviceSession:
         self.status.clock_offset_ms = (round(self.estimator.offset_s * 1000, 1)
                                        if self.estimator.known else None)
         self.status.clock_drift_ppm = round(self.estimator.drift_ppm, 1)
-        cursor = self._cursor_after(records) if records else None
+        cursor = None
+        if records and self._records_complete:
+            cursor = self._cursor_after(records)
+        elif records:
+            self._unconfirmed_records += records
         self.writer.put(items, (self.entry.id, cursor) if cursor else None)
 
     # -- RACP backfill ------------------------------------------------------------------
@@ -403,6 +417,31 @@ class DeviceSession:
         return racp.RacpRequest(racp.OpCode.REPORT_STORED_RECORDS, racp.Operator.ALL)
 
     async def _backfill(self, client: BleakClient) -> None:
+        for attempt in range(RACP_BUSY_RETRIES + 1):
+            response = await self._report_stored_records(client)
+            if response is None:
+                return  # the link dropped: the next session asks again
+            if response.response != racp.ResponseCode.SERVER_BUSY or attempt == RACP_BUSY_RETRIES:
+                break
+            # Busy: the device is still serving a request of ours whose link is gone (a
+            # restarted gateway comes back faster than the device notices); ask again.
+            await asyncio.sleep(RACP_BUSY_RETRY_S)
+        if response.response in (racp.ResponseCode.SUCCESS, racp.ResponseCode.NO_RECORDS_FOUND):
+            # Everything from the cursor on is spooled (the response came after its
+            # records, and the cursor is put after them): it may move now.
+            self._records_complete = True
+            records, self._unconfirmed_records = self._unconfirmed_records, []
+            cursor = self._cursor_after(records) if records else None
+            if cursor:
+                self.writer.put([], (self.entry.id, cursor))
+        else:
+            self.status.last_error = f"RACP: {response.response}"
+        logger.info("%s: backfill %s", self.entry.id,
+                    response.response.name.lower() if response.response else "?")
+
+    async def _report_stored_records(self, client: BleakClient) -> racp.RacpResponse | None:
+        """One "report stored records" from the durable cursor on; the device's response,
+        or None if the link dropped first."""
         request = self._backfill_request()
         self._racp_done = asyncio.get_running_loop().create_future()
         self._in_backfill = True
@@ -411,19 +450,14 @@ class DeviceSession:
             await client.write_gatt_char(_RACP, bytes(request), response=True)
             while True:
                 try:
-                    response = await asyncio.wait_for(asyncio.shield(self._racp_done), 1.0)
-                    break
+                    # The response is handled in queue order: every record before it is
+                    # spooled by then.
+                    return await asyncio.wait_for(asyncio.shield(self._racp_done), 1.0)
                 except TimeoutError:
                     if time.monotonic() - self._racp_activity > RACP_INACTIVITY_S:
                         raise TimeoutError("RACP transfer stalled for 30 s") from None
                     if self._disconnected.is_set():
-                        return
-            # The response was handled in queue order: every record before it is spooled.
-            if response.response not in (racp.ResponseCode.SUCCESS,
-                                         racp.ResponseCode.NO_RECORDS_FOUND):
-                self.status.last_error = f"RACP: {response.response}"
-            logger.info("%s: backfill %s", self.entry.id,
-                        response.response.name.lower() if response.response else "?")
+                        return None
         finally:
             self._in_backfill = False
             self._racp_done = None

@@ -20,6 +20,9 @@ class RecordStore:
     send_record: Callable[[int, bytes], Awaitable[bool]]  # (key, payload) -> sent
     send_response: Callable[[bytes], Awaitable[bool]]
     records: dict[int, bytes] = field(default_factory=dict)
+    # The next N requests are refused as "server busy": a store still serving a request
+    # whose link is gone (for tests of the collector's retry).
+    busy_next: int = 0
     _busy: bool = False
     _abort: bool = False
 
@@ -62,7 +65,8 @@ class RecordStore:
         if request.filter_type == racp.FilterType.USER_FACING_TIME:
             await self._respond(request.op_code, racp.ResponseCode.OPERAND_NOT_SUPPORTED)
             return
-        if self._busy:
+        if self._busy or self.busy_next > 0:
+            self.busy_next = max(0, self.busy_next - 1)
             await self._respond(request.op_code, racp.ResponseCode.SERVER_BUSY)
             return
         selected = self._select(request)

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from devices.catalog import DeviceType
+from devices.sim.home import VirtualHome
 from stream import topics
 from stream import watermark as watermarks
 from stream.kafka.settings import KafkaSettings
@@ -52,6 +53,37 @@ async def test_link_loss_on_cgm_and_meter_is_recovered_by_backfill(
         assert len(backfilled) >= len(outage), device.id  # the outage came back by RACP
     reconnects = {d.device_id: d.reconnects for d in status.devices}
     assert all(n >= 1 for n in reconnects.values()), reconnects
+
+
+async def test_a_busy_record_store_is_asked_again(tmp_path: Path,
+                                                  kafka_settings: KafkaSettings) -> None:
+    # The meter refuses the first two backfill requests as "server busy" (what a device
+    # still serving a killed gateway's request answers); its records must still come.
+    async def busy_meter_with_records(home: VirtualHome) -> None:
+        await home.clock.sleep_until(200)  # three finger sticks stored, nobody connected
+        home.wearables[DeviceType.GLUCOSE_METER].store.busy_next = 2
+
+    rig = await start_rig(tmp_path, kafka_settings, seed=33, scenario="baseline", speed=20.0,
+                          devices=(DeviceType.GLUCOSE_METER,),
+                          before_gateway=busy_meter_with_records)
+    try:
+        await rig.home.clock.sleep_until(400)
+        await rig.home.stop()
+        await rig.drain()
+        status = rig.gateway.status()
+    finally:
+        await rig.stop()
+    meter = rig.home.wearables[DeviceType.GLUCOSE_METER]
+    assert meter.store.busy_next == 0  # both refusals were served
+    [device] = rig.config.devices
+    stored = [e for e in rig.log.items if e.device == device.serial and e.metric == "glucose"]
+    got = [r for env in arrived_by_device(await read_envelopes(kafka_settings,
+                                                               rig.config.gateway_id))[device.id]
+           for r in env.readings if r.metric == "glucose"]
+    assert sorted(r.value for r in got) == sorted(e.value for e in stored)
+    assert len({r.seq for r in got}) == len(got)
+    assert sum(r.backfilled for r in got) >= 3
+    assert not (status.devices[0].last_error or "").startswith("RACP")
 
 
 async def test_malformed_notifications_are_counted_and_capture_goes_on(

@@ -31,10 +31,11 @@ SPEED = 10.0
 DEVICES = (DeviceType.ECG_PATCH, DeviceType.CGM, DeviceType.SMARTWATCH, DeviceType.GLUCOSE_METER)
 
 
-async def _spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", *args, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL)
+async def _spawn(*args: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploy.cli", *args, env=env, stdout=subprocess.PIPE,
+            stderr=stderr)
 
 
 async def _banner(proc: asyncio.subprocess.Process) -> dict:
@@ -56,26 +57,27 @@ async def test_gateway_sigkill_and_restart(tmp_path: Path, kafka_settings: Kafka
     config_path = tmp_path / "gateway.yaml"
     config_path.write_text(dump_config(config))
     emissions = tmp_path / "emitted.jsonl"
-    hub = await _spawn("sim", "hub", env=env)
+    hub = await _spawn("sim", "hub", env=env, log=tmp_path / "hub.log")
     procs = [hub]
     try:
         hub_address = (await _banner(hub))["hub"]
         sim = await _spawn("sim", "run", "--hub", hub_address, "--seed", "51", "--speed",
                            str(SPEED), "--devices", ",".join(d.value for d in DEVICES),
-                           "--emissions", str(emissions), "--meter-interval-s", "60", env=env)
+                           "--emissions", str(emissions), "--meter-interval-s", "60", env=env,
+                           log=tmp_path / "sim.log")
         procs.append(sim)
         start = datetime.fromisoformat((await _banner(sim))["start"])
         gateway_args = ("gateway", "run", "--config", str(config_path), "--backend", "bumble",
                         "--hub", hub_address, "--time-scale", str(SPEED), "--time-origin",
                         start.isoformat(), "--data-dir", str(tmp_path / "gw"))
-        gateway = await _spawn(*gateway_args, env=env)
+        gateway = await _spawn(*gateway_args, env=env, log=tmp_path / "gateway.log")
         procs.append(gateway)
         await _banner(gateway)
         await asyncio.sleep(25)
         killed_at = datetime.now(start.tzinfo)
         assert await _stop(gateway, signal.SIGKILL) == -signal.SIGKILL
         await asyncio.sleep(5)
-        gateway = await _spawn(*gateway_args, env=env)
+        gateway = await _spawn(*gateway_args, env=env, log=tmp_path / "gateway.log")
         procs.append(gateway)
         await _banner(gateway)
         await asyncio.sleep(25)
