@@ -40,7 +40,7 @@ from rich.console import Console
 
 from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
-from deploy.eval.reconcile import ECG, Item, Tally, reconcile
+from deploy.eval.reconcile import ECG, Item, KillGap, Tally, kill_gaps, reconcile
 from deploy.processes import ProcessGroup
 from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
@@ -55,7 +55,8 @@ WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
 LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
 DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
-IN_FLIGHT_S = 1.0  # real seconds around a gateway SIGKILL whose notify-only values may die
+IN_FLIGHT_S = 1.0  # real seconds from a notification to its receive stamp, at most
+IN_FLIGHT_REACH_S = 5.0  # real seconds before a gateway SIGKILL a value can still be unspooled
 LATE_S = 2.0  # real seconds: a value stamped later than this after an emission is not its copy
 
 _stderr = Console(stderr=True, highlight=False)
@@ -298,16 +299,14 @@ class ChaosRun:
                 for home in self.members
                 for i, e in enumerate(read_emissions(home.emissions))]
 
-    def in_flight(self, item: Item) -> str | None:
-        """The gateway kill that may have taken a missing notify-only value, which only
-        that gateway's memory ever held (``docs/reliability.md``), or None."""
-        window = timedelta(seconds=IN_FLIGHT_S * self.speed)
-        if self._record_metric(item):
-            return None
-        for at, subject in self.kills:
-            if abs(item.time - at) <= window and item.device in self._serials(subject):
-                return "gateway_sigkill"
-        return None
+    def in_flight(self, gaps: list[KillGap]) -> Callable[[Item], str | None]:
+        """Whether a missing value is one a notify-only device sent in a gateway kill's
+        gap, which only that gateway's memory ever held (``docs/reliability.md``)."""
+        def killed_by(item: Item) -> str | None:
+            if self._record_metric(item):
+                return None
+            return "gateway_sigkill" if any(gap.holds(item) for gap in gaps) else None
+        return killed_by
 
     def _serials(self, subject: str) -> set[str]:
         return {d.serial or "" for h in self.members if h.config.subject == subject
@@ -320,8 +319,12 @@ class ChaosRun:
 
     async def result(self) -> dict[str, Any]:
         phases = [(self.start, "steady")] + [(f.injected_at, f.name) for f in self.faults]
-        tallies = reconcile(self.emitted(), await self.stored(), phases=phases,
-                            in_flight=self.in_flight, late_s=LATE_S * self.speed)
+        stored = await self.stored()
+        gaps = kill_gaps(stored, [(at, self._serials(subject)) for at, subject in self.kills],
+                         slack=timedelta(seconds=IN_FLIGHT_S * self.speed),
+                         reach=timedelta(seconds=IN_FLIGHT_REACH_S * self.speed))
+        tallies = reconcile(self.emitted(), stored, phases=phases,
+                            in_flight=self.in_flight(gaps), late_s=LATE_S * self.speed)
         restarts = dict(self.group.restarts) if self.group else {}
         return {
             "faults": {f.name: _fault_json(tallies[f.name], f) for f in self.faults},

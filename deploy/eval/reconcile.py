@@ -19,7 +19,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 ECG = "ecg_samples"  # an emitted PMD frame; its value is the frame's sample count
@@ -52,6 +52,47 @@ class Tally:
         if len(self.lost_examples) < 5:
             self.lost_examples.append(f"{item.device} {item.metric} {item.time.isoformat()} "
                                       f"{item.value:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class KillGap:
+    """The values of one device that only a SIGKILLed gateway's memory can have held:
+    those sent after the last one it had spooled and before the first one its restarted
+    successor spooled (emission times in ``[start, end)``)."""
+
+    device: str
+    start: datetime
+    end: datetime
+
+    def holds(self, item: Item) -> bool:
+        return item.device == self.device and self.start <= item.time < self.end
+
+
+def kill_gaps(stored: Iterable[Item], kills: Iterable[tuple[datetime, set[str]]], *,
+              slack: timedelta, reach: timedelta) -> list[KillGap]:
+    """Per killed gateway (kill time, its devices' serials), each device's gap in the
+    stored data around the kill.
+
+    A stored value's time is its receive stamp, up to ``slack`` after its emission, so the
+    gap opens ``slack`` before the last value stored ahead of the kill. It opens no
+    earlier than ``reach`` before the kill: the gateway spools within a fraction of a
+    second, and a hole older than that is a real loss. It closes at the first value stored
+    after the kill (or ``reach`` after it, when the device never came back).
+    """
+    by_device: dict[str, list[datetime]] = defaultdict(list)
+    for item in stored:
+        by_device[item.device].append(item.time)
+    for times in by_device.values():
+        times.sort()
+    gaps = []
+    for at, devices in kills:
+        for device in sorted(devices):
+            times = by_device.get(device, [])
+            i = bisect.bisect_left(times, at)
+            before = times[i - 1] - slack if i else at - reach
+            after = times[i] if i < len(times) else at + reach
+            gaps.append(KillGap(device, max(before, at - reach), after))
+    return gaps
 
 
 def phase_of(t: datetime, starts: Sequence[tuple[datetime, str]]) -> str:

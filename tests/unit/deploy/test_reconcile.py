@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from deploy.eval.reconcile import Item, phase_of, reconcile
+from deploy.eval.reconcile import Item, KillGap, kill_gaps, phase_of, reconcile
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 PHASES = [(T0, "steady"), (T0 + timedelta(seconds=100), "fault")]
@@ -100,3 +100,39 @@ def test_without_a_time_gap_the_loss_count_is_still_exact() -> None:
               for t in range(10) if t != 4]
     tally = reconcile(emitted, stored, phases=PHASES, late_s=20.0)["steady"]
     assert (tally.lost, tally.doubled) == (1, 0)
+
+
+def test_a_kill_gap_spans_from_the_last_value_spooled_to_the_first_after_restart() -> None:
+    killed_at = T0 + timedelta(seconds=50)
+    # Spooled up to t=47.2 (stamps); the restarted gateway's first value is stamped 58.
+    stored = [hr(t, 60) for t in (40, 45, 47.2, 58, 59)] + [hr(t, 60, "OTHER") for t in (49, 51)]
+    (gap,) = kill_gaps(stored, [(killed_at, {"WCH-1"})], slack=timedelta(seconds=1),
+                       reach=timedelta(seconds=5))
+    assert gap == KillGap("WCH-1", T0 + timedelta(seconds=46.2), T0 + timedelta(seconds=58))
+    assert gap.holds(hr(46.5, 61)) and gap.holds(hr(57, 61))
+    assert not gap.holds(hr(44, 61))  # a hole before what was spooled is a real loss
+    assert not gap.holds(hr(58, 61)) and not gap.holds(hr(50, 61, "OTHER"))
+
+
+def test_a_kill_gap_reaches_back_only_so_far() -> None:
+    killed_at = T0 + timedelta(seconds=50)
+    stored = [hr(t, 60) for t in (10, 70)]  # nothing spooled for 40 s before the kill
+    (gap,) = kill_gaps(stored, [(killed_at, {"WCH-1"})], slack=timedelta(seconds=1),
+                       reach=timedelta(seconds=5))
+    assert (gap.start, gap.end) == (T0 + timedelta(seconds=45), T0 + timedelta(seconds=70))
+    (never_back,) = kill_gaps([hr(49, 60)], [(killed_at, {"WCH-1"})],
+                              slack=timedelta(seconds=1), reach=timedelta(seconds=5))
+    assert never_back.end == T0 + timedelta(seconds=55)
+
+
+def test_only_missing_values_in_a_kill_gap_are_lost_in_flight() -> None:
+    emitted = [hr(t, 60 + t % 7) for t in range(100)]
+    lost = {30, 47, 48}  # 30: a hole well before the kill; 47, 48: the unspooled tail
+    stored = [hr(t + 0.3, 60 + t % 7) for t in range(100) if t not in lost and not 48 < t < 55]
+    emitted = [e for e in emitted if not 48 < (e.time - T0).total_seconds() < 55]  # gateway down
+    gaps = kill_gaps(stored, [(T0 + timedelta(seconds=49), {"WCH-1"})],
+                     slack=timedelta(seconds=1), reach=timedelta(seconds=5))
+    tally = reconcile(emitted, stored, phases=PHASES[:1],
+                      in_flight=lambda item: "steady" if any(g.holds(item) for g in gaps)
+                      else None)["steady"]
+    assert (tally.lost, tally.lost_in_flight, tally.doubled) == (1, 2, 0)
