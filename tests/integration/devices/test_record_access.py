@@ -28,6 +28,7 @@ class Collector:
         self.device_type = device_type
         self.spec = spec(device_type)
         self.keys: list[int] = []
+        self.repeats = 0  # records received twice (see on_value)
         self.responses: asyncio.Queue[racp.RacpResponse] = asyncio.Queue()
         self.disconnected = asyncio.Event()
         self.context = DecodeContext(e2e_crc_supported=device_type == DeviceType.CGM,
@@ -38,7 +39,15 @@ class Collector:
         if isinstance(decoded.value, racp.RacpResponse):
             self.responses.put_nowait(decoded.value)
         else:
-            self.keys.extend(r.record for r in decoded.readings if r.metric == "glucose")
+            for r in decoded.readings:
+                if r.metric != "glucose":
+                    continue
+                # A record measured while reconnecting arrives live and again in the
+                # backfill that asks from before it: a collector keeps it once.
+                if r.record in self.keys:
+                    self.repeats += 1
+                else:
+                    self.keys.append(r.record)
 
     async def connect(self) -> Peer:
         address = address_for(11, self.device_type)
@@ -62,9 +71,13 @@ class Collector:
             await peer.subscribe(char, lambda v, u=char_spec.uuid: self.on_value(u, v))
         return peer
 
-    async def backfill(self, peer: Peer) -> racp.RacpResponse:
+    def next_key(self) -> int:
+        """Where a backfill starts: after the newest record held. Taken before connecting:
+        a live record arriving first would otherwise skip the ones stored meanwhile."""
+        return max(self.keys) + 1 if self.keys else 0
+
+    async def backfill(self, peer: Peer, start: int) -> racp.RacpResponse:
         [cp] = peer.get_characteristics_by_uuid(UUID(full_uuid(racp.UUID_RACP)))
-        start = max(self.keys) + 1 if self.keys else 0
         await cp.write_value(bytes(racp.report_from(start)), with_response=True)
         return await asyncio.wait_for(self.responses.get(), timeout=10)
 
@@ -93,8 +106,9 @@ async def test_backfill_recovers_every_record_after_link_loss(radio: VirtualRadi
         before = {t: len(c.keys) for t, c in collectors.items()}
         await home.clock.sleep_until(16 * 60)  # back in range from 15 min
         for c in collectors.values():
+            start = c.next_key()
             peer = await c.connect()
-            response = await c.backfill(peer)
+            response = await c.backfill(peer, start)
             assert response.response == racp.ResponseCode.SUCCESS
         await home.clock.sleep_until(20 * 60)
     finally:
@@ -104,7 +118,8 @@ async def test_backfill_recovers_every_record_after_link_loss(radio: VirtualRadi
         serial = home.wearables[device_type].serial
         stored = [e for e in log.items if e.device == serial and e.metric == "glucose"]
         expected = [e.key % 100_000 for e in stored]
-        assert c.keys == expected, device_type  # all of them, in order, none twice
+        assert sorted(c.keys) == expected, device_type  # all of them
+        assert c.repeats <= 1, device_type  # only a record racing the reconnection
         assert len(c.keys) > before[device_type]
     # The outage really cost live notifications that only the backfill brought back.
     assert len(collectors[DeviceType.GLUCOSE_METER].keys) >= 15

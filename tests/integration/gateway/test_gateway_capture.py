@@ -25,6 +25,7 @@ async def test_every_reading_arrives_once_in_order(tmp_path: Path,
                           devices=DEVICES)
     try:
         await rig.home.clock.sleep_until(12 * 60)  # 12 simulated minutes
+        ecg_started = rig.home.wearables[DeviceType.ECG_PATCH].ecg_start
         await rig.home.stop()
         await rig.drain()
         status = rig.gateway.status()
@@ -63,6 +64,9 @@ async def test_every_reading_arrives_once_in_order(tmp_path: Path,
         if device.type == DeviceType.ECG_PATCH:
             samples = sum(len(s.samples) for e in device_envs for s in e.segments)
             assert samples == sum(e.value for e in emitted[(serial, "ecg_samples")])
-            assert samples >= 12 * 60 * 130 * 0.95
+            # Streamed without a gap since the gateway's PMD start (how soon that came
+            # depends on the machine's load: 20x makes seconds of set-up minutes).
+            assert ecg_started is not None and ecg_started < 6 * 60
+            assert samples >= (12 * 60 - ecg_started - 1) * 130
     assert all(d.malformed == {} for d in status.devices)
     assert status.upload.batches_sent >= len(envs)
