@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 DEFAULT_MTU = 517
+ORPHAN_GRACE_S = 5.0  # a completed link no client has claimed by then is dropped
 _PROPERTY_NAMES = {0x01: "broadcast", 0x02: "read", 0x04: "write-without-response",
                    0x08: "write", 0x10: "notify", 0x20: "indicate",
                    0x40: "authenticated-signed-writes", 0x80: "extended-properties"}
@@ -84,7 +85,57 @@ class BumbleAdapter:
         self._scanners: set[BumbleScanner] = set()
         self._scanning = False
         self.last_advertisements: dict[str, Advertisement] = {}
+        self._claimed: set[Connection] = set()
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        device.on(Device.EVENT_CONNECTION, self._on_connection)
+        # Between the host and the device's own handler: see _on_le_connection.
+        device.host.remove_listener("le_connection", device.on_le_connection)
+        device.host.on("le_connection", self._on_le_connection)
+
+    # -- orphaned connections -------------------------------------------------------------
+
+    def claim(self, connection: Connection) -> None:
+        """A client owns ``connection``; it is not reaped (see :meth:`_on_connection`)."""
+        self._claimed.add(connection)
+        connection.on(Connection.EVENT_DISCONNECTION,
+                      lambda *_: self._claimed.discard(connection))
+
+    def _on_le_connection(self, handle: int, peer_address: hci.Address, *rest: Any) -> None:
+        """A link completed as central while no connect is in progress (the connect that
+        asked for it was cancelled before the controller completed it) is refused at once.
+
+        bumble's device cannot take it (it asserts that a connect is in progress), so it
+        would stay up on the wearable's side only, and the wearable, which stops
+        advertising while connected, could never be found again.
+        """
+        role = rest[2]
+        if role == hci.Role.CENTRAL and self.device.connect_own_address_type is None:
+            logger.warning("refusing a link to %s no connect is waiting for",
+                           address_str(peer_address))
+            task = asyncio.ensure_future(self.device.send_async_command(
+                hci.HCI_Disconnect_Command(
+                    connection_handle=handle,
+                    reason=hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        self.device.on_le_connection(handle, peer_address, *rest)
+
+    def _on_connection(self, connection: Connection) -> None:
+        """A link bumble's connect completed but no client took (the connect was
+        cancelled just as it completed) would hold the wearable likewise: disconnect any
+        link still unclaimed after a grace period."""
+        if connection.role != hci.Role.CENTRAL:
+            return
+        asyncio.get_running_loop().call_later(ORPHAN_GRACE_S, self._reap_if_orphan,
+                                              connection)
+
+    def _reap_if_orphan(self, connection: Connection) -> None:
+        if connection in self._claimed or connection.handle not in self.device.connections:
+            return
+        logger.warning("disconnecting %s: a link no client claimed (a cancelled connect)",
+                       address_str(connection.peer_address))
+        task = asyncio.ensure_future(connection.disconnect())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     @classmethod
     async def open_hub(cls, hub_address: str, address: str = "F0:00:00:00:00:01") -> BumbleAdapter:
@@ -271,14 +322,17 @@ class BumbleClient(BaseBleakClient):
                     address, transport=PhysicalTransport.LE, timeout=self._timeout)
             except asyncio.CancelledError:
                 # bumble only cancels the pending LE connect on its own timeout; a cancelled
-                # caller would leave it pending and wedge every later connect.
-                if device.le_connecting:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(device.send_sync_command(
-                            hci.HCI_LE_Create_Connection_Cancel_Command()), 2)
+                # caller would leave it pending and wedge every later connect. Cancelled
+                # before the command's status came back, bumble does not know yet that it
+                # is connecting: cancel anyway (with nothing pending it is a no-op; a link
+                # completed regardless is reaped by the adapter).
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(device.send_sync_command(
+                        hci.HCI_LE_Create_Connection_Cancel_Command()), 2)
                 raise
             except Exception as exc:
                 raise BleakError(f"connect to {self.address} failed: {exc}") from exc
+        self._adapter.claim(connection)
         self._connection = connection
         self._disconnected.clear()
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)

@@ -29,8 +29,14 @@ def workdir() -> Iterator[Path]:
 
 async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     # 30x: the 30 simulated minutes of gateway_offline take one real minute.
-    result = await evaluate(workdir, list(FAULTS), homes=3, speed=30.0, steady_s=6.0)
+    try:
+        result = await evaluate(workdir, list(FAULTS), homes=3, speed=30.0, steady_s=6.0)
+    except Exception:
+        _print_warnings(workdir / "logs")
+        raise
     print(json.dumps(result, indent=2, default=str))  # the figures, in the test log
+    if any(t["lost"] or t["doubled"] for t in result["faults"].values()):
+        _print_warnings(workdir / "logs")  # what went wrong, in the CI log
     assert list(result["faults"]) == list(FAULTS)
     for name, tally in result["faults"].items():
         assert tally["emitted"] > 0, name
@@ -41,3 +47,13 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     restarts = result["restarts"]
     assert restarts["stream-worker"] >= 2  # SIGKILL, then the broker's reset
     assert restarts["gateway-1"] >= 1 and restarts["gateway-3"] >= 1
+
+
+def _print_warnings(logs: Path, per_file: int = 40) -> None:
+    """The last warnings and errors of each process log (JSON lines)."""
+    for log in sorted(logs.glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if '"level": "warning"' in line or '"level": "error"' in line]
+        print(f"--- {log.name}: {len(lines)} warnings/errors, last {per_file}")
+        for line in lines[-per_file:]:
+            print(line[:300])

@@ -1,0 +1,118 @@
+"""The bumble backend's connects on a virtual radio: a connect abandoned at any point must
+not leave a link nobody owns. A wearable stops advertising while connected, so such a
+link made the device unreachable for good (seen after a gateway restart on a loaded
+machine: every later scan reported "not advertising")."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from bleak import BleakClient
+from bumble import hci
+
+from devices.catalog import DeviceType
+from devices.sim.emission import EmissionLog
+from devices.sim.home import HomeConfig, VirtualHome, address_for
+from devices.sim.radio import VirtualRadio
+from gateway.ble import bumble_backend
+from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, use_adapter
+
+pytestmark = [pytest.mark.integration]
+
+SEED = 41
+GATEWAY = "F0:00:00:00:41:01"
+
+
+async def _home(radio: VirtualRadio) -> VirtualHome:
+    async def factory(name: str, address: str):
+        return radio.device(name, address), radio.controller(address)
+
+    home = VirtualHome(HomeConfig(seed=SEED, scenario="baseline", speed=1.0,
+                                  devices=(DeviceType.SMARTWATCH,),
+                                  start=datetime(2026, 11, 25, 8, 0, tzinfo=UTC)),
+                       factory, EmissionLog())
+    await home.start()
+    return home
+
+
+async def _connect(address: str) -> BleakClient:
+    client = BleakClient(address, backend=BumbleClient, timeout=10.0)
+    await client.connect()
+    return client
+
+
+@pytest.fixture
+async def rig(radio: VirtualRadio, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(bumble_backend, "ORPHAN_GRACE_S", 0.5)
+    home = await _home(radio)
+    adapter = await BumbleAdapter.on_device(radio.device("gateway", GATEWAY))
+    use_adapter(adapter)
+    try:
+        yield adapter, address_for(SEED, DeviceType.SMARTWATCH), home
+    finally:
+        await home.stop()
+        await adapter.close()
+        use_adapter(None)
+
+
+async def test_a_link_no_connect_waits_for_is_refused(rig) -> None:
+    adapter, address, home = rig
+    watch = home.wearables[DeviceType.SMARTWATCH].device
+    linked, dropped = asyncio.Event(), asyncio.Event()
+
+    def on_link(connection) -> None:
+        linked.set()
+        connection.on("disconnection", lambda *_: dropped.set())
+
+    watch.on("connection", on_link)
+    # What a connect cancelled after its HCI command leaves behind: the controller
+    # completes the link when the wearable advertises, and nobody is waiting for it.
+    await adapter.device.send_async_command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=96, le_scan_window=96, initiator_filter_policy=0,
+        peer_address_type=hci.Address.RANDOM_DEVICE_ADDRESS,
+        peer_address=hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS),
+        own_address_type=hci.OwnAddressType.RANDOM, connection_interval_min=24,
+        connection_interval_max=40, max_latency=0, supervision_timeout=42,
+        min_ce_length=0, max_ce_length=0))
+    async with asyncio.timeout(10):
+        await linked.wait()  # the wearable saw the link...
+        await dropped.wait()  # ...and the gateway refused it
+    assert not adapter.device.connections
+    client = await _connect(address)  # and the wearable advertises again
+    try:
+        assert client.is_connected
+    finally:
+        await client.disconnect()
+
+
+@pytest.mark.parametrize("after_steps", [*range(0, 30, 3), 60])
+async def test_a_connect_cancelled_at_any_step_leaves_the_device_reachable(
+        rig, after_steps: int) -> None:
+    adapter, address, _home = rig
+    client = BleakClient(address, backend=BumbleClient, timeout=10.0)
+    attempt = asyncio.ensure_future(client.connect())
+    for _ in range(after_steps):
+        await asyncio.sleep(0)
+    attempt.cancel()
+    await asyncio.gather(attempt, return_exceptions=True)
+    await client.disconnect()  # what connect_with_retry does after a failed attempt
+    async with asyncio.timeout(15):
+        again = await _connect(address)
+    try:
+        assert again.is_connected
+        assert len(adapter.device.connections) == 1
+    finally:
+        await again.disconnect()
+
+
+async def test_a_claimed_link_is_kept(rig) -> None:
+    adapter, address, _home = rig
+    client = await _connect(address)
+    try:
+        await asyncio.sleep(1.0)  # twice the grace period
+        assert client.is_connected
+        assert len(adapter.device.connections) == 1
+    finally:
+        await client.disconnect()
