@@ -25,7 +25,8 @@ from stream.kafka.settings import KafkaSettings
 from stream.topics import TOPICS
 from tests.integration.gateway.harness import assert_delivered, gateway_config, read_envelopes
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.timeout(900)]  # may wait its turn (tests/conftest.py)
 
 SPEED = 10.0
 DEVICES = (DeviceType.ECG_PATCH, DeviceType.CGM, DeviceType.SMARTWATCH, DeviceType.GLUCOSE_METER)
