@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 DEFAULT_MTU = 517
-ORPHAN_GRACE_S = 5.0  # a completed link no client has claimed by then is dropped
+ORPHAN_GRACE_S = 10.0  # a completed link no client has claimed by then is dropped
 _PROPERTY_NAMES = {0x01: "broadcast", 0x02: "read", 0x04: "write-without-response",
                    0x08: "write", 0x10: "notify", 0x20: "indicate",
                    0x40: "authenticated-signed-writes", 0x80: "extended-properties"}
@@ -317,18 +317,18 @@ class BumbleClient(BaseBleakClient):
         address = await self._resolve_address()
         async with self._adapter.connect_lock:
             device = self._adapter.device
+            attempt = asyncio.ensure_future(device.connect(
+                address, transport=PhysicalTransport.LE, timeout=self._timeout))
             try:
-                connection = await device.connect(
-                    address, transport=PhysicalTransport.LE, timeout=self._timeout)
+                connection = await asyncio.shield(attempt)
             except asyncio.CancelledError:
-                # bumble only cancels the pending LE connect on its own timeout; a cancelled
-                # caller would leave it pending and wedge every later connect. Cancelled
-                # before the command's status came back, bumble does not know yet that it
-                # is connecting: cancel anyway (with nothing pending it is a no-op; a link
-                # completed regardless is reaped by the adapter).
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(device.send_sync_command(
-                        hci.HCI_LE_Create_Connection_Cancel_Command()), 2)
+                # Cancelled from outside (a caller's timeout, a stop): let bumble's connect
+                # end on its own — its timeout cancels the pending LE connect properly —
+                # and drop the link if it was made. Cut short, it left the controller to
+                # complete a link nobody owned, and every later connect was refused.
+                with contextlib.suppress(BaseException):
+                    made = await asyncio.wait_for(attempt, self._timeout + 5)
+                    await asyncio.wait_for(made.disconnect(), 5)
                 raise
             except Exception as exc:
                 raise BleakError(f"connect to {self.address} failed: {exc}") from exc

@@ -45,7 +45,7 @@ async def _connect(address: str) -> BleakClient:
 
 @pytest.fixture
 async def rig(radio: VirtualRadio, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(bumble_backend, "ORPHAN_GRACE_S", 0.5)
+    monkeypatch.setattr(bumble_backend, "ORPHAN_GRACE_S", 0.5)  # not 10 s
     home = await _home(radio)
     adapter = await BumbleAdapter.on_device(radio.device("gateway", GATEWAY))
     use_adapter(adapter)
