@@ -328,6 +328,7 @@ class BumbleClient(BaseBleakClient):
                 # complete a link nobody owned, and every later connect was refused.
                 with contextlib.suppress(BaseException):
                     made = await asyncio.wait_for(attempt, self._timeout + 5)
+                    self._adapter.claim(made)  # dropped here, not by the reaper as well
                     await asyncio.wait_for(made.disconnect(), 5)
                 raise
             except Exception as exc:

@@ -120,6 +120,9 @@ async def test_central_decodes_every_wearable(radio: VirtualRadio) -> None:
     cgm = by_metric[DeviceType.CGM]["glucose"]
     assert len(cgm) >= 1
     assert all(40 <= g <= 400 for g in cgm)
-    assert by_metric[DeviceType.GLUCOSE_METER]["glucose"] == \
-        emitted[(serial[DeviceType.GLUCOSE_METER], "glucose")]
-    assert len(by_metric[DeviceType.GLUCOSE_METER]["glucose"]) >= 5
+    # Every finger stick since this central subscribed (it does not backfill, and on a
+    # busy machine the first stick can be stored before the subscription), in order.
+    sticks = by_metric[DeviceType.GLUCOSE_METER]["glucose"]
+    stored = emitted[(serial[DeviceType.GLUCOSE_METER], "glucose")]
+    assert sticks == stored[len(stored) - len(sticks):]
+    assert len(sticks) >= 3 and len(stored) - len(sticks) <= 2
