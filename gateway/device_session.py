@@ -89,12 +89,8 @@ class DeviceSession:
         self._racp_done: asyncio.Future[racp.RacpResponse] | None = None
         self._racp_activity = time.monotonic()
         self._in_backfill = False
-        # Until this session's backfill has completed, record keys seen (live or
-        # backfilled) are held here instead of moving the durable cursor: a live record
-        # arriving first would make the backfill, or a restarted gateway, skip the
-        # records stored while nobody was connected.
-        self._records_complete = Procedure.RACP_BACKFILL not in self.spec.procedures
-        self._unconfirmed_records: list[int] = []
+        self._unconfirmed_records: list[int] | None = None  # see _hold_cursor
+        self._hold_cursor()
         self._session_start: datetime | None = None  # CGM SST on the device clock
         self._last_cgm_offset = -1
         self._client: BleakClient | None = None
@@ -152,8 +148,7 @@ class DeviceSession:
                                            min(30.0, 2.0 ** min(failures, 5)))
                 continue
             failures = 0
-            self._records_complete = Procedure.RACP_BACKFILL not in self.spec.procedures
-            self._unconfirmed_records = []
+            self._hold_cursor()
             worker = asyncio.create_task(self._process(), name=f"{self.entry.id} process")
             try:
                 await self._unless_stopping(self._setup(client))
@@ -185,6 +180,15 @@ class DeviceSession:
                 self.status.connected = False
                 self.status.available = False
                 self.status.reconnects += 1
+
+    def _hold_cursor(self) -> None:
+        """A new session of a device with a record store: until its backfill has ended,
+        the record keys seen (live or backfilled) are held in ``_unconfirmed_records``
+        instead of moving the durable cursor. A live record arriving first would make
+        the backfill, or a restarted gateway, skip the records stored while nobody was
+        connected. None: the cursor moves with each record."""
+        self._unconfirmed_records = [] if Procedure.RACP_BACKFILL in self.spec.procedures \
+            else None
 
     async def _quiesce(self, client: BleakClient) -> None:
         """On a stop: switch the device's notifications off before the link goes.
@@ -383,10 +387,10 @@ class DeviceSession:
                                        if self.estimator.known else None)
         self.status.clock_drift_ppm = round(self.estimator.drift_ppm, 1)
         cursor = None
-        if records and self._records_complete:
-            cursor = self._cursor_after(records)
-        elif records:
+        if records and self._unconfirmed_records is not None:
             self._unconfirmed_records += records
+        elif records:
+            cursor = self._cursor_after(records)
         self.writer.put(items, (self.entry.id, cursor) if cursor else None)
 
     # -- RACP backfill ------------------------------------------------------------------
@@ -429,8 +433,7 @@ class DeviceSession:
         if response.response in (racp.ResponseCode.SUCCESS, racp.ResponseCode.NO_RECORDS_FOUND):
             # Everything from the cursor on is spooled (the response came after its
             # records, and the cursor is put after them): it may move now.
-            self._records_complete = True
-            records, self._unconfirmed_records = self._unconfirmed_records, []
+            records, self._unconfirmed_records = self._unconfirmed_records or [], None
             cursor = self._cursor_after(records) if records else None
             if cursor:
                 self.writer.put([], (self.entry.id, cursor))
