@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 DEFAULT_MTU = 517
-ORPHAN_GRACE_S = 10.0  # a completed link no client has claimed by then is dropped
 _PROPERTY_NAMES = {0x01: "broadcast", 0x02: "read", 0x04: "write-without-response",
                    0x08: "write", 0x10: "notify", 0x20: "indicate",
                    0x40: "authenticated-signed-writes", 0x80: "extended-properties"}
@@ -85,20 +84,12 @@ class BumbleAdapter:
         self._scanners: set[BumbleScanner] = set()
         self._scanning = False
         self.last_advertisements: dict[str, Advertisement] = {}
-        self._claimed: set[Connection] = set()
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
-        device.on(Device.EVENT_CONNECTION, self._on_connection)
         # Between the host and the device's own handler: see _on_le_connection.
         device.host.remove_listener("le_connection", device.on_le_connection)
         device.host.on("le_connection", self._on_le_connection)
 
     # -- orphaned connections -------------------------------------------------------------
-
-    def claim(self, connection: Connection) -> None:
-        """A client owns ``connection``; it is not reaped (see :meth:`_on_connection`)."""
-        self._claimed.add(connection)
-        connection.on(Connection.EVENT_DISCONNECTION,
-                      lambda *_: self._claimed.discard(connection))
 
     def _on_le_connection(self, handle: int, peer_address: hci.Address, *rest: Any) -> None:
         """A link completed as central while no connect is in progress (the connect that
@@ -119,23 +110,6 @@ class BumbleAdapter:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
             return
         self.device.on_le_connection(handle, peer_address, *rest)
-
-    def _on_connection(self, connection: Connection) -> None:
-        """A link bumble's connect completed but no client took (the connect was
-        cancelled just as it completed) would hold the wearable likewise: disconnect any
-        link still unclaimed after a grace period."""
-        if connection.role != hci.Role.CENTRAL:
-            return
-        asyncio.get_running_loop().call_later(ORPHAN_GRACE_S, self._reap_if_orphan,
-                                              connection)
-
-    def _reap_if_orphan(self, connection: Connection) -> None:
-        if connection in self._claimed or connection.handle not in self.device.connections:
-            return
-        logger.warning("disconnecting %s: a link no client claimed (a cancelled connect)",
-                       address_str(connection.peer_address))
-        task = asyncio.ensure_future(connection.disconnect())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     @classmethod
     async def open_hub(cls, hub_address: str, address: str = "F0:00:00:00:00:01") -> BumbleAdapter:
@@ -328,12 +302,10 @@ class BumbleClient(BaseBleakClient):
                 # complete a link nobody owned, and every later connect was refused.
                 with contextlib.suppress(BaseException):
                     made = await asyncio.wait_for(attempt, self._timeout + 5)
-                    self._adapter.claim(made)  # dropped here, not by the reaper as well
                     await asyncio.wait_for(made.disconnect(), 5)
                 raise
             except Exception as exc:
                 raise BleakError(f"connect to {self.address} failed: {exc}") from exc
-        self._adapter.claim(connection)
         self._connection = connection
         self._disconnected.clear()
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
