@@ -26,6 +26,7 @@ from stream import envelope as envelopes
 from stream import topics
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
+from stream.status import GatewayStatus
 
 START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -62,6 +63,12 @@ class Rig:
                 if depth.unbatched == 0 and depth.batches_built == 0:
                     return
                 await asyncio.sleep(0.2)
+
+    async def finish(self, timeout: float = 60) -> GatewayStatus:
+        """Stop the wearables, wait for the gateway to drain; the gateway's status."""
+        await self.home.stop()
+        await self.drain(timeout)
+        return self.gateway.status()
 
     def serial_of(self, device_id: str) -> str:
         return device_id.removeprefix("DEV-")

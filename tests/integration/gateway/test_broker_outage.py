@@ -36,9 +36,7 @@ async def test_broker_outage_pauses_and_resumes_upload(tmp_path: Path) -> None:
         assert grown > before
         broker.start()  # same port, same (persistent) data
         await rig.home.clock.sleep_until(11 * 60)
-        await rig.home.stop()
-        await rig.drain(timeout=120)
-        after = rig.gateway.status()
+        after = await rig.finish(timeout=120)
         assert after.upload.broker_reachable is True
         assert after.spool.batches_unacknowledged == 0
     finally:

@@ -26,9 +26,7 @@ async def test_every_reading_arrives_once_in_order(tmp_path: Path,
     try:
         await rig.home.clock.sleep_until(12 * 60)  # 12 simulated minutes
         ecg_started = rig.home.wearables[DeviceType.ECG_PATCH].ecg_start
-        await rig.home.stop()
-        await rig.drain()
-        status = rig.gateway.status()
+        status = await rig.finish()
     finally:
         await rig.stop()
 

@@ -33,9 +33,7 @@ async def test_link_loss_on_cgm_and_meter_is_recovered_by_backfill(
                           devices=(DeviceType.CGM, DeviceType.GLUCOSE_METER))
     try:
         await rig.home.clock.sleep_until(24 * 60)
-        await rig.home.stop()
-        await rig.drain()
-        status = rig.gateway.status()
+        status = await rig.finish()
     finally:
         await rig.stop()
 
@@ -68,9 +66,7 @@ async def test_a_busy_record_store_is_asked_again(tmp_path: Path,
                           before_gateway=busy_meter_with_records)
     try:
         await rig.home.clock.sleep_until(400)
-        await rig.home.stop()
-        await rig.drain()
-        status = rig.gateway.status()
+        status = await rig.finish()
     finally:
         await rig.stop()
     meter = rig.home.wearables[DeviceType.GLUCOSE_METER]
@@ -96,9 +92,7 @@ async def test_malformed_notifications_are_counted_and_capture_goes_on(
         watch = rig.home.wearables[DeviceType.SMARTWATCH]
         watch.malformed_next = 7  # the next 7 notifications are truncated to one byte
         await rig.home.clock.sleep_until(120)
-        await rig.home.stop()
-        await rig.drain()
-        status = rig.gateway.status()
+        status = await rig.finish()
     finally:
         await rig.stop()
     [device] = status.devices
