@@ -40,19 +40,14 @@ def advance(through: int, pending: list[list[int]], ranges: Iterable[tuple[int, 
     return through, kept
 
 
-async def record(conn: AsyncConnection[object], gateway_id: str, device_id: str,
-                 ranges: list[tuple[int, int]]) -> int:
-    """Fold stored ranges into the device's watermark (row-locked); return the new value."""
-    return (await record_many(conn, {(gateway_id, device_id): ranges}))[(gateway_id, device_id)]
-
-
 async def record_many(conn: AsyncConnection[object],
                       ranges: dict[tuple[str, str], list[tuple[int, int]]],
                       ) -> dict[tuple[str, str], int]:
-    """:func:`record` for many (gateway, device) pairs in three statements, whatever their
-    number (a sink batch touches one pair per envelope's device; a round trip each was
-    most of a batch's database time). Rows are locked in key order, so concurrent
-    workers cannot deadlock on them."""
+    """Fold stored ranges into each (gateway, device) pair's watermark (row-locked);
+    return the new values. Three statements, whatever the number of pairs: a sink batch
+    touches one pair per envelope's device, and a round trip each was most of a batch's
+    database time. Rows are locked in key order, so concurrent workers cannot deadlock
+    on them."""
     if not ranges:
         return {}
     keys = sorted(ranges)

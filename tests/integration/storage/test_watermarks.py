@@ -21,7 +21,8 @@ async def test_many_pairs_advance_like_one_at_a_time(db: psycopg.AsyncConnection
     second = await watermarks.record_many(db, {("GW-1", "D-2"): [(5, 9)],
                                                ("GW-2", "D-3"): [(0, 4)]})
     assert second == {("GW-1", "D-2"): 19, ("GW-2", "D-3"): 9}
-    assert await watermarks.record(db, "GW-1", "D-1", [(10, 12)]) == 12
+    assert await watermarks.record_many(db, {("GW-1", "D-1"): [(10, 12)]}) == {
+        ("GW-1", "D-1"): 12}
     assert await watermarks.for_gateways(db, ["GW-1", "GW-2"]) == {
         ("GW-1", "D-1"): 12, ("GW-1", "D-2"): 19, ("GW-2", "D-3"): 9}
     pending = await (await db.execute(
