@@ -175,7 +175,8 @@ def assert_delivered(config, emissions, envs: list[envelopes.Envelope], *,
                 _assert_same_records(device.id, want, [r for r in readings if r.metric == metric])
                 continue
             if lossy_window is None:
-                assert got == [e.value for e in want], (device.id, metric)
+                assert got == [e.value for e in want], _first_difference(
+                    device.id, metric, want, [r for r in readings if r.metric == metric])
                 continue
             lo, hi = lossy_window
             must = [e.value for e in want if not lo <= e.time <= hi]
@@ -203,6 +204,16 @@ def _assert_same_records(device_id: str, want: list, got: list) -> None:
     raise AssertionError(f"{device_id} glucose: {len(want)} emitted, {len(got)} arrived; "
                          f"missing values {dict(missing)} (emitted as {lacking}); "
                          f"unexpected {surplus}")
+
+
+def _first_difference(device_id: str, metric: str, want: list, got: list) -> str:
+    """Where the arrived values first part from the emitted ones, with times and seqs."""
+    i = next((k for k, (e, r) in enumerate(zip(want, got, strict=False)) if e.value != r.value),
+             min(len(want), len(got)))
+    emitted = [(e.time.isoformat(), e.value) for e in want[max(0, i - 2):i + 3]]
+    arrived = [(r.seq, r.time.isoformat(), r.value, r.backfilled) for r in got[max(0, i - 2):i + 3]]
+    return (f"{device_id} {metric}: {len(want)} emitted, {len(got)} arrived; first difference "
+            f"at {i}: emitted {emitted}, arrived {arrived}")
 
 
 def _is_subsequence(short: list[float], long: list[float]) -> bool:
