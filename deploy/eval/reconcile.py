@@ -10,7 +10,8 @@ lacks is *doubled* (stored twice under another key, or never emitted). Times are
 compared: the gateway stamps a notify-only value with its receive time, which at a
 simulated speed-up lags the true time by the radio latency times the speed-up, and places
 the RR intervals of one notification backwards from it, so two RR intervals of adjacent
-notifications can swap places by time. Times decide the phase only.
+notifications can swap places by time. Times decide the counts' phase, and which of
+several equal values a loss was (:func:`_place_losses`), never the counts themselves.
 """
 
 from __future__ import annotations
@@ -139,41 +140,44 @@ def reconcile(emitted: Iterable[Item], stored: Iterable[Item], *,
 
 def _place_losses(want: list[Item], got: list[Item], missing: list[int],
                   pairs: list[tuple[int, int]], late_s: float) -> list[int]:
-    """Where in a run of equal values the missing ones were.
+    """Which emitted values the missing ones were.
 
     A value diff counts losses exactly but cannot tell which of ten emitted 98 % SpO2
-    values was lost when nine are stored. Within each such run, the stored values are
-    matched to the emitted ones in order, and an emitted value is taken as lost when the
-    stored value at hand was stamped more than ``late_s`` after it and a later emitted
-    value fits it better: the losses land in the time gap they left.
+    values was lost when nine are stored, nor, across a kill, whether the 60 /min stored
+    after the restart copies the 60 sent just before the kill or the one sent just after
+    the restart. So the stored values are walked in order: one the diff paired with an
+    emitted value stamped more than ``late_s`` away is paired instead with the next equal
+    emitted value within ``late_s``, and the losses land in the time gap they left. If a
+    stored value finds none, the diff's pairing stands as it was.
     """
     if not missing:
         return []
-    match_of = dict(pairs)
-    placed: list[int] = []
-    done: set[int] = set()
-    for i in missing:
-        if i in done:
+    pairs = sorted(pairs)
+    placed: list[tuple[int, int]] = []
+    at = -1
+    for i, j in pairs:
+        if i > at and _near(want[i], got[j], late_s):
+            placed.append((i, j))
+            at = i
             continue
-        lo = hi = i
-        while lo > 0 and want[lo - 1].value == want[i].value:
-            lo -= 1
-        while hi + 1 < len(want) and want[hi + 1].value == want[i].value:
-            hi += 1
-        done.update(range(lo, hi + 1))
-        matched = sorted(match_of[k] for k in range(lo, hi + 1) if k in match_of)
-        spare = hi - lo + 1 - len(matched)  # how many of the run are lost
-        k = lo
-        for j in matched:
-            at = got[j].time
-            while (spare and k < hi and (at - want[k].time).total_seconds() > late_s
-                   and abs(at - want[k + 1].time) < abs(at - want[k].time)):
-                placed.append(k)
-                k += 1
-                spare -= 1
+        k = at + 1
+        while k < len(want) and (want[k].time - got[j].time).total_seconds() <= late_s:
+            if want[k].value == got[j].value and _near(want[k], got[j], late_s):
+                break
             k += 1
-        placed += range(k, hi + 1)
-    return placed
+        else:
+            k = i if i > at else -1
+        if k < 0:
+            placed = pairs
+            break
+        placed.append((k, j))
+        at = k
+    matched = {i for i, _j in placed}
+    return [i for i in range(len(want)) if i not in matched]
+
+
+def _near(emitted: Item, stored: Item, late_s: float) -> bool:
+    return abs((stored.time - emitted.time).total_seconds()) <= late_s
 
 
 def _differences(a: list[float], b: list[float],

@@ -136,3 +136,20 @@ def test_only_missing_values_in_a_kill_gap_are_lost_in_flight() -> None:
                       in_flight=lambda item: "steady" if any(g.holds(item) for g in gaps)
                       else None)["steady"]
     assert (tally.lost, tally.lost_in_flight, tally.doubled) == (1, 2, 0)
+
+
+def test_values_after_a_restart_are_not_taken_for_copies_of_those_before_the_kill() -> None:
+    # Seen in a chaos run: 60 60 60 60 59 sent up to the kill (the last three never
+    # spooled), then 60 60 60 59 after the restart, four minutes later. A value diff alone
+    # pairs the stored post-restart 60s with the pre-kill ones and calls two of the
+    # post-restart values lost; they are the stored ones, stamped within seconds of them.
+    before = [(0, 60), (1, 60), (2, 60), (3, 60), (4, 59)]
+    after = [(240, 60), (241, 60), (242, 60), (243, 59)]
+    emitted = [hr(t, v) for t, v in before + after]
+    stored = [hr(t + 0.3, v) for t, v in before[:2] + after]
+    gaps = kill_gaps(stored, [(T0 + timedelta(seconds=4.5), {"WCH-1"})],
+                     slack=timedelta(seconds=1), reach=timedelta(seconds=5))
+    tally = reconcile(emitted, stored, phases=PHASES[:1], late_s=2.0,
+                      in_flight=lambda item: "steady" if any(g.holds(item) for g in gaps)
+                      else None)["steady"]
+    assert (tally.lost, tally.lost_in_flight, tally.doubled) == (0, 3, 0)
