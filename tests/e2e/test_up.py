@@ -31,22 +31,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _readme_install_command() -> str:
-    """The README's install-and-run line, up to the first ``&&`` (the install part)."""
+    """The README's install-and-run line without its last step (``uv run ... trialwire up``)."""
     readme = (REPO / "README.md").read_text()
     block = re.search(r"Install and run.*?```bash\n(.+?)\n```", readme, re.S)
     assert block, "README has no 'Install and run' command block"
     command = block.group(1).strip()
-    assert "trialwire up" in command, command
-    return command.split("&&")[0].strip()
+    install, _, run = command.rpartition("&&")
+    assert "trialwire up" in run, command
+    return install.strip()
 
 
 def _fresh_venv(root: Path) -> Path:
-    """A new virtual environment with trialwire installed by the README's command."""
+    """A new virtual environment with trialwire installed by the README's command.
+
+    ``UV_PROJECT_ENVIRONMENT`` points ``uv sync`` at the new environment, so the checkout's
+    own ``.venv`` (the one running these tests) is left as it is."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     install = _readme_install_command()
-    assert install.startswith("python -m pip install"), install
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    assert "uv sync --locked" in install, install
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "UV_PROJECT_ENVIRONMENT": str(venv), "VIRTUAL_ENV": str(venv)}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(install, shell=True, cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
