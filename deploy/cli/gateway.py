@@ -1,44 +1,31 @@
-"""``trialwire gateway``: run the home-gateway daemon, and inspect its status and spool."""
+"""``trialwire gateway``: run the home-gateway daemon, and inspect its status and spool.
+
+Only typer, rich and the gateway's own light modules are imported at the top: this module
+loads in a ``trialwire[gateway]`` install, which has no platform packages."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import signal
 import sys
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
-from prometheus_client import REGISTRY
 from rich.live import Live
 from rich.table import Table
 
-from deploy.cli.connections import kafka_settings
-from deploy.cli.metrics import MetricsHostOption, MetricsPortOption, serve_metrics
+from deploy.cli.metrics import MetricsHostOption, MetricsPortOption
 from deploy.cli.options import DataDirOption, parse_utc
 from deploy.cli.output import console, fail
-from deploy.logs import configure_logging
-from deploy.services import default_data_dir
-from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError
-from gateway.metrics import GatewayCollector
-from gateway.runner import Gateway, spool_path
-from gateway.spool import Spool
-from gateway.wallclock import Clock, ScaledClock
-from stream import status as status_codec
-from stream.status import GatewayStatus
+from gateway.ble import Backend
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+    from gateway.wallclock import Clock
+    from stream.status import GatewayStatus
 
 app = typer.Typer(help="The home gateway: BLE capture, durable spool, upload.",
                   no_args_is_help=True)
-
-
-class Backend(StrEnum):
-    bleak_default = "bleak-default"
-    bumble = "bumble"
 
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Gateway config (YAML/JSON).",
@@ -46,6 +33,9 @@ ConfigOption = Annotated[Path, typer.Option("--config", help="Gateway config (YA
 
 
 def _config(path: Path) -> GatewayConfig:
+    from gateway.config import load_config
+    from gateway.errors import ConfigError
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -72,7 +62,7 @@ def _status_line(status: GatewayStatus) -> Table:
 def run(
     config_path: ConfigOption,
     backend: Annotated[Backend, typer.Option(help="bleak-default (BlueZ) on a real hub; bumble "
-                                                  "for virtual wearables.")] = Backend.bleak_default,
+                                                  "for virtual wearables.")] = Backend.BLEAK_DEFAULT,
     hub: Annotated[str | None, typer.Option(help="HOST:PORT of the Bluetooth hub (bumble).")]
     = None,
     time_scale: Annotated[float, typer.Option(help="Simulated seconds per second (must match "
@@ -88,64 +78,41 @@ def run(
                                                 "overrides).")] = "WARNING",
 ) -> None:
     """Capture from the configured devices and upload, until Ctrl-C/SIGTERM."""
-    config = _config(config_path)
+    from deploy.cli.connections import kafka_settings
+    from deploy.logs import configure_logging
+    from deploy.services import default_data_dir
+    from gateway import daemon
+    from gateway.errors import ConfigError
+
     data_dir = data_dir or default_data_dir()
-    kafka = kafka_settings(data_dir)
+    try:
+        options = daemon.DaemonOptions(
+            config=_config(config_path), kafka=kafka_settings(data_dir), data_dir=data_dir,
+            backend=backend, hub=hub, clock=_clock(time_scale, time_origin, time_real_origin),
+            metrics_port=metrics_port, metrics_host=metrics_host or "127.0.0.1")
+    except ConfigError as exc:
+        fail(str(exc))
     configure_logging(log_level, process="gateway")
-    clock: Clock | None = None
-    if time_scale != 1.0 or time_origin:
-        if not time_origin:
-            fail("--time-scale needs --time-origin (the simulators' start, ISO UTC)")
-        origin = parse_utc(time_origin, "--time-origin")
-        real_origin = (parse_utc(time_real_origin, "--time-real-origin") if time_real_origin
-                       else origin)
-        clock = ScaledClock(origin, time_scale, real_origin=real_origin)
+    if not sys.stderr.isatty():
+        daemon.run(options)
+        return
+    with Live(console=console, refresh_per_second=2) as live:
+        daemon.run(options, lambda status: live.update(_status_line(status)))
 
-    async def main() -> None:
-        scanner = client = None
-        adapter = None
-        if backend is Backend.bumble:
-            from gateway.ble.bumble_backend import (
-                BumbleAdapter,
-                BumbleClient,
-                BumbleScanner,
-                static_address_for,
-                use_adapter,
-            )
-            if hub is None:
-                fail("--backend bumble needs --hub HOST:PORT (see `trialwire sim hub`)")
-            adapter = await BumbleAdapter.open_hub(
-                hub, static_address_for(f"gateway {config.gateway_id}"))
-            use_adapter(adapter)
-            scanner, client = BumbleScanner, BumbleClient
-        gateway = Gateway(config=config, kafka=kafka, data_dir=data_dir, scanner_backend=scanner,
-                          client_backend=client, clock=clock)
-        if metrics_port is not None:
-            REGISTRY.register(GatewayCollector(gateway.status))
-            serve_metrics(metrics_port, metrics_host)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await gateway.start()
-        print(json.dumps({"gateway": config.gateway_id, "devices": len(config.devices),
-                          "spool": str(spool_path(config, data_dir))}), flush=True)
-        try:
-            if sys.stderr.isatty():
-                with Live(_status_line(gateway.status()), console=console,
-                          refresh_per_second=2) as live:
-                    while not stop.is_set():
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 1.0)
-                        live.update(_status_line(await asyncio.to_thread(gateway.status)))
-            else:
-                await stop.wait()
-        finally:
-            await gateway.stop()
-            if adapter is not None:
-                await adapter.close()
 
-    asyncio.run(main())
+def _clock(time_scale: float, time_origin: str | None,
+           time_real_origin: str | None) -> Clock | None:
+    """The simulated clock shared with the simulators, or None for the system clock."""
+    from gateway.wallclock import ScaledClock
+
+    if time_scale == 1.0 and not time_origin:
+        return None
+    if not time_origin:
+        fail("--time-scale needs --time-origin (the simulators' start, ISO UTC)")
+    origin = parse_utc(time_origin, "--time-origin")
+    real_origin = (parse_utc(time_real_origin, "--time-real-origin") if time_real_origin
+                   else origin)
+    return ScaledClock(origin, time_scale, real_origin=real_origin)
 
 
 @app.command()
@@ -171,6 +138,12 @@ def enroll(
 @app.command()
 def status(config_path: ConfigOption, data_dir: DataDirOption = None) -> None:
     """The running (or last) gateway's status, as JSON."""
+    import msgspec
+
+    from deploy.services import default_data_dir
+    from gateway.runner import spool_path
+    from stream import status as status_codec
+
     config = _config(config_path)
     path = spool_path(config, data_dir or default_data_dir()).with_name("status.json")
     if not path.exists():
@@ -187,6 +160,10 @@ def spool(
     limit: Annotated[int, typer.Option(help="How many newest items.")] = 20,
 ) -> None:
     """Inspect the spool: depth, drops, per-device watermarks and the newest items."""
+    from deploy.services import default_data_dir
+    from gateway.runner import spool_path
+    from gateway.spool import Spool
+
     config = _config(config_path)
     path = spool_path(config, data_dir or default_data_dir())
     if not path.exists():

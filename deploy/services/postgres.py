@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
-
 from deploy.services import process
 from deploy.services.data_dir import require_writable
 from deploy.services.errors import BinaryMissingError, ServiceStartError
@@ -167,6 +165,8 @@ class EmbeddedPostgres:
 
     def is_healthy(self) -> bool:
         """True when a connection can run ``SELECT 1``."""
+        import psycopg  # the platform's driver: not installed on a gateway (extra "gateway")
+
         try:
             with psycopg.connect(self.dsn("postgres"), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
@@ -223,6 +223,8 @@ class EmbeddedPostgres:
             raise
 
     def _create_database(self) -> None:
+        import psycopg
+
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
             if exists.fetchone() is None:
