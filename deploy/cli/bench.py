@@ -1,33 +1,16 @@
 """``trialwire bench``: benchmark commands that print JSON figures (never assertions).
 
-The benchmark code lives beside the tests (``tests/bench``) in a source checkout.
-"""
+The benchmarks are part of the package (``deploy/bench``), so they run from an installed
+wheel as well as from a checkout; each is imported when its command runs."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated
 
 import typer
 
-from deploy.cli.output import fail
-
 app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
-
-_CHECKOUT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    if not (_CHECKOUT / "tests" / "bench" / f"{name}.py").exists():
-        fail(f"benchmarks run from a source checkout (pip install -e .); "
-             f"tests/bench/{name}.py not found under {_CHECKOUT}")
-    if str(_CHECKOUT) not in sys.path:
-        sys.path.insert(0, str(_CHECKOUT))
-    return importlib.import_module(f"tests.bench.{name}")
 
 
 @app.command()
@@ -40,7 +23,8 @@ def storage(
     queries: Annotated[int, typer.Option(help="Timed downsampled queries.")] = 200,
 ) -> None:
     """Writer vs raw binary COPY rows/s, and downsampled query latency (p50/p99)."""
-    module = _load("storage_bench")
+    from deploy.bench import storage_bench as module
+
     result = module.run(rows=rows, batch=batch, query_days=query_days, buckets=buckets,
                         queries=queries)
     print(json.dumps(result, indent=2))
@@ -51,7 +35,8 @@ def gateway(
     duration: Annotated[float, typer.Option(help="Seconds measured per device count.")] = 60.0,
 ) -> None:
     """Gateway CPU% and RSS with 1, 4 and 8 devices at real rates; notification→ack p50/p99."""
-    module = _load("gateway_bench")
+    from deploy.bench import gateway_bench as module
+
     print(json.dumps(module.run(duration_s=duration), indent=2))
 
 
@@ -67,7 +52,8 @@ def pipeline(
 ) -> None:
     """Raw topic → database rows/s with all rules on (1 and 2 workers), raw COPY ceiling,
     and produce → flag latency at half load."""
-    module = _load("pipeline_bench")
+    from deploy.bench import pipeline_bench as module
+
     print(json.dumps(module.run(subjects=subjects, envelopes=envelopes,
                                 per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
                                 segments=segments, partitions=partitions, probes=probes),
@@ -81,5 +67,6 @@ def api(
     duration: Annotated[float, typer.Option(help="Seconds of load per endpoint.")] = 30.0,
 ) -> None:
     """Readings (downsampled) and flags endpoints: req/s and p50/p99 under a bounded load."""
-    module = _load("api_bench")
+    from deploy.bench import api_bench as module
+
     print(json.dumps(module.run(days=days, rate=rate, duration=duration), indent=2))

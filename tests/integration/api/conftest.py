@@ -18,9 +18,9 @@ from api.auth.roles import Role
 from api.auth.tokens import create_token
 from api.main import create_app
 from api.settings import ApiSettings
+from deploy.bench.seed import STUDY, seed_study
 from storage import registry
 from storage.settings import DatabaseSettings
-from tests.integration.stream.seed import STUDY, seed_study
 
 OTHER_STUDY = "ST-2"
 

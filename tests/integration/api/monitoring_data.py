@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import psycopg
 
+from deploy.bench.seed import STUDY
 from devices.model import Observation, WaveformSegment
 from storage import completeness
 from storage import flags as flag_store
 from storage.readings import ReadingWriter
 from stream.flags.flag import Flag
-from tests.integration.stream.seed import STUDY
 
 SUBJECT = "S-1"
 HOURS = 3

@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from api.auth.roles import Role
 from api.auth.tokens import create_token
 from api.main import create_app
+from deploy.bench.seed import seed_study
 from storage.settings import DatabaseSettings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 from tests.integration.api.conftest import Api
-from tests.integration.stream.seed import seed_study
 from tests.integration.stream.worker_harness import hr_envelope
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from deploy.bench.seed import STUDY
 from tests.integration.api.conftest import Api
 from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
-from tests.integration.stream.seed import STUDY
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
+from deploy.bench.seed import STUDY
 from tests.integration.api.conftest import Api
-from tests.integration.stream.seed import STUDY
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from api.web.mount import STATIC
+from deploy.bench.seed import STUDY
 from tests.integration.api.conftest import Api
 from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
-from tests.integration.stream.seed import STUDY
 
 pytestmark = pytest.mark.integration
 

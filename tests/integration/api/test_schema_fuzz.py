@@ -20,7 +20,7 @@ from schemathesis.schemas import APIOperation
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token
-from tests.integration.stream.seed import seed_study
+from deploy.bench.seed import seed_study
 
 pytestmark = pytest.mark.integration
 

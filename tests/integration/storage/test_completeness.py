@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from deploy.bench.seed import seed_study
 from devices.model import Observation
 from storage.completeness import record_heartbeat, refresh_hours
 from storage.readings import ReadingWriter
-from tests.integration.stream.seed import seed_study
 
 pytestmark = pytest.mark.integration
 

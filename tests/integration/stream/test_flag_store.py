@@ -9,9 +9,9 @@ import msgspec
 import psycopg
 import pytest
 
+from deploy.bench.seed import STUDY, seed_study
 from storage import flags as flag_store
 from stream.flags.flag import Flag
-from tests.integration.stream.seed import STUDY, seed_study
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ import msgspec
 import psycopg
 import pytest
 
+from deploy.bench.seed import STUDY, seed_study
 from storage import registry
 from storage.readings import ReadingWriter
 from stream.envelope import Envelope, WireReading, WireSegment, decode, encode
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
-from tests.integration.stream.seed import STUDY, seed_study
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from deploy.bench.seed import seed_study
 from stream.kafka.settings import KafkaSettings
-from tests.integration.stream.seed import seed_study
 from tests.integration.stream.worker_harness import (
     T0,
     StreamRig,

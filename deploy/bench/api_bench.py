@@ -2,7 +2,7 @@
 buckets) and the flags list under a bounded load from a second process on loopback.
 
 The API runs as ``trialwire api serve`` on an embedded PostgreSQL (durable settings); the
-load generator (``tests/bench/http_load.py``) sends requests at a fixed rate for a fixed
+load generator (``deploy/bench/http_load.py``) sends requests at a fixed rate for a fixed
 time and reports requests/s and latency percentiles.
 """
 
@@ -26,6 +26,8 @@ import httpx
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token
+from deploy.bench.report import progress
+from deploy.bench.seed import STUDY, seed_study
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
 from storage import flags as flag_store
@@ -33,8 +35,6 @@ from storage.migrate import migrate
 from storage.pool import connect
 from storage.readings import ReadingWriter
 from stream.flags.flag import Flag
-from tests.bench.report import progress
-from tests.integration.stream.seed import STUDY, seed_study
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def _free_port() -> int:
 
 def _load(url: str, token: str, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "tests.bench.http_load", "--url", url, "--token", token,
+        [sys.executable, "-m", "deploy.bench.http_load", "--url", url, "--token", token,
          "--rate", str(rate), "--duration", str(duration), *paths],
         cwd=CHECKOUT, capture_output=True, text=True, check=True, timeout=duration + 120)
     return json.loads(out.stdout)

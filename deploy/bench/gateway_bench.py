@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from deploy.bench.report import progress
 from deploy.services.broker import EmbeddedBroker
 from devices.catalog import DeviceType
 from devices.sim.home import DEFAULT_DEVICES, address_for, serial_for
@@ -29,7 +30,6 @@ from gateway.config import DeviceEntry, GatewayConfig, dump_config
 from stream import status as status_codec
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
-from tests.bench.report import progress
 
 # device count -> homes (seed, device types)
 LAYOUTS: dict[int, list[tuple[int, tuple[DeviceType, ...]]]] = {

@@ -23,6 +23,10 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from deploy.bench.report import percentile, progress
+from deploy.bench.seed import seed_study
+from deploy.bench.storage_bench import _raw_copy
+from deploy.bench.stream_rig import StreamRig, create_topics
 from deploy.services.broker import EmbeddedBroker
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
@@ -31,10 +35,6 @@ from storage.migrate import migrate
 from storage.pool import connect
 from stream.envelope import Envelope, WireReading, WireSegment, encode
 from stream.kafka.settings import KafkaSettings
-from tests.bench.report import percentile, progress
-from tests.bench.storage_bench import _raw_copy
-from tests.integration.stream.seed import seed_study
-from tests.integration.stream.worker_harness import StreamRig, create_topics
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 ECG_RATE_HZ = 130.0

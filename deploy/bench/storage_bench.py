@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from deploy.bench.report import peak_rss_mb, percentile, progress
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
 from storage import partitions
@@ -27,7 +28,6 @@ from storage.migrate import migrate
 from storage.pool import connect
 from storage.queries.readings import readings_downsampled
 from storage.readings import READING_COLUMNS, READING_TYPES, ReadingWriter
-from tests.bench.report import peak_rss_mb, percentile, progress
 
 SUBJECTS = 100
 T0 = datetime(2026, 9, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from tests.bench.report import percentile
+from deploy.bench.report import percentile
 
 
 async def run(url: str, token: str, paths: list[str], rate: float, duration: float,
