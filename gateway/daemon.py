@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, start_http_server
 
 from gateway.ble import Backend
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, MetricsPortError
 from gateway.metrics import GatewayCollector
 from gateway.runner import Gateway, spool_path
 from gateway.wallclock import Clock
@@ -61,7 +61,11 @@ async def serve(options: DaemonOptions, status_view: StatusView | None = None) -
                       scanner_backend=scanner, client_backend=client, clock=options.clock)
     if options.metrics_port is not None:
         REGISTRY.register(GatewayCollector(gateway.status))
-        start_http_server(options.metrics_port, addr=options.metrics_host)
+        try:
+            start_http_server(options.metrics_port, addr=options.metrics_host)
+        except OSError as exc:
+            raise MetricsPortError(f"cannot serve metrics on {options.metrics_host}:"
+                                   f"{options.metrics_port}: {exc.strerror or exc}") from exc
     stop = _stop_on_signals()
     await gateway.start()
     print(json.dumps({"gateway": options.config.gateway_id,  # noqa: T201 (readiness line)

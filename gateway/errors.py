@@ -27,3 +27,9 @@ class SpoolFullError(GatewayError):
     """The spool hit its disk budget and the policy could not make room."""
 
     reason = "spool_full"
+
+
+class MetricsPortError(GatewayError, OSError):
+    """The Prometheus endpoint could not bind its address (taken, or not this host's)."""
+
+    reason = "metrics_port_unavailable"

@@ -28,6 +28,7 @@ from storage.readings import ReadingWriter, validate_observation, validate_segme
 from stream.envelope import SCHEMA_VERSION, Envelope
 from stream.envelope import decode as decode_envelope
 from stream.envelope import encode as encode_envelope
+from stream.errors import DeadLetterReason
 from stream.validation.enrollment import EnrollmentIndex
 from stream.validation.plausibility import implausible
 
@@ -39,9 +40,7 @@ Span = tuple[str, str, int, int]  # gateway, device, seq_from, seq_to
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     value: bytes
-    # machine-readable: invalid_envelope, unsupported_schema, not_enrolled, invalid_reading,
-    # implausible_value
-    reason: str
+    reason: DeadLetterReason
     detail: str
     # Set when the envelope was readable: a dead-lettered batch is handled (kept in the
     # dead-letter topic), so the watermark passes it and the gateway stops re-sending what
@@ -111,16 +110,17 @@ class Sink:
         try:
             env = decode_envelope(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            result.dead_letters.append(DeadLetter(value, "invalid_envelope", str(exc)))
+            result.dead_letters.append(DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE, str(exc)))
             return None
         span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
         key = env.subject.encode()
         if env.schema_version != SCHEMA_VERSION:
             result.dead_letters.append(DeadLetter(
-                value, "unsupported_schema", f"schema_version {env.schema_version}", span, key))
+                value, DeadLetterReason.UNSUPPORTED_SCHEMA, f"schema_version {env.schema_version}",
+                span, key))
             return None
         if env.seq_to < env.seq_from:
-            result.dead_letters.append(DeadLetter(value, "invalid_envelope",
+            result.dead_letters.append(DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE,
                                                   "seq_to is before seq_from", None, key))
             return None
         return env
@@ -140,7 +140,8 @@ class Sink:
         if self.enrollments is not None:
             problem = self._enrollment_problem(env)
             if problem is not None:
-                result.dead_letters.append(DeadLetter(value, "not_enrolled", problem, span, key))
+                result.dead_letters.append(
+                    DeadLetter(value, DeadLetterReason.NOT_ENROLLED, problem, span, key))
                 return None
         observations, segments = to_rows(env)
         try:
@@ -149,7 +150,8 @@ class Sink:
             for i, seg in enumerate(segments):
                 validate_segment(seg, i)
         except InvalidReadingError as exc:
-            result.dead_letters.append(DeadLetter(value, "invalid_reading", str(exc), span, key))
+            result.dead_letters.append(
+                DeadLetter(value, DeadLetterReason.INVALID_READING, str(exc), span, key))
             return None
         kept: list[Observation] = []
         rejected = []
@@ -166,7 +168,7 @@ class Sink:
             # counts as handled through the stored part.
             copy = msgspec.structs.replace(env, readings=rejected, segments=[])
             result.dead_letters.append(DeadLetter(
-                encode_envelope(copy), "implausible_value", "; ".join(reasons), None, key))
+                encode_envelope(copy), DeadLetterReason.IMPLAUSIBLE_VALUE, "; ".join(reasons), None, key))
         return Accepted(env, kept, segments)
 
     async def persist(self, conn: AsyncConnection[object], values: list[bytes]) -> SinkResult:
@@ -186,7 +188,7 @@ class Sink:
             before = len(result.dead_letters)
             item = self._accept(value, env, result)
             if (item is None and self.enrollments is not None and self.enrollments.stale
-                    and result.dead_letters[-1].reason == "not_enrolled"):
+                    and result.dead_letters[-1].reason == DeadLetterReason.NOT_ENROLLED):
                 # A new enrollment may not be in the cached copy yet: reload once and retry.
                 del result.dead_letters[before:]
                 await self.enrollments.load(conn)

@@ -6,19 +6,12 @@ import asyncio
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr, ValidationError
 
 from api.auth.roles import Role
-from api.auth.tokens import create_token
 from deploy.cli.connections import database_url, resolved_kafka_settings
-from deploy.cli.metrics import MetricsHostOption, MetricsPortOption, serve_metrics
+from deploy.cli.metrics import MetricsHostOption, MetricsPortOption
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
-from deploy.logs import configure_logging
-from deploy.services import ServiceError
-from storage import StorageError
-from storage.migrate import require_current
-from storage.pool import connect
 
 app = typer.Typer(help="The study database API.", no_args_is_help=True)
 
@@ -34,11 +27,13 @@ def serve(
     metrics_host: MetricsHostOption = None,
 ) -> None:
     """Serve the API (OpenAPI at /docs) until stopped."""
-    import uvicorn
+    from pydantic import ValidationError
 
-    from api.main import create_app
+    from api import server
     from api.settings import ApiSettings
-    from storage.settings import DatabaseSettings
+    from deploy.logs import configure_logging
+    from deploy.services import ServiceError
+    from storage import StorageError
 
     try:
         settings = ApiSettings()
@@ -47,29 +42,19 @@ def serve(
     settings = settings.model_copy(update={k: v for k, v in (
         ("host", host), ("port", port), ("metrics_port", metrics_port),
         ("metrics_host", metrics_host)) if v is not None})
-    host, port = settings.host, settings.port
     configure_logging("INFO", process="api")
     dsn = database_url(data_dir)
-    asyncio.run(_require_schema(dsn))
     kafka = None
     try:
         kafka = resolved_kafka_settings(data_dir)
     except ServiceError as exc:
         console.print(f"[yellow]HTTP ingest off[/]: {exc}", highlight=False)
-    console.print(f"API on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    uvicorn.run(create_app(DatabaseSettings(url=SecretStr(dsn)), kafka, settings), host=host,
-                port=port, log_config=None)  # keep the JSON/console handlers set above
-
-
-async def _require_schema(dsn: str) -> None:
-    conn = await connect(dsn)
+    console.print(f"API on http://{settings.host}:{settings.port} (OpenAPI: /docs)",
+                  highlight=False)
     try:
-        await require_current(conn)
-    except StorageError as exc:
+        server.run(settings=settings, dsn=dsn, kafka=kafka)
+    except (StorageError, server.MetricsPortError) as exc:
         fail(str(exc))
-    finally:
-        await conn.close()
 
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -86,6 +71,11 @@ def token_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a token and print it (shown once; only a keyed hash is stored)."""
+    from api.auth.tokens import create_token
+    from storage import StorageError
+    from storage.migrate import require_current
+    from storage.pool import connect
+
     dsn = database_url(data_dir)
 
     async def create() -> str:

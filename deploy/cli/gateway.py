@@ -82,7 +82,7 @@ def run(
     from deploy.logs import configure_logging
     from deploy.services import default_data_dir
     from gateway import daemon
-    from gateway.errors import ConfigError
+    from gateway.errors import ConfigError, MetricsPortError
 
     data_dir = data_dir or default_data_dir()
     try:
@@ -93,11 +93,14 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     configure_logging(log_level, process="gateway")
-    if not sys.stderr.isatty():
-        daemon.run(options)
-        return
-    with Live(console=console, refresh_per_second=2) as live:
-        daemon.run(options, lambda status: live.update(_status_line(status)))
+    try:
+        if not sys.stderr.isatty():
+            daemon.run(options)
+            return
+        with Live(console=console, refresh_per_second=2) as live:
+            daemon.run(options, lambda status: live.update(_status_line(status)))
+    except MetricsPortError as exc:
+        fail(str(exc))
 
 
 def _clock(time_scale: float, time_origin: str | None,

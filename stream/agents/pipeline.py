@@ -35,6 +35,7 @@ from stream.agents.batches import committed_batches
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
 from stream.envelope import decode as decode_envelope
+from stream.errors import DeadLetterReason
 from stream.flags import flag as flag_codec
 from stream.flags.ecg_heart_rate import EcgHeartRate
 from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
@@ -119,7 +120,7 @@ class Pipeline:
         studies = {s: (enrollments.study_of(s) if enrollments else None)
                    for s in per_subject.keys() | replay.keys()}
         known = {s: st for s, st in studies.items() if st is not None}
-        if not known and not any(d.reason == "implausible_value" for d in result.dead_letters):
+        if not known and not any(d.reason == DeadLetterReason.IMPLAUSIBLE_VALUE for d in result.dead_letters):
             return []
         await self.db.run("rules", lambda c: self.rulebook.refresh(c, set(known.values())))
         flags: list[Flag] = []
@@ -164,7 +165,7 @@ class Pipeline:
         out = []
         enrollments = self.sink.enrollments
         for dead in result.dead_letters:
-            if dead.reason != "implausible_value":
+            if dead.reason != DeadLetterReason.IMPLAUSIBLE_VALUE:
                 continue
             env = decode_envelope(dead.value)
             study = enrollments.study_of(env.subject) if enrollments else None

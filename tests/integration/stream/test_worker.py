@@ -13,15 +13,9 @@ import psycopg
 import pytest
 
 from deploy.bench.seed import seed_study
+from deploy.bench.stream_rig import StreamRig, create_topics
 from stream.kafka.settings import KafkaSettings
-from tests.integration.stream.worker_harness import (
-    T0,
-    StreamRig,
-    create_topics,
-    hr_envelope,
-    scalar,
-    wait_for,
-)
+from tests.integration.stream.worker_harness import T0, hr_envelope, scalar, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,27 @@
+"""The stream worker's errors and the machine-readable reasons of its dead letters."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DeadLetterReason(StrEnum):
+    """Why a record went to the dead-letter topic (its ``reason`` header and metric label)."""
+
+    INVALID_ENVELOPE = "invalid_envelope"  # not a decodable envelope, or inconsistent fields
+    UNSUPPORTED_SCHEMA = "unsupported_schema"  # a schema_version this worker does not read
+    NOT_ENROLLED = "not_enrolled"  # no enrollment covers this device, subject and time
+    INVALID_READING = "invalid_reading"  # a reading the database cannot store (range, unit)
+    IMPLAUSIBLE_VALUE = "implausible_value"  # storable but physiologically impossible
+
+
+class StreamError(Exception):
+    """Root of the stream worker's own errors; ``reason`` is machine-readable."""
+
+    reason: str = "stream_error"
+
+
+class MetricsPortError(StreamError, OSError):
+    """The Prometheus endpoint could not bind its address (taken, or not this host's)."""
+
+    reason = "metrics_port_unavailable"
