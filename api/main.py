@@ -31,7 +31,7 @@ from api.settings import ApiSettings
 from api.web.mount import mount_monitoring
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
-from stream.envelope import Envelope
+from stream.contract.envelope import Envelope
 from stream.kafka.settings import KafkaSettings
 
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from prometheus_client import REGISTRY, start_http_server
 
 from gateway.ble import Backend
-from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, MetricsPortError
 from gateway.metrics import GatewayCollector
 from gateway.runner import Gateway, spool_path
 from gateway.wallclock import Clock
+from stream.contract.gateway_config import GatewayConfig
+from stream.contract.status import GatewayStatus
 from stream.kafka.settings import KafkaSettings
-from stream.status import GatewayStatus
 
 if TYPE_CHECKING:
     from gateway.ble.bumble_backend import BumbleAdapter

@@ -28,14 +28,14 @@ from devices.gatt import cgm, device_information, glucose, polar_pmd, racp
 from devices.gatt.registry import DecodeContext, Decoded, decode, full_uuid
 from devices.model import Quality
 from gateway.clock import ClockEstimator
-from gateway.config import DeviceEntry, GatewayConfig
 from gateway.connection import connect_with_retry
 from gateway.errors import ConnectError
 from gateway.spool import PendingItem
 from gateway.spool_writer import SpoolWriter
 from gateway.wallclock import Clock
-from stream.envelope import WireReading, WireSegment
-from stream.status import DeviceStatus
+from stream.contract.envelope import WireReading, WireSegment
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
+from stream.contract.status import DeviceStatus
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from gateway.config import GatewayConfig, dump_config
+from gateway.config import dump_config
 from gateway.errors import ConfigError
+from stream.contract.gateway_config import GatewayConfig
 
 
 class EnrollmentFailed(ConfigError):

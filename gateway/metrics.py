@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from stream.status import GatewayStatus
+from stream.contract.status import GatewayStatus
 
 
 class GatewayCollector(Collector):

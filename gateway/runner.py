@@ -11,17 +11,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from gateway.config import GatewayConfig
 from gateway.device_session import DeviceSession
 from gateway.scanner import UnknownDeviceWatch
 from gateway.spool import Spool
 from gateway.spool_writer import SpoolWriter
 from gateway.uploader import Uploader
 from gateway.wallclock import Clock, SystemClock
-from stream import status as status_codec
-from stream.envelope import ClockEstimate
+from stream.contract import status as status_codec
+from stream.contract.envelope import ClockEstimate
+from stream.contract.gateway_config import GatewayConfig
+from stream.contract.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
 from stream.kafka.settings import KafkaSettings
-from stream.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
 
 logger = logging.getLogger(__name__)
 

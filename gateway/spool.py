@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from stream.envelope import WireReading, WireSegment
+from stream.contract.envelope import WireReading, WireSegment
 
 logger = logging.getLogger(__name__)
 

@@ -24,14 +24,14 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from gateway.config import GatewayConfig
 from gateway.spool import Batch, Spool
 from gateway.wallclock import Clock
-from stream import watermark as watermarks
-from stream.envelope import ClockEstimate, Envelope, WireReading, WireSegment
-from stream.envelope import encode as encode_envelope
+from stream.contract import watermark as watermarks
+from stream.contract.envelope import ClockEstimate, Envelope, WireReading, WireSegment
+from stream.contract.envelope import encode as encode_envelope
+from stream.contract.gateway_config import GatewayConfig
+from stream.contract.status import UploadStatus
 from stream.kafka.settings import KafkaSettings
-from stream.status import UploadStatus
 
 logger = logging.getLogger(__name__)
 

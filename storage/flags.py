@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 from psycopg import AsyncConnection
 
-from stream.flags.flag import Flag
+from stream.contract.flag import Flag
 
 _MERGE = """
 UPDATE flags SET window_end = greatest(window_end, %(end)s),

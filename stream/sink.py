@@ -25,9 +25,9 @@ from devices.model import Observation, Quality, WaveformSegment
 from storage import watermarks
 from storage.errors import InvalidReadingError
 from storage.readings import ReadingWriter, validate_observation, validate_segment
-from stream.envelope import SCHEMA_VERSION, Envelope
-from stream.envelope import decode as decode_envelope
-from stream.envelope import encode as encode_envelope
+from stream.contract.envelope import SCHEMA_VERSION, Envelope
+from stream.contract.envelope import decode as decode_envelope
+from stream.contract.envelope import encode as encode_envelope
 from stream.errors import DeadLetterReason
 from stream.validation.enrollment import EnrollmentIndex
 from stream.validation.plausibility import implausible

@@ -14,7 +14,7 @@ from api.auth import enrollment
 from api.auth.roles import Principal, Role
 from api.auth.tokens import create_token
 from api.deps import Conn, EnrollmentToken, requires
-from gateway.config import DeviceEntry, GatewayConfig
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 
 router = APIRouter(tags=["gateways"])
 

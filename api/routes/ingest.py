@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api import metrics
 from api.auth.roles import Principal, Role
 from api.deps import requires
-from stream.envelope import decode as decode_envelope
+from stream.contract.envelope import decode as decode_envelope
 
 router = APIRouter(tags=["ingest"])
 

@@ -34,7 +34,7 @@ from storage import flags as flag_store
 from storage.migrate import migrate
 from storage.pool import connect
 from storage.readings import ReadingWriter
-from stream.flags.flag import Flag
+from stream.contract.flag import Flag
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 CHECKOUT = Path(__file__).resolve().parents[2]

@@ -26,8 +26,9 @@ from deploy.bench.report import progress
 from deploy.services.broker import EmbeddedBroker
 from devices.catalog import DeviceType
 from devices.sim.home import DEFAULT_DEVICES, address_for, serial_for
-from gateway.config import DeviceEntry, GatewayConfig, dump_config
-from stream import status as status_codec
+from gateway.config import dump_config
+from stream.contract import status as status_codec
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 

@@ -33,7 +33,7 @@ from devices.model import Observation
 from storage import partitions
 from storage.migrate import migrate
 from storage.pool import connect
-from stream.envelope import Envelope, WireReading, WireSegment, encode
+from stream.contract.envelope import Envelope, WireReading, WireSegment, encode
 from stream.kafka.settings import KafkaSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

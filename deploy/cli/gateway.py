@@ -20,9 +20,9 @@ from deploy.cli.output import console, fail
 from gateway.ble import Backend
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
     from gateway.wallclock import Clock
-    from stream.status import GatewayStatus
+    from stream.contract.gateway_config import GatewayConfig
+    from stream.contract.status import GatewayStatus
 
 app = typer.Typer(help="The home gateway: BLE capture, durable spool, upload.",
                   no_args_is_help=True)
@@ -145,7 +145,7 @@ def status(config_path: ConfigOption, data_dir: DataDirOption = None) -> None:
 
     from deploy.services import default_data_dir
     from gateway.runner import spool_path
-    from stream import status as status_codec
+    from stream.contract import status as status_codec
 
     config = _config(config_path)
     path = spool_path(config, data_dir or default_data_dir()).with_name("status.json")

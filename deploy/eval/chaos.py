@@ -45,8 +45,9 @@ from deploy.processes import ProcessGroup
 from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
 from devices.sim.emission import read_emissions
-from gateway.config import GatewayConfig, dump_config
-from stream import status as status_codec
+from gateway.config import dump_config
+from stream.contract import status as status_codec
+from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
           "ble_link_loss", "gateway_offline")

@@ -17,10 +17,10 @@ from devices.sim.emission import EmissionLog
 from devices.sim.home import HomeConfig, VirtualHome, address_for, serial_for
 from devices.sim.radio import VirtualRadio
 from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, BumbleScanner, use_adapter
-from gateway.config import DeviceEntry, GatewayConfig
 from gateway.runner import Gateway
 from gateway.wallclock import ScaledClock
 from storage import registry
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 from stream.kafka.settings import KafkaSettings
 
 STUDY = "EVAL"

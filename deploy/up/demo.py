@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 
 from deploy.eval.homes import gateway_config, register
 from devices.catalog import DeviceType
-from gateway.config import GatewayConfig
+from stream.contract.gateway_config import GatewayConfig
 
 STUDY = "DEMO"
 # What a demo home wears: a watch (heart rate, SpO2, temperature), a CGM and an ECG patch.

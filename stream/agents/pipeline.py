@@ -30,16 +30,16 @@ from faust.types import StreamT, TableT, TopicT
 from devices.model import Observation
 from storage import flags as flag_store
 from stream import metrics
-from stream import watermark as watermark_codec
 from stream.agents.batches import committed_batches
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
-from stream.envelope import decode as decode_envelope
+from stream.contract import flag as flag_codec
+from stream.contract import watermark as watermark_codec
+from stream.contract.envelope import decode as decode_envelope
+from stream.contract.flag import Flag
 from stream.errors import DeadLetterReason
-from stream.flags import flag as flag_codec
 from stream.flags.ecg_heart_rate import EcgHeartRate
 from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
-from stream.flags.flag import Flag
 from stream.flags.rulebook import RuleBook
 from stream.sink import Sink, SinkResult, to_rows
 

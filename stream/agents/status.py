@@ -20,12 +20,13 @@ from faust.types import StreamT, TableT, TopicT
 from storage import flags as flag_store
 from storage.completeness import record_heartbeat
 from stream import metrics
-from stream import status as status_codec
 from stream.agents.batches import committed_batches
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
-from stream.flags import flag as flag_codec
-from stream.flags.flag import Flag, from_episode
+from stream.contract import flag as flag_codec
+from stream.contract import status as status_codec
+from stream.contract.flag import Flag
+from stream.flags.flag import from_episode
 from stream.flags.rulebook import RuleBook
 from stream.flags.rules.sustained import SustainedThreshold
 from stream.validation.enrollment import EnrollmentIndex

@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from devices.model import Observation, Quality
+from stream.contract.flag import Flag
 from stream.flags.config import RuleSpec
-from stream.flags.flag import Flag, from_episode, utc
+from stream.flags.flag import from_episode, utc
 from stream.flags.rules.episode import Sample
 
 # How far before the first late reading a refold starts: the longest rule duration plus

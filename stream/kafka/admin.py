@@ -7,8 +7,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from stream.contract.topics import TopicSpec
 from stream.kafka.settings import KafkaSettings
-from stream.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 

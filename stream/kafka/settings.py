@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stream.topics import PREFIX, TopicNames
+from stream.contract.topics import PREFIX, TopicNames
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -32,7 +32,7 @@ class KafkaSettings(BaseSettings):
     # True when the broker is the embedded Tansu: enables the client-side fixes.
     embedded_broker: bool = False
     client_id: str = "trialwire"
-    # Every topic name starts with this (stream/topics.py).
+    # Every topic name starts with this (stream/contract/topics.py).
     topic_prefix: str = PREFIX
 
     security_protocol: SecurityProtocol = "PLAINTEXT"

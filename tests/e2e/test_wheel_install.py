@@ -35,7 +35,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from gateway.spool import PendingItem, Spool
-from stream.envelope import WireReading
+from stream.contract.envelope import WireReading
 t = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 spool = Spool(Path(sys.argv[1]), budget_bytes=2**20)
 spool.write([PendingItem("D1", WireReading(seq=0, metric="heart_rate", value=v, unit="/min",

@@ -9,8 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from typer.testing import CliRunner
 
 from deploy.cli import app
+from stream.contract.topics import TOPICS
 from stream.kafka.settings import KafkaSettings
-from stream.topics import TOPICS
 
 pytestmark = pytest.mark.integration
 

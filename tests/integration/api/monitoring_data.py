@@ -14,7 +14,7 @@ from devices.model import Observation, WaveformSegment
 from storage import completeness
 from storage import flags as flag_store
 from storage.readings import ReadingWriter
-from stream.flags.flag import Flag
+from stream.contract.flag import Flag
 
 SUBJECT = "S-1"
 HOURS = 3

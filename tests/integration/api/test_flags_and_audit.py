@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from storage import flags as flag_store
-from stream.flags.flag import Flag
+from stream.contract.flag import Flag
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration

@@ -32,9 +32,9 @@ from deploy.logs import LogSettings
 from deploy.services.stack import DATA_DIR_ENV, resolve_database_url
 from storage.migrate import MODE_ENV
 from storage.settings import DatabaseSettings
+from stream.contract.topics import TopicNames
 from stream.kafka.settings import KafkaSettings
 from stream.settings import StreamSettings
-from stream.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"

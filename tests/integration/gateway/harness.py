@@ -19,14 +19,14 @@ from devices.sim.emission import EmissionLog
 from devices.sim.home import HomeConfig, VirtualHome
 from devices.sim.radio import VirtualRadio
 from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, BumbleScanner, use_adapter
-from gateway.config import GatewayConfig
 from gateway.runner import Gateway
 from gateway.wallclock import ScaledClock
-from stream import envelope as envelopes
-from stream import topics
+from stream.contract import envelope as envelopes
+from stream.contract import topics
+from stream.contract.gateway_config import GatewayConfig
+from stream.contract.status import GatewayStatus
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
-from stream.status import GatewayStatus
 
 START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -223,7 +223,7 @@ def _is_subsequence(short: list[float], long: list[float]) -> bool:
 
 async def read_statuses(kafka: KafkaSettings, gateway_id: str) -> list[Any]:
     """Every status message of ``gateway_id`` on the status topic."""
-    from stream import status as status_codec
+    from stream.contract import status as status_codec
 
     consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=None))
     await consumer.start()

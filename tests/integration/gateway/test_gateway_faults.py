@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from devices.catalog import DeviceType
 from devices.sim.home import VirtualHome
-from stream import topics
-from stream import watermark as watermarks
+from stream.contract import topics
+from stream.contract import watermark as watermarks
 from stream.kafka.settings import KafkaSettings
 from tests.integration.gateway.harness import (
     arrived_by_device,

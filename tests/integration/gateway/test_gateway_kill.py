@@ -19,10 +19,10 @@ import pytest
 from devices.catalog import DeviceType
 from devices.sim.emission import read_emissions
 from gateway.config import dump_config
-from stream import status as status_codec
+from stream.contract import status as status_codec
+from stream.contract.topics import TOPICS
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
-from stream.topics import TOPICS
 from tests.integration.gateway.harness import assert_delivered, gateway_config, read_envelopes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.e2e,

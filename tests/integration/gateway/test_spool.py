@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.spool import PRIORITY, PendingItem, Spool
-from stream.envelope import WireReading, WireSegment
+from stream.contract.envelope import WireReading, WireSegment
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import pytest
 
 from deploy.bench.seed import STUDY, seed_study
 from storage import flags as flag_store
-from stream.flags.flag import Flag
+from stream.contract.flag import Flag
 
 pytestmark = pytest.mark.integration
 

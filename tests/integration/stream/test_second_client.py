@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream import envelope
+from stream.contract import envelope
 from stream.kafka.settings import KafkaSettings
 
 confluent_kafka = pytest.importorskip("confluent_kafka",

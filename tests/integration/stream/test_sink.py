@@ -14,7 +14,7 @@ import pytest
 from deploy.bench.seed import STUDY, seed_study
 from storage import registry
 from storage.readings import ReadingWriter
-from stream.envelope import Envelope, WireReading, WireSegment, decode, encode
+from stream.contract.envelope import Envelope, WireReading, WireSegment, decode, encode
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
 

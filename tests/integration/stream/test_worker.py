@@ -183,7 +183,7 @@ async def test_two_workers_share_partitions_and_survive_a_rebalance(rig: StreamR
 async def test_gateway_status_feeds_heartbeats_quality_flags_and_completeness(
     rig: StreamRig,
 ) -> None:
-    from stream import status as status_codec
+    from stream.contract import status as status_codec
 
     rig.start_worker()
     await rig.produce([hr_envelope(0, [70.0] * 60)])  # minute 0 of the hour has data

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from deploy.bench.stream_rig import StreamRig
-from stream.envelope import Envelope, WireReading, encode
+from stream.contract.envelope import Envelope, WireReading, encode
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from deploy.cli import app
-from gateway.config import DeviceEntry, GatewayConfig, dump_config
+from gateway.config import dump_config
 from gateway.runner import spool_path
 from gateway.spool import PendingItem, Spool
-from stream.envelope import WireReading
+from stream.contract.envelope import WireReading
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 
 runner = CliRunner()
 

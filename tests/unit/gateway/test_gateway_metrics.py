@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from gateway.metrics import GatewayCollector
-from stream.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
+from stream.contract.status import DeviceStatus, GatewayStatus, SpoolStatus, UploadStatus
 
 
 def test_status_figures_become_metrics() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from stream import envelope
+from stream.contract import envelope
 
 SCHEMA = Path(envelope.__file__).parent / "schema" / "envelope.v1.json"
 GOOD = {

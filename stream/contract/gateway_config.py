@@ -1,0 +1,50 @@
+"""A gateway's identity and configuration: which subject, which devices, where to upload.
+
+The platform issues it at enrollment (``api/``) and the gateway loads it from a file
+(``gateway/config.py``); both sides read this one definition."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from devices.catalog import DeviceType
+
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Address = Annotated[str, msgspec.Meta(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
+
+
+class DeviceEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    id: Code  # the platform's device id (registry)
+    type: DeviceType
+    address: Address
+    serial: str | None = None
+
+
+class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    gateway_id: Code
+    study: Code
+    subject: Code  # pseudonymous subject code
+    devices: list[DeviceEntry]
+    spool_path: str | None = None  # default: <data dir>/gateway-<id>/spool.sqlite
+    spool_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+    batch_max_items: Annotated[int, msgspec.Meta(ge=1, le=50_000)] = 2_000
+    batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 200
+    resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+    # Set by `trialwire gateway enroll`: the platform API and the file holding this
+    # gateway's API token (never the token itself: config files get copied around).
+    api_url: str | None = None
+    api_token_file: str | None = None
+
+    def device(self, device_id: str) -> DeviceEntry:
+        for entry in self.devices:
+            if entry.id == device_id:
+                return entry
+        raise KeyError(device_id)
+
+    def by_address(self) -> dict[str, DeviceEntry]:
+        return {d.address.upper(): d for d in self.devices}
