@@ -49,12 +49,16 @@ def _load(module: str) -> ModuleType | ModuleNotFoundError:
         return exc
 
 
+def _needs_extra(name: str, extra: str, exc: ModuleNotFoundError) -> str:
+    return (f"`trialwire {name}` needs the {extra!r} extra: pip install 'trialwire[{extra}]' "
+            f"(missing module {exc.name!r})")
+
+
 def _add_missing(name: str, extra: str, exc: ModuleNotFoundError) -> None:
     """A stand-in command that takes any arguments and names the extra to install."""
 
     def needs_extra(_ctx: typer.Context) -> None:
-        fail(f"`trialwire {name}` needs the {extra!r} extra: pip install 'trialwire[{extra}]' "
-             f"(missing module {exc.name!r})")
+        fail(_needs_extra(name, extra, exc))
 
     app.command(name=name, help=f"(needs trialwire[{extra}])",
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -93,6 +97,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm_as_exit)
     try:
         app()
+    except ModuleNotFoundError as exc:
+        # A command whose module loaded but whose work needs an extra that is not installed.
+        name = sys.argv[1] if len(sys.argv) > 1 else ""
+        extra = {g: e for g, _m, e in (*_GROUPS, *_COMMANDS)}.get(name)
+        if extra is None or (exc.name or "").split(".")[0] not in _OPTIONAL:
+            raise
+        fail(_needs_extra(name, extra, exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
     except BrokenPipeError:

@@ -6,7 +6,7 @@ per-device sequence range (its spool ids): the sink reports persisted watermarks
 and the gateway deletes its spool up to them. Each reading's ``seq`` is its natural-key
 sequence: the device's record number for stored records (so a backfilled copy equals the
 live one), else the gateway sequence. The JSON Schema is committed in
-``stream/schema/envelope.v1.json`` (a test keeps it equal to this code).
+``stream/contract/schema/envelope.v1.json`` (a test keeps it equal to this code).
 """
 
 from __future__ import annotations
