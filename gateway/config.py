@@ -40,4 +40,5 @@ def load_config(path: Path) -> GatewayConfig:
 
 
 def dump_config(config: GatewayConfig) -> str:
-    return yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False)
+    text: str = yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False)
+    return text

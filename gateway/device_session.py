@@ -14,10 +14,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
@@ -61,7 +61,7 @@ class _Notification:
     received_wall: float  # time.time(), for latency figures
 
 
-def _collect(task: asyncio.Future[object]) -> None:
+def _collect(task: asyncio.Future[Any]) -> None:
     """Retrieve an abandoned task's exception (it is of no further interest)."""
     if not task.cancelled():
         task.exception()
@@ -205,7 +205,8 @@ class DeviceSession:
 
     async def _connect(self) -> BleakClient:
         device = await BleakScanner.find_device_by_address(
-            self.entry.address, timeout=SCAN_TIMEOUT_S, backend=self.scanner_backend)
+            self.entry.address, timeout=SCAN_TIMEOUT_S,
+            backend=self.scanner_backend)  # type: ignore[arg-type]  # None: bleak's default
         if device is None:
             raise ConnectError(f"{self.entry.id}: {self.entry.address} is not advertising")
         self._disconnected.clear()
@@ -277,7 +278,7 @@ class DeviceSession:
         self.context = DecodeContext(e2e_crc_supported=self.context.e2e_crc_supported,
                                      service=self.context.service, session_start=start)
 
-    def _callback(self, uuid: str):
+    def _callback(self, uuid: str) -> Callable[[object, bytearray], None]:
         def on_notify(_sender: object, data: bytearray) -> None:
             self._last_value = time.monotonic()
             self._queue.put_nowait(_Notification(uuid, bytes(data), self.clock.now(),
@@ -430,6 +431,8 @@ class DeviceSession:
             # Busy: the device is still serving a request of ours whose link is gone (a
             # restarted gateway comes back faster than the device notices); ask again.
             await asyncio.sleep(RACP_BUSY_RETRY_S)
+        else:
+            return  # not reached: the last attempt always breaks
         if response.response in (racp.ResponseCode.SUCCESS, racp.ResponseCode.NO_RECORDS_FOUND):
             # Everything from the cursor on is spooled (the response came after its
             # records, and the cursor is put after them): it may move now.

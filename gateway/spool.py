@@ -320,9 +320,11 @@ class Spool:
                               {k: v for k, v in counters.items() if k.startswith("dropped")},
                               counters.get("duplicate_records", 0))
 
-    def items(self, device_id: str | None = None, limit: int = 50) -> list[tuple]:
+    def items(self, device_id: str | None = None,
+              limit: int = 50) -> list[tuple[str, int, str, str | None, bytes]]:
         """Newest items, for ``trialwire gateway spool`` inspection."""
         with self._lock:
+            args: tuple[object, ...]
             if device_id is None:
                 sql, args = "SELECT device_id, gseq, kind, batch_id, payload FROM items" \
                             " ORDER BY created_at DESC LIMIT ?", (limit,)

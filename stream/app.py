@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import cast
 
 import faust
 
+from storage.migrate import StorageMode
 from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
 from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, BrokerWatch
@@ -74,7 +76,8 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
     rulebook = RuleBook(definitions)
     completeness = CompletenessRefresher()
     pipeline = Pipeline(
-        db=db, sink=Sink(ReadingWriter(mode=storage_mode), enrollments), rulebook=rulebook,
+        db=db, sink=Sink(ReadingWriter(mode=cast("StorageMode", storage_mode)), enrollments),
+        rulebook=rulebook,
         state=state, dead_letter=out[names.dead_letter], flags=out[names.flags],
         watermarks=out[names.watermarks], completeness=completeness,
         batch_max=stream.batch_max, batch_within_s=stream.batch_within_s)

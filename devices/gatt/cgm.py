@@ -166,7 +166,7 @@ class CgmMeasurement:
     @classmethod
     def from_bytes(cls, data: bytes, *, crc: bool | None = None) -> CgmMeasurement:
         r = Reader(data, "CGM Measurement")
-        records = []
+        records: list[CgmRecord] = []
         while r.remaining or not records:
             records.append(_read_record(r, crc, len(records)))
         r.done()

@@ -46,7 +46,7 @@ class MedFloat:
         d = Decimal(value)
         if exponent is None:
             exp = d.normalize().as_tuple().exponent
-            exponent = int(exp)  # type: ignore[arg-type]
+            exponent = int(exp)
         mantissa = int(d.scaleb(-exponent))
         return cls(mantissa, exponent)
 

@@ -119,15 +119,15 @@ def _write_settings(w: Writer, settings: Settings) -> None:
         w.u8(int(kind)).u8(len(values))
         for value in values:
             if kind == SettingType.FACTOR:
-                w.f32(float(value))  # type: ignore[arg-type]
+                w.f32(float(value))
             elif kind == SettingType.SECURITY:
-                w.raw(bytes(value))  # type: ignore[arg-type]
+                w.raw(value if isinstance(value, bytes) else bytes(int(value)))
             elif _SETTING_SIZE[kind] == 4:
-                w.u32(int(value))  # type: ignore[arg-type]
+                w.u32(int(value))
             elif _SETTING_SIZE[kind] == 2:
-                w.u16(int(value))  # type: ignore[arg-type]
+                w.u16(int(value))
             else:
-                w.u8(int(value))  # type: ignore[arg-type]
+                w.u8(int(value))
 
 
 def _measurement_type(r: Reader, raw: int) -> MeasurementType:

@@ -61,7 +61,8 @@ class EcgPatch(VirtualWearable):
             self._stop_ecg()
             await self._respond(command.op, command.measurement, polar_pmd.PmdStatus.SUCCESS)
         elif command.op == polar_pmd.PmdOp.GET_SETTINGS:
-            settings = {polar_pmd.SettingType.SAMPLE_RATE: (ECG_RATE_HZ,),
+            settings: dict[polar_pmd.SettingType, tuple[int | float | bytes, ...]] = {
+                        polar_pmd.SettingType.SAMPLE_RATE: (ECG_RATE_HZ,),
                         polar_pmd.SettingType.RESOLUTION: (14,)}
             await self.send(polar_pmd.UUID_CONTROL_POINT, bytes(polar_pmd.PmdResponse(
                 command.op, command.measurement, polar_pmd.PmdStatus.SUCCESS, False, settings)))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bumble.device import Device
 
@@ -91,7 +92,7 @@ class VirtualHome:
             serial = serial_for(self.config.seed, device_type)
             address = address_for(self.config.seed, device_type)
             device, controller = await self.factory(serial, address)
-            extra: dict[str, object] = {}
+            extra: dict[str, Any] = {}
             if device_type == DeviceType.GLUCOSE_METER and self.config.glucose_meter_interval_s:
                 extra["interval_s"] = self.config.glucose_meter_interval_s
             if device_type == DeviceType.BP_CUFF and self.config.bp_interval_s:

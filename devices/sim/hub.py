@@ -17,8 +17,8 @@ import logging
 from bumble import hci
 from bumble.device import Device
 from bumble.link import LocalLink
-from bumble.transport import Transport, open_transport
-from bumble.transport.common import StreamPacketSink, StreamPacketSource
+from bumble.transport import open_transport
+from bumble.transport.common import StreamPacketSink, StreamPacketSource, Transport
 
 from devices.sim.radio import VirtualController
 
@@ -57,7 +57,7 @@ class _ControllerPort(StreamPacketSource):
 
 class BluetoothHub:
     def __init__(self) -> None:
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]  # bumble leaves it unannotated
         self.ports: set[_ControllerPort] = set()
         self._server: asyncio.base_events.Server | None = None
         self.port: int | None = None

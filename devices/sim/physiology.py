@@ -22,6 +22,7 @@ scripted window is the ground truth).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
@@ -35,7 +36,9 @@ RAMP_S = {EventKind.HYPOGLYCEMIA: 900.0, EventKind.HYPERGLYCEMIA: 1200.0,
           EventKind.FEVER: 1200.0, EventKind.LOW_BATTERY: 600.0}
 
 
-def _smooth_noise(rng: np.random.Generator, amplitude: float, periods_s: tuple[float, ...]):
+def _smooth_noise(rng: np.random.Generator, amplitude: float,
+                  periods_s: tuple[float, ...],
+                  ) -> Callable[[float | np.ndarray], float | np.ndarray]:
     """A deterministic smooth wiggle: sum of sinusoids with random phases."""
     phases = rng.uniform(0, 2 * math.pi, len(periods_s))
     weights = rng.uniform(0.5, 1.0, len(periods_s))

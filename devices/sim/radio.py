@@ -64,7 +64,7 @@ class VirtualRadio:
     """One shared virtual link; each device gets its own controller and host."""
 
     def __init__(self) -> None:
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]  # bumble leaves it unannotated
         self.controllers: dict[str, VirtualController] = {}
 
     def device(self, name: str, address: str) -> Device:

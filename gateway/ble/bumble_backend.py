@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bleak.args import SizedBuffer
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.descriptor import BleakGATTDescriptor
@@ -29,7 +30,8 @@ from bumble import att, core, hci
 from bumble.core import UUID, AdvertisingData, PhysicalTransport
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy
-from bumble.transport import Transport, open_transport
+from bumble.transport import open_transport
+from bumble.transport.common import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def _att_errors() -> Iterator[None]:
     try:
         yield
     except att.ATT_Error as exc:
-        raise BleakGATTProtocolError(exc.error_code) from exc  # type: ignore[call-arg]
+        raise BleakGATTProtocolError(exc.error_code) from exc
     except core.TimeoutError as exc:
         raise TimeoutError(str(exc)) from exc
     except core.BaseBumbleError as exc:
@@ -278,7 +280,8 @@ class BumbleClient(BaseBleakClient):
 
     async def _resolve_address(self) -> hci.Address:
         if isinstance(self._details, dict) and "address" in self._details:
-            return self._details["address"]
+            address: hci.Address = self._details["address"]
+            return address
         adv = await self._adapter.find(self.address, self._timeout)
         if adv is None:
             raise BleakDeviceNotFoundError(self.address,
@@ -388,13 +391,13 @@ class BumbleClient(BaseBleakClient):
             return bytearray(await descriptor.obj.read_value())
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic,
-                              data: bytes | bytearray | memoryview, response: bool) -> None:
+                              data: SizedBuffer, response: bool) -> None:
         self._require()
         with _att_errors():
             await characteristic.obj.write_value(bytes(data), with_response=response)
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
-                                    data: bytes | bytearray | memoryview) -> None:
+                                    data: SizedBuffer) -> None:
         if descriptor.uuid == CCCD_UUID:
             raise ValueError("write the CCCD with start_notify/stop_notify, not directly")
         self._require()

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from faust import Stream
 from faust.types import StreamT
 
 
-async def committed_batches(stream: StreamT, max_: int, within_s: float,
+async def committed_batches(stream: StreamT[bytes], max_: int, within_s: float,
                             ) -> AsyncIterator[list[bytes]]:
+    # take_events is faust-streaming's addition to Stream; StreamT does not declare it.
+    assert isinstance(stream, Stream)
     async for events in stream.take_events(max_, within=within_s):
         held = list(events)
         for event in held:

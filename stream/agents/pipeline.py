@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, *, db: Database, sink: Sink, rulebook: RuleBook, state: TableT,
+    def __init__(self, *, db: Database, sink: Sink, rulebook: RuleBook, state: TableT[bytes, Any],
                  dead_letter: TopicT, flags: TopicT, watermarks: TopicT,
                  completeness: CompletenessRefresher, batch_max: int,
                  batch_within_s: float) -> None:
@@ -64,7 +64,7 @@ class Pipeline:
         self.batch_max = batch_max
         self.batch_within_s = batch_within_s
 
-    async def run(self, stream: StreamT) -> AsyncIterator[None]:
+    async def run(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         """The agent body."""
         async for values in committed_batches(stream, self.batch_max, self.batch_within_s):
             await self.handle(values)

@@ -57,7 +57,7 @@ def status_samples(status: status_codec.GatewayStatus, *, silent_s: float,
 
 class StatusAgent:
     def __init__(self, *, db: Database, enrollments: EnrollmentIndex, rulebook: RuleBook,
-                 state: TableT, flags: TopicT, completeness: CompletenessRefresher) -> None:
+                 state: TableT[bytes, Any], flags: TopicT, completeness: CompletenessRefresher) -> None:
         self.db = db
         self.enrollments = enrollments
         self.rulebook = rulebook
@@ -65,7 +65,7 @@ class StatusAgent:
         self.flags_topic = flags
         self.completeness = completeness
 
-    async def run(self, stream: StreamT) -> AsyncIterator[None]:
+    async def run(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         async for values in committed_batches(stream, 200, 1.0):
             await self.handle(values)
             yield None

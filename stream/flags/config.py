@@ -82,7 +82,8 @@ def load_rules(overrides: dict[str, dict[str, Any]] | None = None,
 
 def default_definitions() -> dict[str, dict[str, Any]]:
     text = resources.files("stream.flags").joinpath("default_rules.yaml").read_text()
-    return yaml.safe_load(text)["rules"]
+    rules: dict[str, dict[str, Any]] = yaml.safe_load(text)["rules"]
+    return rules
 
 
 def definitions_from_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -93,11 +94,12 @@ def definitions_from_file(path: Path) -> dict[str, dict[str, Any]]:
         raise RuleConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
         raise RuleConfigError(f"{path}: expected a mapping with a 'rules' mapping")
-    return data["rules"]
+    rules: dict[str, dict[str, Any]] = data["rules"]
+    return rules
 
 
 def study_overrides(settings: dict[str, Any] | str | bytes | None) -> dict[str, dict[str, Any]]:
     """The ``rules`` part of a study's settings (jsonb)."""
-    if isinstance(settings, (str, bytes)):
-        settings = msgspec.json.decode(settings)
-    return dict((settings or {}).get("rules", {}))
+    decoded: dict[str, Any] | None = (msgspec.json.decode(settings)
+                                      if isinstance(settings, (str, bytes)) else settings)
+    return dict((decoded or {}).get("rules", {}))

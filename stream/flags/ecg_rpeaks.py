@@ -43,7 +43,8 @@ def _filtfilt(fs: float, x: np.ndarray) -> np.ndarray:
     state = zi[:, None, :]  # (sections, 1, 2) broadcast over the rows
     y, _ = sosfilt(sos, ext, axis=1, zi=state * ext[None, :, :1])
     y, _ = sosfilt(sos, y[:, ::-1], axis=1, zi=state * y[None, :, -1:])
-    return y[:, ::-1][:, pad:-pad]
+    filtered: np.ndarray = y[:, ::-1][:, pad:-pad]
+    return filtered
 
 
 def _moving_mean(energy: np.ndarray, width: int) -> np.ndarray:

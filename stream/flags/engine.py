@@ -94,6 +94,7 @@ class FlagEngine:
             rule_state = rule_states.get(rule.rule_id)
             if rule_state is None or rule_state.get("version") != rule.version:
                 rule_state = rule_states[rule.rule_id] = {"version": rule.version}
+            assert rule.detector is not None  # rules without one were filtered out above
             for episode in rule.detector.fold(rule_state, samples):
                 flags.append(from_episode(episode, study=study, subject=subject,
                                           device_id=device_id, metric=metric,

@@ -82,6 +82,6 @@ def apply() -> None:
                 offsets[tp] = (end, timestamp)
         return offsets
 
-    Fetcher._proc_offset_request = proc_offset_request  # type: ignore[method-assign]
+    Fetcher._proc_offset_request = proc_offset_request
     _applied = True
     logger.info("applied the Tansu ListOffsets(LATEST) client-side correction")

@@ -82,6 +82,7 @@ class Flatline:
             out.append(self._episode(carried, closed=True))
         run_starts = t[starts].copy()
         if continues:
+            assert carried is not None  # continues implies a carried run
             run_starts[0] = carried["start"]
         long_enough = np.flatnonzero(t[ends] - run_starts >= self.min_duration_s).tolist()
         last = len(starts) - 1
@@ -89,6 +90,7 @@ class Flatline:
         for k in sorted({0, last, *long_enough}):
             a, e = int(starts[k]), int(ends[k])
             if k == 0 and continues:
+                assert carried is not None
                 run = carried
                 run["last"] = float(t[e])
             else:
