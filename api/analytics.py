@@ -13,6 +13,7 @@ import polars as pl
 from psycopg import AsyncConnection
 
 from storage import deviations
+from storage.queries import analytics
 
 Measure = Literal["daily_mean_hr", "time_in_range", "time_below_range", "wear_time"]
 GroupBy = Literal["site", "arm", "subject"]
@@ -21,34 +22,26 @@ GroupBy = Literal["site", "arm", "subject"]
 TIR_LOW, TIR_HIGH = 70.0, 180.0
 
 
+_SUBJECTS = {"subject": pl.Utf8, "site": pl.Utf8, "arm": pl.Utf8}
+_DAILY_SUMS = {"subject": pl.Utf8, "day": pl.Date, "sum": pl.Float64, "count": pl.Int64}
+_DAILY_VALUES = {"subject": pl.Utf8, "day": pl.Date, "value": pl.Float64}
+
+
 async def _subjects(conn: AsyncConnection[object], study: str) -> pl.DataFrame:
-    cur = await conn.execute("SELECT code, site_code, coalesce(arm, '') FROM subjects"
-                             " WHERE study_code = %s", (study,))
-    rows = await cur.fetchall()
-    return pl.DataFrame(rows, schema={"subject": pl.Utf8, "site": pl.Utf8, "arm": pl.Utf8},
-                        orient="row")
+    rows = await analytics.subject_groups(conn, study=study)
+    return pl.DataFrame(rows, schema=_SUBJECTS, orient="row")
 
 
 async def _heart_rate(conn: AsyncConnection[object], study: str, start: date,
                       end: date) -> pl.DataFrame:
-    cur = await conn.execute(
-        "SELECT r.subject_code, (r.bucket AT TIME ZONE 'UTC')::date, sum(r.sum), sum(r.count)"
-        " FROM readings_1m r JOIN subjects s ON s.code = r.subject_code"
-        " WHERE s.study_code = %s AND r.metric = 'heart_rate'"
-        " AND r.bucket >= %s AND r.bucket < %s::date + 1 GROUP BY 1, 2", (study, start, end))
-    return pl.DataFrame(await cur.fetchall(), orient="row", schema={
-        "subject": pl.Utf8, "day": pl.Date, "sum": pl.Float64, "count": pl.Int64})
+    rows = await analytics.daily_heart_rate(conn, study=study, start=start, end=end)
+    return pl.DataFrame(rows, schema=_DAILY_SUMS, orient="row")
 
 
 async def _glucose(conn: AsyncConnection[object], study: str, start: date,
                    end: date) -> pl.DataFrame:
-    cur = await conn.execute(
-        "SELECT r.subject_code, (r.time AT TIME ZONE 'UTC')::date, r.value FROM readings r"
-        " JOIN subjects s ON s.code = r.subject_code WHERE s.study_code = %s"
-        " AND r.metric = 'glucose' AND r.time >= %s AND r.time < %s::date + 1",
-        (study, start, end))
-    return pl.DataFrame(await cur.fetchall(), orient="row", schema={
-        "subject": pl.Utf8, "day": pl.Date, "value": pl.Float64})
+    rows = await analytics.glucose_values(conn, study=study, start=start, end=end)
+    return pl.DataFrame(rows, schema=_DAILY_VALUES, orient="row")
 
 
 async def aggregate(conn: AsyncConnection[object], *, study: str, measure: Measure,

@@ -30,6 +30,7 @@ from api.routes import (
 from api.settings import ApiSettings
 from api.web.mount import mount_monitoring
 from storage.pool import open_pool
+from storage.queries import health
 from storage.settings import DatabaseSettings
 from stream.contract.envelope import Envelope
 from stream.kafka.settings import KafkaSettings
@@ -100,7 +101,7 @@ async def _health(request: Request) -> Response:
     """
     try:
         async with request.app.state.pool.connection(timeout=2.0) as conn:
-            await conn.execute("SELECT 1")
+            await health.ping(conn)
     except Exception as exc:  # any failure means: not ready; say which
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__},
                             status_code=503)

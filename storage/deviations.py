@@ -7,10 +7,25 @@ devices with an expected rate. Days below the study's ``min_daily_wear_minutes``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
+
+from storage.queries._rows import fetch_all, fetch_one
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    id: int
+    subject: str
+    day: date
+    kind: str  # wear_time or completeness
+    observed: float
+    required: float
+    status: str  # open or acknowledged
+
 
 _DAILY = """
 SELECT c.subject_code, s.site_code, c.device_id, (c.hour AT TIME ZONE 'UTC')::date AS day,
@@ -103,12 +118,22 @@ async def detect_recent(conn: AsyncConnection[object], *, study: str, today: dat
                         end=yesterday)
 
 
+async def listed(conn: AsyncConnection[object], *, study: str,
+                 status: str | None = None) -> list[Deviation]:
+    """The study's recorded deviations (only those in ``status`` if given), by day and subject."""
+    return await fetch_all(
+        conn, Deviation,
+        "SELECT id, subject_code AS subject, day, kind, observed, required, status"
+        " FROM protocol_deviations WHERE study_code = %s AND (%s::text IS NULL OR status = %s)"
+        " ORDER BY day, subject_code", (study, status, status))
+
+
 async def acknowledge(conn: AsyncConnection[object], *, study: str,
-                      deviation_id: int) -> tuple[Any, ...] | None:
-    """Mark an open deviation acknowledged; None if it is not an open deviation of ``study``.
-    Returns (id, subject, day, kind, observed, required, status)."""
-    return await (await conn.execute(
+                      deviation_id: int) -> Deviation | None:
+    """Mark an open deviation acknowledged; None if it is not an open deviation of ``study``."""
+    return await fetch_one(
+        conn, Deviation,
         "UPDATE protocol_deviations SET status = 'acknowledged', updated_at = now()"
         " WHERE id = %s AND study_code = %s AND status = 'open'"
-        " RETURNING id, subject_code, day, kind, observed, required, status",
-        (deviation_id, study))).fetchone()
+        " RETURNING id, subject_code AS subject, day, kind, observed, required, status",
+        (deviation_id, study))

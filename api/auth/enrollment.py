@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from psycopg import AsyncConnection
 
 from api.auth.tokens import secret_hash
+from storage.queries import tokens as stored_tokens
 
 _FORMAT = re.compile(r"^te_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 DEFAULT_TTL = timedelta(minutes=15)
@@ -25,10 +26,9 @@ async def issue(conn: AsyncConnection[object], *, study: str, gateway_id: str,
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + ttl
-    await conn.execute(
-        "INSERT INTO enrollment_tokens (id, secret_hash, study_code, gateway_id, created_by,"
-        " expires_at) VALUES (%s, %s, %s, %s, %s, %s)",
-        (token_id, secret_hash(token_id, secret), study, gateway_id, created_by, expires_at))
+    await stored_tokens.insert_enrollment_token(
+        conn, token_id=token_id, secret_hash=secret_hash(token_id, secret), study=study,
+        gateway_id=gateway_id, created_by=created_by, expires_at=expires_at)
     return f"te_{token_id}_{secret}", expires_at
 
 
@@ -38,15 +38,12 @@ async def redeem(conn: AsyncConnection[object], token: str) -> tuple[str, str]:
     if match is None:
         raise EnrollmentError("not an enrollment token")
     token_id, secret = match.groups()
-    row = await (await conn.execute(
-        "SELECT secret_hash, study_code, gateway_id, expires_at, used_at"
-        " FROM enrollment_tokens WHERE id = %s FOR UPDATE", (token_id,))).fetchone()
-    if row is None or not hmac.compare_digest(row[0], secret_hash(token_id, secret)):  # type: ignore[index]
+    row = await stored_tokens.lock_enrollment_token(conn, token_id=token_id)
+    if row is None or not hmac.compare_digest(row.secret_hash, secret_hash(token_id, secret)):
         raise EnrollmentError("unknown enrollment token")
-    _hash, study, gateway_id, expires_at, used_at = row  # type: ignore[misc]
-    if used_at is not None:
+    if row.used_at is not None:
         raise EnrollmentError("enrollment token already used")
-    if expires_at <= datetime.now(UTC):
+    if row.expires_at <= datetime.now(UTC):
         raise EnrollmentError("enrollment token expired")
-    await conn.execute("UPDATE enrollment_tokens SET used_at = now() WHERE id = %s", (token_id,))
-    return study, gateway_id
+    await stored_tokens.mark_enrollment_token_used(conn, token_id=token_id)
+    return row.study, row.gateway_id

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from psycopg import AsyncConnection
 
 from api.auth.roles import Principal, Role
+from storage.queries import tokens as stored_tokens
 
 _FORMAT = re.compile(r"^tw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -37,10 +38,9 @@ async def create_token(conn: AsyncConnection[object], *, role: Role, study: str 
         raise ValueError(f"a {role} token needs a study")
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    await conn.execute(
-        "INSERT INTO api_tokens (id, secret_hash, role, study_code, gateway_id, name,"
-        " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (token_id, secret_hash(token_id, secret), str(role), study, gateway_id, name, expires_at))
+    await stored_tokens.insert_token(
+        conn, token_id=token_id, secret_hash=secret_hash(token_id, secret), role=str(role),
+        study=study, gateway_id=gateway_id, name=name, expires_at=expires_at)
     return f"tw_{token_id}_{secret}"
 
 
@@ -50,23 +50,17 @@ async def authenticate(conn: AsyncConnection[object], token: str) -> Principal |
     if match is None:
         return None
     token_id, secret = match.groups()
-    cur = await conn.execute(
-        "SELECT secret_hash, role, study_code, gateway_id, expires_at, revoked_at"
-        " FROM api_tokens WHERE id = %s", (token_id,))
-    row = await cur.fetchone()
+    row = await stored_tokens.find_token(conn, token_id=token_id)
     if row is None:
         secret_hash(token_id, secret)  # same work either way
         return None
-    stored, role, study, gateway_id, expires_at, revoked_at = row  # type: ignore[misc]
-    if not hmac.compare_digest(stored, secret_hash(token_id, secret)):
+    if not hmac.compare_digest(row.secret_hash, secret_hash(token_id, secret)):
         return None
-    if revoked_at is not None or (expires_at is not None and expires_at <= datetime.now(UTC)):
+    if row.revoked_at is not None or (row.expires_at is not None
+                                      and row.expires_at <= datetime.now(UTC)):
         return None
-    return Principal(token_id, Role(role), study, gateway_id)
+    return Principal(token_id, Role(row.role), row.study, row.gateway_id)
 
 
 async def revoke(conn: AsyncConnection[object], token_id: str) -> bool:
-    cur = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-        (token_id,))
-    return cur.rowcount == 1
+    return await stored_tokens.revoke_token(conn, token_id=token_id)

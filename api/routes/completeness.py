@@ -73,6 +73,10 @@ class DeviationOut(BaseModel):
     status: str
 
 
+def _deviation(row: deviations.Deviation) -> DeviationOut:
+    return DeviationOut.model_validate(row, from_attributes=True)
+
+
 @router.get("/deviations")
 async def list_deviations(study: str, conn: Conn, _: SubjectReader,
                           status_: Annotated[str | None, Query(alias="status")] = None,
@@ -80,12 +84,8 @@ async def list_deviations(study: str, conn: Conn, _: SubjectReader,
     """Days below the study's minimum wear time or completeness (detected up to yesterday)."""
     await deviations.detect_recent(conn, study=study, today=datetime.now(UTC).date(),
                                    days=MAX_DAYS)
-    cur = await conn.execute(
-        "SELECT id, subject_code, day, kind, observed, required, status FROM protocol_deviations"
-        " WHERE study_code = %s AND (%s::text IS NULL OR status = %s) ORDER BY day, subject_code",
-        (study, status_, status_))
-    return [DeviationOut(id=i, subject=s, day=d, kind=k, observed=o, required=r, status=st)
-            for i, s, d, k, o, r, st in await cur.fetchall()]
+    found = await deviations.listed(conn, study=study, status=status_)
+    return [_deviation(d) for d in found]
 
 
 @router.post("/deviations/{deviation_id}/acknowledge")
@@ -98,5 +98,4 @@ async def acknowledge(study: str, deviation_id: int, conn: Conn, who: Reviewer) 
         await audit.append(conn, actor=who.token_id, role=who.role, action="acknowledge",
                            entity_type="protocol_deviation", entity_id=str(deviation_id),
                            details={"study": study})
-    i, s, d, k, o, r, st = row
-    return DeviationOut(id=i, subject=s, day=d, kind=k, observed=o, required=r, status=st)
+    return _deviation(row)

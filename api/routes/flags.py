@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field, model_validator
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from storage import audit
+from storage.queries import flags as flag_queries
+from storage.queries.flags import FlagFilter, FlagRow
 
 router = APIRouter(prefix="/v1/studies/{study}/flags", tags=["flags"])
 
@@ -78,18 +80,8 @@ class Transition(BaseModel):
         return self
 
 
-_SELECT = """
-SELECT f.id, f.subject_code, s.site_code, f.device_id, f.rule_id, f.rule_version, f.severity,
-       f.status, f.window_start, f.window_end, f.raised_on, f.trigger_values, f.details,
-       f.created_at, f.updated_at
-  FROM flags f JOIN subjects s ON s.code = f.subject_code
- WHERE f.study_code = %(study)s
-"""
-
-
-def _flag(row: Any) -> FlagOut:
-    names = list(FlagOut.model_fields)
-    return FlagOut(**dict(zip(names, row, strict=True)))
+def _flag(row: FlagRow) -> FlagOut:
+    return FlagOut.model_validate(row, from_attributes=True)
 
 
 @router.get("")
@@ -104,17 +96,9 @@ async def list_flags(
     """Newest first; filters combine with AND; page with ``before``."""
     if status_ is not None and status_ not in ("open", "acknowledged", "escalated", "resolved"):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown status {status_!r}")
-    cur = await conn.execute(
-        _SELECT + " AND (%(site)s::text IS NULL OR s.site_code = %(site)s)"
-        " AND (%(subject)s::text IS NULL OR f.subject_code = %(subject)s)"
-        " AND (%(rule)s::text IS NULL OR f.rule_id = %(rule)s)"
-        " AND (%(severity)s::text IS NULL OR f.severity = %(severity)s)"
-        " AND (%(status)s::text IS NULL OR f.status = %(status)s)"
-        " AND (%(before)s::bigint IS NULL OR f.id < %(before)s)"
-        " ORDER BY f.id DESC LIMIT %(limit)s",
-        {"study": study, "site": site, "subject": subject, "rule": rule, "severity": severity,
-         "status": status_, "before": before, "limit": limit})
-    return [_flag(row) for row in await cur.fetchall()]
+    where = FlagFilter(site=site, subject=subject, rule=rule, severity=severity, status=status_)
+    rows = await flag_queries.flags(conn, study=study, where=where, before=before, limit=limit)
+    return [_flag(row) for row in rows]
 
 
 @router.post("/{flag_id}/transitions")
@@ -123,33 +107,27 @@ async def transition(study: str, flag_id: int, change: Transition, conn: Conn,
     """Move a flag through its review; the change and its reason go to the audit trail."""
     allowed_from, to = TRANSITIONS[change.action]
     async with conn.transaction():
-        row = await (await conn.execute(
-            "SELECT status FROM flags WHERE id = %s AND study_code = %s FOR UPDATE",
-            (flag_id, study))).fetchone()
-        if row is None:
+        current = await flag_queries.lock_status(conn, study=study, flag_id=flag_id)
+        if current is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
-        current = row[0]
         if current not in allowed_from:
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"cannot {change.action} a flag that is {current}")
-        await conn.execute("UPDATE flags SET status = %s, updated_at = now() WHERE id = %s",
-                           (to, flag_id))
+        await flag_queries.set_status(conn, flag_id=flag_id, status=to)
         await audit.append(conn, actor=who.token_id, role=who.role, action=str(change.action),
                            entity_type="flag", entity_id=str(flag_id),
                            reason=str(change.reason_code) if change.reason_code else None,
                            details={"study": study, "from": current, "to": to,
                                     "note": change.note or ""})
-    row = await (await conn.execute(_SELECT + " AND f.id = %(id)s",
-                                    {"study": study, "id": flag_id})).fetchone()
+    row = await flag_queries.get_flag(conn, study=study, flag_id=flag_id)
+    assert row is not None  # changed above, in this study; flags are never deleted
     return _flag(row)
 
 
 @router.get("/{flag_id}/history")
 async def history(study: str, flag_id: int, conn: Conn, _: Viewer) -> list[dict[str, Any]]:
     """The flag's audit entries, newest first."""
-    found = await (await conn.execute("SELECT 1 FROM flags WHERE id = %s AND study_code = %s",
-                                      (flag_id, study))).fetchone()
-    if found is None:
+    if not await flag_queries.flag_in_study(conn, study=study, flag_id=flag_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
     rows = await audit.entries(conn, entity_type="flag", entity_id=str(flag_id))
     return [msgspec.to_builtins(r) for r in rows]

@@ -14,6 +14,8 @@ from api.auth import enrollment
 from api.auth.roles import Principal, Role
 from api.auth.tokens import create_token
 from api.deps import Conn, EnrollmentToken, requires
+from storage.queries import gateways as gateway_queries
+from storage.queries import registry as registry_queries
 from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 
 router = APIRouter(tags=["gateways"])
@@ -38,25 +40,21 @@ class Enrolled(BaseModel):
 
 async def config_for(conn: Conn, gateway_id: str) -> GatewayConfig:
     """The gateway's config from the registry: its active enrollments' subject and devices."""
-    cur = await conn.execute(
-        "SELECT e.study_code, e.subject_code, d.id, d.device_type, d.mac, d.serial"
-        " FROM enrollments e JOIN devices d ON d.id = e.device_id"
-        " WHERE e.gateway_id = %s AND e.valid @> now() ORDER BY d.id", (gateway_id,))
-    rows = await cur.fetchall()
+    rows = await gateway_queries.active_devices(conn, gateway_id=gateway_id)
     if not rows:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"gateway {gateway_id} has no active enrollment")
-    subjects = {r[1] for r in rows}
+    subjects = {r.subject for r in rows}
     if len(subjects) != 1:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"gateway {gateway_id} serves {len(subjects)} subjects; one expected")
-    missing = [r[2] for r in rows if r[4] is None]
+    missing = [r.device_id for r in rows if r.mac is None]
     if missing:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"device(s) {missing} have no Bluetooth address in the registry")
-    return GatewayConfig(gateway_id=gateway_id, study=rows[0][0], subject=rows[0][1],
-                         devices=[DeviceEntry(id=d, type=t, address=mac, serial=serial)
-                                  for _s, _subj, d, t, mac, serial in rows])
+    return GatewayConfig(gateway_id=gateway_id, study=rows[0].study, subject=rows[0].subject,
+                         devices=[DeviceEntry(id=r.device_id, type=r.device_type, address=r.mac,
+                                              serial=r.serial) for r in rows])
 
 
 @router.post("/v1/studies/{study}/gateways/{gateway_id}/enrollment-tokens",
@@ -64,9 +62,7 @@ async def config_for(conn: Conn, gateway_id: str) -> GatewayConfig:
 async def issue_enrollment_token(study: str, gateway_id: str, conn: Conn, who: Admin,
                                  request: TokenRequest | None = None) -> EnrollmentTokenOut:
     """A single-use token for setting up the gateway (default: valid 15 minutes)."""
-    found = await (await conn.execute("SELECT 1 FROM gateways WHERE id = %s AND study_code = %s",
-                                      (gateway_id, study))).fetchone()
-    if found is None:
+    if not await registry_queries.gateway_in_study(conn, study=study, gateway_id=gateway_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not in study {study}")
     ttl = timedelta(minutes=(request or TokenRequest()).ttl_minutes)
     token, expires_at = await enrollment.issue(conn, study=study, gateway_id=gateway_id,
@@ -86,15 +82,14 @@ async def enroll(token: EnrollmentToken, conn: Conn) -> Enrolled:
         config = await config_for(conn, gateway_id)
         api_token = await create_token(conn, role=Role.GATEWAY, study=study,
                                        gateway_id=gateway_id, name="enrolled")
-        await conn.execute("UPDATE gateways SET status = 'active' WHERE id = %s", (gateway_id,))
+        await gateway_queries.activate(conn, gateway_id=gateway_id)
     return Enrolled(config=msgspec.to_builtins(config), api_token=api_token)
 
 
 @router.get("/v1/gateways/{gateway_id}/config")
 async def get_config(gateway_id: str, conn: Conn, who: GatewayOrAdmin) -> dict[str, Any]:
     """The current config of a gateway (a gateway token may read only its own)."""
-    row = await (await conn.execute("SELECT study_code FROM gateways WHERE id = %s",
-                                    (gateway_id,))).fetchone()
-    if row is None or not who.may_access_study(row[0]):
+    study = await gateway_queries.study_of(conn, gateway_id=gateway_id)
+    if study is None or not who.may_access_study(study):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not found")
     return msgspec.to_builtins(await config_for(conn, gateway_id))

@@ -16,12 +16,14 @@ from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from devices.model import METRICS
 from storage import access_log
+from storage.queries import registry as registry_queries
 from storage.queries.readings import (
     MAX_BUCKETS,
     MAX_PAGE,
     Bucket,
     QueryError,
     ReadingCursor,
+    ecg_segments,
     latest_readings,
     readings_downsampled,
     readings_range,
@@ -84,9 +86,7 @@ def _decode_cursor(text: str) -> ReadingCursor:
 
 
 async def _check_subject(conn: Conn, study: str, subject: str) -> None:
-    row = await (await conn.execute(
-        "SELECT 1 FROM subjects WHERE code = %s AND study_code = %s", (subject, study))).fetchone()
-    if row is None:
+    if not await registry_queries.subject_in_study(conn, study=study, subject=subject):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"subject {subject} not in study {study}")
 
 
@@ -169,12 +169,10 @@ async def get_ecg(study: str, subject: str, conn: Conn, who: SubjectReader,
     await access_log.record(conn, token_id=who.token_id, role=who.role, study=study,
                             action="ecg", subject=subject,
                             details={"start": start.isoformat(), "end": end.isoformat()})
-    cur = await conn.execute(
-        "SELECT time, lead, sampling_rate_hz, unit, device_id, seq, samples FROM waveform_segments"
-        " WHERE subject_code = %s AND lead = %s AND time >= %s AND time < %s"
-        " ORDER BY time, device_id, seq", (subject, lead, start, end))
-    segments = [SegmentOut(time=t, lead=ld, sampling_rate_hz=r, unit=u, device_id=d, seq=q,
-                           samples=list(s)) for t, ld, r, u, d, q, s in await cur.fetchall()]
+    found = await ecg_segments(conn, subject=subject, lead=lead, start=start, end=end)
+    segments = [SegmentOut(time=s.time, lead=s.lead, sampling_rate_hz=s.sampling_rate_hz,
+                           unit=s.unit, device_id=s.device_id, seq=s.seq, samples=list(s.samples))
+                for s in found]
     if format == "json":
         return segments
     header = msgspec.json.encode([{"time": s.time.isoformat(), "rate": s.sampling_rate_hz,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -14,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from storage import registry
+from storage.queries import registry as registry_queries
 
 router = APIRouter(prefix="/v1/studies", tags=["registry"])
 
@@ -38,26 +40,21 @@ class Subject(BaseModel):
 
 @router.get("/{study}")
 async def get_study(study: str, conn: Conn, _: Reader) -> Study:
-    row = await (await conn.execute("SELECT code, name FROM studies WHERE code = %s",
-                                    (study,))).fetchone()
+    row = await registry_queries.get_study(conn, code=study)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"study {study} not found")
-    return Study(code=row[0], name=row[1])
+    return Study(code=row.code, name=row.name)
 
 
 @router.get("/{study}/subjects")
 async def list_subjects(study: str, conn: Conn, _: Reader) -> list[Subject]:
-    cur = await conn.execute(
-        "SELECT code, site_code, arm, status FROM subjects WHERE study_code = %s ORDER BY code",
-        (study,))
-    return [Subject(code=c, site=s, arm=a, status=st) for c, s, a, st in await cur.fetchall()]
+    return [Subject(code=s.code, site=s.site, arm=s.arm, status=s.status)
+            for s in await registry_queries.subjects(conn, study=study)]
 
 
 @router.post("/{study}/subjects", status_code=status.HTTP_201_CREATED)
 async def create_subject(study: str, subject: Subject, conn: Conn, _: Admin) -> Subject:
-    site = await (await conn.execute(
-        "SELECT 1 FROM sites WHERE study_code = %s AND code = %s", (study, subject.site))).fetchone()
-    if site is None:
+    if not await registry_queries.site_in_study(conn, study=study, site=subject.site):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"site {subject.site} is not a site of study {study}")
     if not await registry.create_subject(conn, study, subject.site, subject.code, subject.arm):
@@ -113,16 +110,13 @@ async def create_study(study: Study, conn: Conn, who: Admin) -> Study:
 
 
 async def _require_study(conn: Conn, study: str) -> None:
-    row = await (await conn.execute("SELECT 1 FROM studies WHERE code = %s", (study,))).fetchone()
-    if row is None:
+    if not await registry_queries.study_exists(conn, code=study):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"study {study} not found")
 
 
 @router.get("/{study}/sites")
 async def list_sites(study: str, conn: Conn, _: Reader) -> list[Site]:
-    cur = await conn.execute("SELECT code, name FROM sites WHERE study_code = %s ORDER BY code",
-                             (study,))
-    return [Site(code=c, name=n) for c, n in await cur.fetchall()]
+    return [Site(code=s.code, name=s.name) for s in await registry_queries.sites(conn, study=study)]
 
 
 @router.post("/{study}/sites", status_code=status.HTTP_201_CREATED)
@@ -135,11 +129,8 @@ async def create_site(study: str, site: Site, conn: Conn, _: Admin) -> Site:
 
 @router.get("/{study}/devices")
 async def list_devices(study: str, conn: Conn, _: Reader) -> list[Device]:
-    cur = await conn.execute(
-        "SELECT id, device_type, serial, model, mac FROM devices WHERE study_code = %s ORDER BY id",
-        (study,))
-    return [Device(id=i, device_type=t, serial=s, model=m, mac=mac)
-            for i, t, s, m, mac in await cur.fetchall()]
+    return [Device(id=d.id, device_type=d.device_type, serial=d.serial, model=d.model, mac=d.mac)
+            for d in await registry_queries.devices(conn, study=study)]
 
 
 @router.post("/{study}/devices", status_code=status.HTTP_201_CREATED)
@@ -154,11 +145,8 @@ async def create_device(study: str, device: Device, conn: Conn, _: Admin) -> Dev
 
 @router.get("/{study}/gateways")
 async def list_gateways(study: str, conn: Conn, _: Reader) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        "SELECT id, site_code, status, last_seen_at FROM gateways WHERE study_code = %s"
-        " ORDER BY id", (study,))
-    return [{"id": i, "site": s, "status": st, "last_seen_at": seen}
-            for i, s, st, seen in await cur.fetchall()]
+    return [{"id": g.id, "site": g.site, "status": g.status, "last_seen_at": g.last_seen_at}
+            for g in await registry_queries.gateways(conn, study=study)]
 
 
 @router.post("/{study}/gateways", status_code=status.HTTP_201_CREATED)
@@ -173,14 +161,14 @@ async def create_gateway(study: str, gateway: GatewayIn, conn: Conn, _: Admin) -
 async def create_enrollment(study: str, enrollment: EnrollmentIn, conn: Conn,
                             _: Admin) -> EnrollmentIn:
     """Assign a device to a subject through a gateway for [start, end)."""
-    checks = [("subject", "SELECT 1 FROM subjects WHERE code = %s AND study_code = %s",
-               enrollment.subject),
-              ("device", "SELECT 1 FROM devices WHERE id = %s AND study_code = %s",
-               enrollment.device_id),
-              ("gateway", "SELECT 1 FROM gateways WHERE id = %s AND study_code = %s",
-               enrollment.gateway_id)]
-    for label, sql, value in checks:
-        if await (await conn.execute(sql, (value, study))).fetchone() is None:
+    checks = [("subject", enrollment.subject,
+               partial(registry_queries.subject_in_study, subject=enrollment.subject)),
+              ("device", enrollment.device_id,
+               partial(registry_queries.device_in_study, device_id=enrollment.device_id)),
+              ("gateway", enrollment.gateway_id,
+               partial(registry_queries.gateway_in_study, gateway_id=enrollment.gateway_id))]
+    for label, value, in_study in checks:
+        if not await in_study(conn, study=study):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"{label} {value} is not in study {study}")
     if not await registry.enroll(conn, study=study, subject=enrollment.subject,
@@ -203,8 +191,7 @@ async def import_subjects(study: str, request: Request, conn: Conn, _: Admin) ->
     if reader.fieldnames is None or not {"code", "site"} <= set(reader.fieldnames):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "CSV needs a header line with at least: code,site")
-    sites = {r[0] for r in await (await conn.execute(
-        "SELECT code FROM sites WHERE study_code = %s", (study,))).fetchall()}
+    sites = await registry_queries.site_codes(conn, study=study)
     rows, problems = [], []
     for line, row in enumerate(reader, start=2):
         code, site = (row.get("code") or "").strip(), (row.get("site") or "").strip()

@@ -46,6 +46,7 @@ from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
 from devices.sim.emission import read_emissions
 from gateway.config import dump_config
+from storage.queries import evaluation
 from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
@@ -228,15 +229,11 @@ class ChaosRun:
             with contextlib.suppress(Exception):  # the database may still be coming back
                 conn = await self.platform.connect()
                 try:
-                    cur = await conn.execute(
-                        "SELECT count(*) FROM (SELECT device_id FROM readings"
-                        " WHERE device_id = ANY(%s) AND metric = 'heart_rate'"
-                        " GROUP BY device_id HAVING max(time) >= %s) fresh",
-                        (devices, cleared))
-                    row = await cur.fetchone()
+                    fresh = await evaluation.fresh_devices(conn, devices=devices,
+                                                           metric="heart_rate", since=cleared)
                 finally:
                     await conn.close()
-                if row and row[0] == len(devices):
+                if fresh == len(devices):
                     return round(time.monotonic() - began, 1)
             await asyncio.sleep(0.5)
         raise TimeoutError(f"no fresh data from every home {self.recovery_timeout_s:.0f} s "
@@ -283,17 +280,14 @@ class ChaosRun:
         devices = [d.id for h in self.members for d in h.config.devices]
         conn = await self.platform.connect()
         try:
-            rows = await (await conn.execute(
-                "SELECT device_id, metric, time, value, seq FROM readings"
-                " WHERE device_id = ANY(%s)", (devices,))).fetchall()
-            segments = await (await conn.execute(
-                "SELECT device_id, time, cardinality(samples), seq FROM waveform_segments"
-                " WHERE device_id = ANY(%s)", (devices,))).fetchall()
+            values = await evaluation.stored_values(conn, devices=devices)
+            segments = await evaluation.stored_segments(conn, devices=devices)
         finally:
             await conn.close()
-        return ([Item(d.removeprefix("DEV-"), m, t, float(v), s) for d, m, t, v, s in rows]
-                + [Item(d.removeprefix("DEV-"), ECG, t, float(n), s)
-                   for d, t, n, s in segments])
+        return ([Item(v.device_id.removeprefix("DEV-"), v.metric, v.time, float(v.value), v.seq)
+                 for v in values]
+                + [Item(s.device_id.removeprefix("DEV-"), ECG, s.time, float(s.samples), s.seq)
+                   for s in segments])
 
     def emitted(self) -> list[Item]:
         return [Item(e.device, e.metric, e.time, e.value, i)

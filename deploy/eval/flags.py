@@ -22,6 +22,7 @@ from deploy.eval.homes import Homes, default_start, gateway_config, register
 from deploy.eval.platform import Platform
 from devices.catalog import DeviceType
 from devices.sim.scenario import scenario
+from storage.queries import evaluation
 from stream.flags.scoring import RULES_FOR_EVENT, RaisedFlag, Truth, score
 
 # The wearables each scenario needs, and a speed-up that keeps the radio traffic sane.
@@ -74,11 +75,8 @@ async def _run_scenario(platform: Platform, root: Path, name: str, seeds: list[i
               for seed in seeds for g in play.ground_truth(start) if g.kind in RULES_FOR_EVENT]
     conn = await platform.connect()
     try:
-        cur = await conn.execute(
-            "SELECT subject_code, rule_id, window_start, window_end,"
-            " (details ->> 'raised_at')::timestamptz FROM flags"
-            " WHERE subject_code = ANY(%s)", (subjects,))
-        flags = [RaisedFlag(*row) for row in await cur.fetchall()]  # type: ignore[misc]
+        flags = [RaisedFlag(f.subject, f.rule_id, f.window_start, f.window_end, f.raised_at)
+                 for f in await evaluation.flags_of_subjects(conn, subjects=subjects)]
     finally:
         await conn.close()
     kinds = {t.kind for t in truths}

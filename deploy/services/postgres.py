@@ -24,6 +24,7 @@ from deploy.services import process
 from deploy.services.data_dir import require_writable
 from deploy.services.errors import BinaryMissingError, ServiceStartError
 from deploy.services.ports import LOOPBACK, free_port, require_free
+from storage import admin
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class EmbeddedPostgres:
 
         try:
             with psycopg.connect(self.dsn("postgres"), connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
+                admin.ping(conn)
             return True
         except (psycopg.Error, OSError, ServiceStartError):
             return False
@@ -226,6 +227,4 @@ class EmbeddedPostgres:
         import psycopg
 
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-            if exists.fetchone() is None:
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            admin.ensure_database(conn, name=DATABASE)

@@ -12,15 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg import AsyncConnection
 
 from deploy.up.demo import STUDY
-
-_DATABASE = """
-SELECT (SELECT count(*) FROM flags WHERE study_code = %(study)s
-          AND status IN ('open', 'escalated')),
-       (SELECT coalesce(sum(h.spool_items), 0) FROM gateways g
-          CROSS JOIN LATERAL (SELECT spool_items FROM gateway_heartbeats
-                               WHERE gateway_id = g.id ORDER BY at DESC LIMIT 1) h
-         WHERE g.study_code = %(study)s)
-"""
+from storage.queries.overview import study_backlog
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class StatusProbe:
             rate = max(0.0, readings - self._last[1]) / span
             sample_rate = max(0.0, samples - self._last[2]) / span
         self._last = (now, readings, samples)
-        row = await (await conn.execute(_DATABASE, {"study": STUDY})).fetchone()
+        backlog = await study_backlog(conn, study=STUDY)
         await conn.rollback()
-        flags, queued = row if row else (0, 0)  # type: ignore[misc]
-        return Status(rate, sample_rate, int(readings), int(flags), int(queued), int(lag))
+        return Status(rate, sample_rate, int(readings), backlog.open_flags,
+                      backlog.queued_on_gateways, int(lag))

@@ -1,6 +1,7 @@
 """The study overview the monitoring page opens with: one row per subject with its open
 flags, its gateway's last heartbeat, its devices' link state and its completeness over
-the last 24 hours. Latest vitals come from ``queries.readings.latest_readings``.
+the last 24 hours. Latest vitals come from ``queries.readings.latest_readings``. Also the
+study's backlog (open flags, readings queued on gateways) for ``trialwire up``'s status line.
 """
 
 from __future__ import annotations
@@ -71,3 +72,28 @@ async def study_overview(conn: AsyncConnection[object], *, study: str,
             gateway=gateway,
             completeness_24h=None if completeness is None else float(completeness)))  # type: ignore[arg-type]
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class StudyBacklog:
+    """What still waits in a study: flags to review and readings queued on its gateways."""
+
+    open_flags: int  # open or escalated
+    queued_on_gateways: int  # spool items in each gateway's newest heartbeat, summed
+
+
+_BACKLOG = """
+SELECT (SELECT count(*) FROM flags WHERE study_code = %(study)s
+          AND status IN ('open', 'escalated')) AS open_flags,
+       (SELECT coalesce(sum(h.spool_items), 0) FROM gateways g
+          CROSS JOIN LATERAL (SELECT spool_items FROM gateway_heartbeats
+                               WHERE gateway_id = g.id ORDER BY at DESC LIMIT 1) h
+         WHERE g.study_code = %(study)s) AS queued_on_gateways
+"""
+
+
+async def study_backlog(conn: AsyncConnection[object], *, study: str) -> StudyBacklog:
+    cur = await conn.execute(_BACKLOG, {"study": study})
+    row = await cur.fetchone()
+    flags, queued = row if row else (0, 0)  # type: ignore[misc]
+    return StudyBacklog(open_flags=int(flags), queued_on_gateways=int(queued))

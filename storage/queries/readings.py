@@ -1,4 +1,5 @@
-"""Reading queries: a raw time range with a keyset cursor, N-bucket downsampling, latest values.
+"""Reading queries: a raw time range with a keyset cursor, N-bucket downsampling, latest values,
+one device's values for the flag engine's re-fold, and ECG segments.
 
 Downsampling uses ``date_bin`` anchored at the range start, which PostgreSQL ≥ 14 and
 TimescaleDB databases both provide, so the same SQL serves both storage modes.
@@ -14,8 +15,9 @@ from datetime import datetime, timedelta
 from psycopg import AsyncConnection
 from psycopg.rows import args_row
 
-from devices.model import Observation
+from devices.model import Observation, WaveformSegment
 from storage.errors import StorageError
+from storage.queries._rows import fetch_all
 
 MAX_BUCKETS = 10_000
 MAX_PAGE = 10_000
@@ -39,6 +41,15 @@ class Bucket:
     max: float
     mean: float
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimedValue:
+    """A stored reading reduced to what a flag rule reads."""
+
+    time: datetime
+    value: float
+    quality: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +219,25 @@ async def latest_readings(
         (list(subjects), list(metrics)),
     )
     return [_observation(r) for r in await cur.fetchall()]  # type: ignore[arg-type]
+
+
+async def device_values(conn: AsyncConnection[object], *, subject: str, device_id: str,
+                        metric: str, start: datetime, end: datetime) -> list[TimedValue]:
+    """One device's values of ``metric`` for ``subject`` in [start, end], oldest first."""
+    return await fetch_all(
+        conn, TimedValue,
+        "SELECT time, value, quality FROM readings WHERE subject_code = %s AND device_id = %s"
+        " AND metric = %s AND time BETWEEN %s AND %s ORDER BY time",
+        (subject, device_id, metric, start, end))
+
+
+async def ecg_segments(conn: AsyncConnection[object], *, subject: str, lead: str,
+                       start: datetime, end: datetime) -> list[WaveformSegment]:
+    """The subject's waveform segments of ``lead`` starting in [start, end), ordered by
+    (time, device_id, seq)."""
+    return await fetch_all(
+        conn, WaveformSegment,
+        "SELECT time, subject_code AS subject, device_id, lead, sampling_rate_hz, samples, seq,"
+        " received_at, unit, quality, gateway_id, clock_offset_ms FROM waveform_segments"
+        " WHERE subject_code = %s AND lead = %s AND time >= %s AND time < %s"
+        " ORDER BY time, device_id, seq", (subject, lead, start, end))

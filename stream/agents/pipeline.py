@@ -29,6 +29,7 @@ from faust.types import StreamT, TableT, TopicT
 
 from devices.model import Observation
 from storage import flags as flag_store
+from storage.queries.readings import device_values
 from stream import metrics
 from stream.agents.batches import committed_batches
 from stream.agents.completeness import CompletenessRefresher
@@ -185,10 +186,9 @@ class Pipeline:
 
 async def _stored_samples(conn: psycopg.AsyncConnection[Any], late: LateRange,
                           ) -> list[tuple[float, float, bool]]:
-    cur = await conn.execute(
-        "SELECT time, value, quality FROM readings WHERE subject_code = %s AND device_id = %s"
-        " AND metric = %s AND time BETWEEN %s AND %s ORDER BY time",
-        (late.subject, late.device_id, late.metric,
-         late.start - timedelta(seconds=REFOLD_LOOKBACK_S), late.end))
-    return [(t.timestamp(), float(v), bool(q & 1)) for t, v, q in await cur.fetchall()]
+    found = await device_values(conn, subject=late.subject, device_id=late.device_id,
+                                metric=late.metric,
+                                start=late.start - timedelta(seconds=REFOLD_LOOKBACK_S),
+                                end=late.end)
+    return [(r.time.timestamp(), float(r.value), bool(r.quality & 1)) for r in found]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from storage.queries.registry import study_settings
 from stream.flags.config import RuleSpec, default_definitions, load_rules, study_overrides
 
 
@@ -28,9 +29,7 @@ class RuleBook:
                        if now - self._loaded_at.get(s, -1e9) > self.max_age_s)
         if not stale:
             return
-        cur = await conn.execute("SELECT code, settings FROM studies WHERE code = ANY(%s)",
-                                 (stale,))
-        for code, settings in await cur.fetchall():  # type: ignore[misc]
+        for code, settings in (await study_settings(conn, studies=stale)).items():
             overrides = study_overrides(settings)
             self._by_study[code] = (load_rules(overrides, self.definitions) if overrides
                                     else self._default)

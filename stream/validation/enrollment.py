@@ -8,20 +8,11 @@ new enrollment is honoured within seconds without a query per envelope.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import AsyncConnection
 
-
-@dataclass(frozen=True, slots=True)
-class Enrollment:
-    study: str
-    subject: str
-    device_id: str
-    gateway_id: str
-    start: datetime | None  # None: unbounded
-    end: datetime | None  # None: open-ended while active
+from storage.queries.enrollment import Enrollment, all_enrollments
 
 
 def check(enrollments: list[Enrollment], *, subject: str, gateway_id: str,
@@ -55,15 +46,11 @@ class EnrollmentIndex:
         return self._loaded_at is None or time.monotonic() - self._loaded_at > self.max_age_s
 
     async def load(self, conn: AsyncConnection[object]) -> None:
-        cur = await conn.execute(
-            "SELECT study_code, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
-            " FROM enrollments")
         by_device: dict[str, list[Enrollment]] = {}
         study_of: dict[str, str] = {}
-        for study, subject, device, gateway, start, end in await cur.fetchall():  # type: ignore[misc]
-            by_device.setdefault(device, []).append(
-                Enrollment(study, subject, device, gateway, start, end))
-            study_of[subject] = study
+        for e in await all_enrollments(conn):
+            by_device.setdefault(e.device_id, []).append(e)
+            study_of[e.subject] = e.study
         self._by_device, self._study_of = by_device, study_of
         self._loaded_at = time.monotonic()
 

@@ -80,7 +80,7 @@ class Flatline:
                      and t[0] - carried["last"] <= self.max_gap_s)
         if carried is not None and not continues and carried["raised"]:
             out.append(self._episode(carried, closed=True))
-        run_starts = t[starts].copy()
+        run_starts = t[starts]  # indexing with an index array copies: t stays as it is
         if continues:
             assert carried is not None  # continues implies a carried run
             run_starts[0] = carried["start"]

@@ -1,0 +1,74 @@
+"""What the evaluation harnesses (``deploy/eval``) read back from a run: the flags raised
+for their subjects, the values and ECG segments their devices stored, and whether every
+device's data is fresh again after a fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+from storage.queries._rows import fetch_all
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedFlagRow:
+    subject: str
+    rule_id: str
+    window_start: datetime
+    window_end: datetime
+    raised_at: datetime | None  # from the flag's details; None when it has none
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    device_id: str
+    metric: str
+    time: datetime
+    value: float
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSegment:
+    device_id: str
+    time: datetime
+    samples: int  # how many
+    seq: int
+
+
+async def flags_of_subjects(conn: AsyncConnection[object], *,
+                            subjects: list[str]) -> list[RaisedFlagRow]:
+    return await fetch_all(
+        conn, RaisedFlagRow,
+        "SELECT subject_code AS subject, rule_id, window_start, window_end,"
+        " (details ->> 'raised_at')::timestamptz AS raised_at FROM flags"
+        " WHERE subject_code = ANY(%s)", (subjects,))
+
+
+async def fresh_devices(conn: AsyncConnection[object], *, devices: list[str], metric: str,
+                        since: datetime) -> int:
+    """How many of ``devices`` have a value of ``metric`` measured at or after ``since``."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM (SELECT device_id FROM readings"
+        " WHERE device_id = ANY(%s) AND metric = %s"
+        " GROUP BY device_id HAVING max(time) >= %s) fresh", (devices, metric, since))
+    row = await cur.fetchone()
+    return 0 if row is None else int(row[0])  # type: ignore[index]
+
+
+async def stored_values(conn: AsyncConnection[object], *,
+                        devices: list[str]) -> list[StoredValue]:
+    return await fetch_all(
+        conn, StoredValue,
+        "SELECT device_id, metric, time, value, seq FROM readings WHERE device_id = ANY(%s)",
+        (devices,))
+
+
+async def stored_segments(conn: AsyncConnection[object], *,
+                          devices: list[str]) -> list[StoredSegment]:
+    return await fetch_all(
+        conn, StoredSegment,
+        "SELECT device_id, time, cardinality(samples) AS samples, seq FROM waveform_segments"
+        " WHERE device_id = ANY(%s)", (devices,))

@@ -1,0 +1,44 @@
+"""What the platform knows of one home gateway: its study, the devices it serves now
+(its active enrollments), and its activation on enrollment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+from storage.queries._rows import fetch_all
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDevice:
+    """A device enrolled through the gateway now, with the subject wearing it."""
+
+    study: str
+    subject: str
+    device_id: str
+    device_type: str
+    mac: str | None
+    serial: str | None
+
+
+async def active_devices(conn: AsyncConnection[object], *,
+                         gateway_id: str) -> list[GatewayDevice]:
+    """The devices of the gateway's enrollments valid now, by device id."""
+    return await fetch_all(
+        conn, GatewayDevice,
+        "SELECT e.study_code AS study, e.subject_code AS subject, d.id AS device_id,"
+        " d.device_type, d.mac, d.serial"
+        " FROM enrollments e JOIN devices d ON d.id = e.device_id"
+        " WHERE e.gateway_id = %s AND e.valid @> now() ORDER BY d.id", (gateway_id,))
+
+
+async def study_of(conn: AsyncConnection[object], *, gateway_id: str) -> str | None:
+    """The gateway's study, or None for an unknown gateway."""
+    cur = await conn.execute("SELECT study_code FROM gateways WHERE id = %s", (gateway_id,))
+    row = await cur.fetchone()
+    return None if row is None else row[0]  # type: ignore[index]
+
+
+async def activate(conn: AsyncConnection[object], *, gateway_id: str) -> None:
+    await conn.execute("UPDATE gateways SET status = 'active' WHERE id = %s", (gateway_id,))
