@@ -60,7 +60,7 @@ async def aggregate(conn: AsyncConnection[object], *, study: str, measure: Measu
         days = await deviations.daily(conn, study=study, start=start, end=end)
         per_subject = deviations.per_subject(days)
         per_day = pl.DataFrame(
-            [(s, d, float(f["wear_minutes"])) for (s, d), f in per_subject.items()],
+            [(s, d, float(f["wear_minutes"] or 0.0)) for (s, d), f in per_subject.items()],
             schema={"subject": pl.Utf8, "day": pl.Date, "value": pl.Float64}, orient="row")
     joined = per_day.select("subject", "day", "value").join(subjects, on="subject")
     return (joined.group_by(group_by, "day")

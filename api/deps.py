@@ -55,7 +55,7 @@ def requires(*roles: Role) -> Callable[..., Any]:
                                 f"a gateway token may only act for its own gateway, not {gateway_id}")
         return principal
 
-    check.__roles__ = frozenset(roles)  # type: ignore[attr-defined] - read by the route audit test
+    check.__roles__ = frozenset(roles)  # type: ignore[attr-defined]  # read by the route audit test
     return check
 
 

@@ -27,3 +27,9 @@ def ensure_database(conn: Connection[object], *, name: str) -> bool:
         return False
     create_database(conn, name=name)
     return True
+
+
+def recreate_database(conn: Connection[object], *, name: str) -> None:
+    """Drop database ``name`` (ending its sessions) and create it empty (autocommit)."""
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    create_database(conn, name=name)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from api.exports.deviation_page import DeviationRow
-from api.exports.page import ExportRow
+from storage.queries.exports import DeviationRow, ExportRow
 
 DEVIATION_HEADER = ["subject", "site", "day", "kind", "observed", "required", "unit", "status",
                     "updated_at"]

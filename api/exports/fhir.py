@@ -13,9 +13,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from api.exports.deviation_page import DeviationRow
-from api.exports.page import ExportRow
 from devices.model import GLUCOSE_CODES, METRICS
+from storage.queries.exports import DeviationRow, ExportRow
 
 IDENTIFIER_SYSTEM = "urn:trialwire:reading"
 DEVIATION_SYSTEM = "urn:trialwire:protocol-deviation"

@@ -19,8 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import groupby
 
-from api.exports.deviation_page import DeviationRow
-from api.exports.page import ExportRow
+from storage.queries.exports import DeviationRow, ExportRow
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 
@@ -71,4 +70,5 @@ def _odm(groups: Iterable[_Group], *, study: str, file_oid: str, form_oid: str) 
                 "TransactionType": "Upsert"})
             for oid, value in values:
                 ET.SubElement(group_data, f"{{{NS}}}ItemData", {"ItemOID": oid, "Value": value})
-    return ET.tostring(odm, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(odm, encoding="utf-8", xml_declaration=True)
+    return document

@@ -54,12 +54,12 @@ async def site_rollup(study: str, conn: Conn, _: StudyReader, start: date,
     for (subject, day), figures in subjects.items():
         out.setdefault((site_of[subject], day), []).append(figures)
     rows = []
-    for (site, day), figures in sorted(out.items()):
-        parts = [f["completeness"] for f in figures if f["completeness"] is not None]
-        rows.append({"site": site, "day": day, "subjects": len(figures),
+    for (site, day), group in sorted(out.items()):
+        parts = [f["completeness"] for f in group if f["completeness"] is not None]
+        rows.append({"site": site, "day": day, "subjects": len(group),
                      "mean_completeness": round(sum(parts) / len(parts), 4) if parts else None,
-                     "mean_wear_minutes": round(sum(f["wear_minutes"] for f in figures)
-                                                / len(figures), 1)})
+                     "mean_wear_minutes": round(sum(f["wear_minutes"] for f in group)
+                                                / len(group), 1)})
     return rows
 
 

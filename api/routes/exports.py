@@ -18,10 +18,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from api.exports.csv_export import deviations_to_csv, to_csv
+from api.exports.cursor import CursorError
 from api.exports.deviation_page import deviation_page
 from api.exports.fhir import bundle, deviation_bundle
 from api.exports.odm import clinical_data, deviation_data
-from api.exports.page import CursorError, export_page
+from api.exports.page import export_page
 from storage import access_log, deviations
 
 router = APIRouter(prefix="/v1/studies/{study}/exports", tags=["exports"])
@@ -42,7 +43,8 @@ MEDIA = {ExportFormat.FHIR: "application/fhir+json", ExportFormat.ODM: "applicat
 # What each export stream renders a page with: FHIR bundle, ODM document, CSV text.
 _READINGS = (bundle, clinical_data, to_csv, "")
 _DEVIATIONS = (deviation_bundle, deviation_data, deviations_to_csv, "DEV.")
-_CONTENT = {200: {"content": {media: {} for media in MEDIA.values()}}}
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media: {} for media in MEDIA.values()}}}
 
 
 @router.get("/{export_format}", response_class=Response, responses=_CONTENT)

@@ -4,7 +4,7 @@ API token) and the configuration a gateway may fetch for itself."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -14,6 +14,7 @@ from api.auth import enrollment
 from api.auth.roles import Principal, Role
 from api.auth.tokens import create_token
 from api.deps import Conn, EnrollmentToken, requires
+from devices.catalog import DeviceType
 from storage.queries import gateways as gateway_queries
 from storage.queries import registry as registry_queries
 from stream.contract.gateway_config import DeviceEntry, GatewayConfig
@@ -53,7 +54,8 @@ async def config_for(conn: Conn, gateway_id: str) -> GatewayConfig:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"device(s) {missing} have no Bluetooth address in the registry")
     return GatewayConfig(gateway_id=gateway_id, study=rows[0].study, subject=rows[0].subject,
-                         devices=[DeviceEntry(id=r.device_id, type=r.device_type, address=r.mac,
+                         devices=[DeviceEntry(id=r.device_id, type=DeviceType(r.device_type),
+                                              address=cast(str, r.mac),  # none missing: above
                                               serial=r.serial) for r in rows])
 
 
@@ -92,4 +94,5 @@ async def get_config(gateway_id: str, conn: Conn, who: GatewayOrAdmin) -> dict[s
     study = await gateway_queries.study_of(conn, gateway_id=gateway_id)
     if study is None or not who.may_access_study(study):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not found")
-    return msgspec.to_builtins(await config_for(conn, gateway_id))
+    config: dict[str, Any] = msgspec.to_builtins(await config_for(conn, gateway_id))
+    return config

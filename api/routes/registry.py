@@ -129,7 +129,8 @@ async def create_site(study: str, site: Site, conn: Conn, _: Admin) -> Site:
 
 @router.get("/{study}/devices")
 async def list_devices(study: str, conn: Conn, _: Reader) -> list[Device]:
-    return [Device(id=d.id, device_type=d.device_type, serial=d.serial, model=d.model, mac=d.mac)
+    return [Device.model_validate({"id": d.id, "device_type": d.device_type, "serial": d.serial,
+                                   "model": d.model, "mac": d.mac})
             for d in await registry_queries.devices(conn, study=study)]
 
 

@@ -30,6 +30,7 @@ from deploy.bench.report import progress
 from deploy.bench.seed import STUDY, seed_study
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
+from storage import benchmark
 from storage import flags as flag_store
 from storage.migrate import migrate
 from storage.pool import connect
@@ -68,7 +69,7 @@ async def _prepare(dsn: str, days: int, flags: int) -> str:
         token = await create_token(conn, role=Role.MONITOR, study=STUDY)
         await conn.commit()
         await conn.set_autocommit(True)
-        await conn.execute("VACUUM ANALYZE")
+        await benchmark.vacuum_analyze(conn)
         return token
     finally:
         await conn.close()
@@ -77,7 +78,8 @@ async def _prepare(dsn: str, days: int, flags: int) -> str:
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _load(url: str, token: str, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
@@ -85,7 +87,8 @@ def _load(url: str, token: str, paths: list[str], rate: float, duration: float) 
         [sys.executable, "-m", "deploy.bench.http_load", "--url", url, "--token", token,
          "--rate", str(rate), "--duration", str(duration), *paths],
         cwd=CHECKOUT, capture_output=True, text=True, check=True, timeout=duration + 120)
-    return json.loads(out.stdout)
+    figures: dict[str, Any] = json.loads(out.stdout)
+    return figures
 
 
 def run(*, days: int = 30, buckets: int = 500, rate: float = 50.0,

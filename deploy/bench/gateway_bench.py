@@ -49,8 +49,9 @@ def _banner(proc: subprocess.Popen[str]) -> dict[str, Any]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        raise RuntimeError(f"{proc.args} exited before it started")
-    return json.loads(line)
+        raise RuntimeError(f"{proc.args!r} exited before it started")
+    banner: dict[str, Any] = json.loads(line)
+    return banner
 
 
 def _stop(procs: list[subprocess.Popen[str]]) -> None:

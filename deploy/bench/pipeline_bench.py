@@ -25,12 +25,12 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.bench.report import percentile, progress
 from deploy.bench.seed import seed_study
-from deploy.bench.storage_bench import _raw_copy
 from deploy.bench.stream_rig import StreamRig, create_topics
 from deploy.services.broker import EmbeddedBroker
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
-from storage import partitions
+from storage import admin as admin_queries
+from storage import benchmark, partitions
 from storage.migrate import migrate
 from storage.pool import connect
 from stream.contract.envelope import Envelope, WireReading, WireSegment, encode
@@ -69,9 +69,8 @@ def _ecg(subject: int, block: int, segments: int, rng: random.Random) -> bytes:
 
 
 async def _fresh_database(admin_dsn: str, name: str, subjects: int) -> str:
-    async with await psycopg.AsyncConnection.connect(admin_dsn, autocommit=True) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin_queries.recreate_database(admin, name=name)
     dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
     conn = await connect(dsn)
     try:
@@ -97,14 +96,13 @@ async def _produce(kafka: KafkaSettings, keyed: list[tuple[bytes, bytes]]) -> No
 # Committed rows, counted cheaply: a count(*) of the growing readings table every 250 ms
 # took a noticeable share of the database's CPU away from the workers being measured; the
 # minute rollup is written in the same transaction as the rows and is ~60 times smaller.
-_COUNTS = {"readings": "SELECT coalesce(sum(count), 0) FROM readings_1m",
-           "waveform_segments": "SELECT count(*) FROM waveform_segments"}
+_COUNTS = {"readings": benchmark.committed_readings,
+           "waveform_segments": benchmark.committed_segments}
 
 
 async def _count(dsn: str, table: str) -> int:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        row = await (await conn.execute(_COUNTS[table])).fetchone()  # type: ignore[arg-type]
-        return int(row[0]) if row else 0
+        return await _COUNTS[table](conn)
 
 
 async def _poll_until(dsn: str, table: str, expected: int, timeout_s: float,
@@ -228,11 +226,7 @@ async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: floa
             await (await producer.send(kafka.topics.raw_readings, probe,
                                        key=f"S-{subject}".encode()))
             async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-                while True:
-                    row = await (await conn.execute(
-                        "SELECT 1 FROM flags WHERE subject_code = %s", (f"S-{subject}",))).fetchone()
-                    if row:
-                        break
+                while not await benchmark.has_flag(conn, subject=f"S-{subject}"):
                     await asyncio.sleep(0.01)
             delays.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(0.5)
@@ -259,7 +253,7 @@ async def _raw_copy_rate(admin_dsn: str, rows: int) -> float:
                                  seq=n, received_at=T0 + timedelta(seconds=n))
                      for n in range(start, min(rows, start + 10_000))]
             t = time.perf_counter()
-            await _raw_copy(conn, batch)
+            await benchmark.raw_copy(conn, batch)
             spent += time.perf_counter() - t
     finally:
         await conn.close()

@@ -4,6 +4,7 @@ with a smartwatch (W-i), a CGM (C-i) and an ECG patch (E-i) through gateway GW-i
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -13,7 +14,8 @@ STUDY = "ST-1"
 
 
 async def seed_study(conn: psycopg.AsyncConnection[object], *, subjects: int = 1,
-                     start: datetime | None = None, settings: dict | None = None) -> None:
+                     start: datetime | None = None,
+                     settings: dict[str, Any] | None = None) -> None:
     async with conn.transaction():
         await registry.create_study(conn, STUDY, "Stream test study", settings)
         await registry.create_site(conn, STUDY, "SITE-1", "Site one")

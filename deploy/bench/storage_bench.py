@@ -23,11 +23,12 @@ import psycopg
 from deploy.bench.report import peak_rss_mb, percentile, progress
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
-from storage import partitions
+from storage import admin as admin_queries
+from storage import benchmark, partitions
 from storage.migrate import migrate
 from storage.pool import connect
 from storage.queries.readings import readings_downsampled
-from storage.readings import READING_COLUMNS, READING_TYPES, ReadingWriter
+from storage.readings import ReadingWriter
 
 SUBJECTS = 100
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -45,26 +46,11 @@ def _batch(start: int, size: int, rng: random.Random) -> list[Observation]:
     return out
 
 
-def _row(o: Observation) -> tuple[object, ...]:
-    return (o.time, o.subject, o.device_id, o.metric, o.value, o.unit, o.quality, o.seq,
-            o.received_at, o.gateway_id, o.specimen, o.clock_offset_ms)
-
-
-async def _raw_copy(conn: psycopg.AsyncConnection[Any], batch: list[Observation]) -> None:
-    async with conn.transaction(), conn.cursor().copy(
-        f"COPY readings ({', '.join(READING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(list(READING_TYPES))
-        for o in batch:
-            await copy.write_row(_row(o))
-
-
 async def _writes(admin_dsn: str, rows: int, batch_size: int) -> dict[str, float]:
     dsns = {}
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         for name in ("bench_writer", "bench_raw"):
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {name}")
+            admin_queries.recreate_database(admin, name=name)
             dsns[name] = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
     writer_conn = await connect(dsns["bench_writer"])
     raw_conn = await connect(dsns["bench_raw"])
@@ -87,7 +73,7 @@ async def _writes(admin_dsn: str, rows: int, batch_size: int) -> dict[str, float
                 async with writer_conn.transaction():
                     inserted += (await writer.write_readings(writer_conn, batch)).inserted
             else:
-                await _raw_copy(raw_conn, batch)
+                await benchmark.raw_copy(raw_conn, batch)
             spent[which] += time.perf_counter() - t
         if k % 20 == 0:
             progress(f"writes: {start + len(batch):,}/{rows:,} rows")
@@ -117,17 +103,16 @@ async def _query(dsn: str, days: int, buckets: int, queries: int) -> dict[str, f
             progress(f"query data: {start:,}/{total:,} rows")
     load_s = time.perf_counter() - load_start
     await conn.set_autocommit(True)
-    await conn.execute("VACUUM ANALYZE readings")
-    await conn.execute("VACUUM ANALYZE readings_1m")
+    await benchmark.vacuum_analyze(conn, "readings", "readings_1m")
     latencies = []
     end = T0 + timedelta(days=days)
     for i in range(queries + 5):
         jitter = timedelta(seconds=rng.randint(0, 3600))
-        t = time.perf_counter()
+        asked = time.perf_counter()
         result = await readings_downsampled(conn, subject="Q-001", metric="heart_rate",
                                             start=T0 + jitter, end=end, buckets=buckets)
         if i >= 5:  # the first few warm the cache
-            latencies.append((time.perf_counter() - t) * 1000)
+            latencies.append((time.perf_counter() - asked) * 1000)
         assert 0 < len(result) <= buckets
     await conn.close()
     return {"query_rows": total, "query_load_rows_per_s": total / load_s,

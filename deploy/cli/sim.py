@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -122,10 +123,11 @@ def run(
         fail(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     if speed <= 0:
         fail("--speed must be positive")
-    times = {name: parse_utc(value, f"--{name.replace('_', '-')}")
-             for name, value in (("start", start), ("real_start", real_start)) if value}
     config = HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=_parse_devices(devices),
-                        glucose_meter_interval_s=meter_interval_s, **times)
+                        glucose_meter_interval_s=meter_interval_s,
+                        real_start=parse_utc(real_start, "--real-start") if real_start else None)
+    if start:
+        config = replace(config, start=parse_utc(start, "--start"))
 
     async def main_async() -> None:
         local_hub = None

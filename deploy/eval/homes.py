@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bumble.device import Device
 from psycopg import AsyncConnection
 
 from devices.catalog import DeviceType
 from devices.sim.emission import EmissionLog
 from devices.sim.home import HomeConfig, VirtualHome, address_for, serial_for
-from devices.sim.radio import VirtualRadio
+from devices.sim.radio import VirtualController, VirtualRadio
 from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, BumbleScanner, use_adapter
 from gateway.runner import Gateway
 from gateway.wallclock import ScaledClock
@@ -83,7 +84,7 @@ class Homes:
             use_adapter(self.adapter)
         radio = self.radio
 
-        async def factory(name: str, address: str):
+        async def factory(name: str, address: str) -> tuple[Device, VirtualController]:
             return radio.device(name, address), radio.controller(address)
 
         log = EmissionLog()

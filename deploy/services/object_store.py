@@ -111,7 +111,8 @@ class EmbeddedObjectStore:
         request = urllib.request.Request(f"{self.endpoint}/{BUCKET}", method="HEAD")  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=1) as response:  # noqa: S310 - loopback URL
-                return 200 <= response.status < 300
+                status: int = response.status
+                return 200 <= status < 300
         except (urllib.error.URLError, OSError):
             return False
 

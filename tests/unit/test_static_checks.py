@@ -1,5 +1,6 @@
 """The project's own rules, checked on every test run: the import contracts between packages
-(``[tool.importlinter]`` in pyproject.toml, explained in docs/architecture.md) and ruff."""
+(``[tool.importlinter]`` in pyproject.toml, explained in docs/architecture.md), strict
+types (``[tool.mypy]``) and ruff."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / tool), *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=timeout)
 
 
 def test_import_contracts_are_kept() -> None:
@@ -25,3 +26,10 @@ def test_import_contracts_are_kept() -> None:
 def test_ruff_is_clean() -> None:
     done = _run("ruff", "check", "--quiet", ".")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_types_check_strictly() -> None:
+    # A cache outside the checkout: CI's clone starts cold either way, and a shared cache
+    # between xdist workers or runs is not worth the risk of a stale answer.
+    done = _run("mypy", "--cache-dir", "/dev/null", timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
