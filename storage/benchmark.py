@@ -52,3 +52,10 @@ async def has_flag(conn: AsyncConnection[Any], *, subject: str) -> bool:
     """Whether any flag has been stored for ``subject`` (the latency probes poll this)."""
     cur = await conn.execute("SELECT 1 FROM flags WHERE subject_code = %s", (subject,))
     return await cur.fetchone() is not None
+
+
+async def pause_policy_jobs(conn: AsyncConnection[Any]) -> None:
+    """Stop TimescaleDB's compression and refresh policies from running (ids ≥ 1000 are the
+    user jobs): bench data is dated in the past, so they would run under the timed writes."""
+    await conn.execute("SELECT alter_job(job_id, scheduled => false)"
+                       " FROM timescaledb_information.jobs WHERE job_id >= 1000")

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 
 from devices.model import METRICS, Observation, WaveformSegment, check_value, metric
-from storage import partitions
+from storage import partitions, timescale
 from storage.errors import InvalidReadingError, classify
 from storage.migrate import StorageMode
 from storage.sample_arrays import Float4ArrayBinaryDumper
@@ -256,10 +258,42 @@ class ReadingWriter:
 
     ``mode`` is the storage mode from the migration; in ``partitioned`` mode the writer
     makes sure the daily partitions a batch touches exist (remembering those it has seen).
+
+    In ``timescaledb`` mode, readings older than a continuous aggregate's refresh-policy
+    look-back (3 days hourly, 7 days daily) would never reach that aggregate, so the
+    writer refreshes the buckets such a batch touched once its rows are committed:
+    at once when the batch was its own transaction, otherwise when the caller, after its
+    commit, calls :meth:`refresh_backfilled` (the stream worker does, after each batch).
     """
 
     mode: StorageMode
     _known_days: dict[str, set[date]] = field(default_factory=dict)
+    # (aggregate, start, end) windows of committed-or-about-to-be backfills to refresh.
+    _stale: set[tuple[str, datetime, datetime]] = field(default_factory=set)
+
+    @property
+    def backfill_pending(self) -> bool:
+        """Whether backfilled readings still wait for :meth:`refresh_backfilled`."""
+        return bool(self._stale)
+
+    async def refresh_backfilled(self, conn: AsyncConnection[object]) -> int:
+        """Refresh the continuous-aggregate windows of earlier backfills; count refreshed.
+
+        Call it after the transaction holding the rows committed, on an idle connection
+        (a refresh cannot run in a transaction block). A no-op in partitioned mode, whose
+        rollups are plain views.
+        """
+        if not self._stale:
+            return 0
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            return 0
+        done = 0
+        for view, start, end in sorted(self._stale):
+            await timescale.refresh(conn, view, start, end)
+            self._stale.discard((view, start, end))
+            done += 1
+        logger.info("refreshed %d continuous-aggregate window(s) after a backfill", done)
+        return done
 
     async def write_readings(self, conn: AsyncConnection[object],
                              batch: Sequence[Observation], *, validated: bool = False,
@@ -273,7 +307,19 @@ class ReadingWriter:
                  obs.quality, obs.seq, obs.received_at, obs.gateway_id, obs.specimen,
                  obs.clock_offset_ms) for obs in batch]
         cells = rollup_rows(rows)
+        idle = conn.info.transaction_status == TransactionStatus.IDLE
         inserted = await self._store(conn, _READINGS, rows, cells)
+        if inserted and self.mode == "timescaledb":
+            first = min(row[0] for row in rows)  # type: ignore[type-var]
+            last = max(row[0] for row in rows)  # type: ignore[type-var]
+            self._stale.update(timescale.refresh_windows(first, last,  # type: ignore[arg-type]
+                                                         datetime.now(UTC)))
+            if idle:  # the batch was its own transaction, committed by now
+                try:
+                    await self.refresh_backfilled(conn)
+                except psycopg.Error as exc:  # the rows are stored; the windows stay pending
+                    logger.warning("refreshing continuous aggregates after a backfill failed"
+                                   " (kept for the next call): %s", exc)
         return WriteResult(received=len(batch), inserted=inserted)
 
     async def write_segments(self, conn: AsyncConnection[object],

@@ -11,6 +11,7 @@ continuous aggregates (``CREATE MATERIALIZED VIEW ... WITH (timescaledb.continuo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection, sql
 
@@ -28,7 +29,11 @@ HYPERTABLES: tuple[tuple[str, str, str, str, str], ...] = (
 COMPRESS_AFTER = "7 days"
 
 # How far back each continuous aggregate's refresh policy looks (late/backfilled data).
+# Older writes are refreshed by the writer itself (``refresh_windows``/``refresh``).
 REFRESH_START_OFFSET = {"readings_hourly": "3 days", "readings_daily": "7 days"}
+_START_OFFSET = {"readings_hourly": timedelta(days=3), "readings_daily": timedelta(days=7)}
+_WIDTH = {"1 hour": timedelta(hours=1), "1 day": timedelta(days=1)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,10 @@ async def make_hypertables(conn: AsyncConnection[object]) -> None:
     """Convert the (empty) readings tables to hypertables with compression policies."""
     for table, column, interval, segment_by, order_by in HYPERTABLES:
         await conn.execute(
-            "SELECT create_hypertable(%s::regclass, by_range(%s, %s::interval))",
+            # create_default_indexes => false: no extra (time DESC) index; the one unique
+            # key of migration 0010 serves every query (docs/storage.md).
+            "SELECT create_hypertable(%s::regclass, by_range(%s, %s::interval),"
+            " create_default_indexes => false)",
             (table, column, interval),
         )
         await conn.execute(
@@ -121,6 +129,59 @@ async def create_rollups(conn: AsyncConnection[object]) -> None:
             " schedule_interval => %s::interval)",
             (view, start_offset, width, width),
         )
+
+
+def _floor(t: datetime, width: timedelta) -> datetime:
+    return _EPOCH + (t - _EPOCH) // width * width
+
+
+def refresh_windows(first: datetime, last: datetime, now: datetime,
+                    ) -> list[tuple[str, datetime, datetime]]:
+    """The (aggregate, start, end) windows that rows written in [first, last] leave stale.
+
+    A refresh policy only looks back ``start_offset``; a bucket that starts before that is
+    never refreshed again, so a write there needs an explicit refresh of exactly the
+    buckets it touched (window aligned outwards to whole buckets: TimescaleDB refreshes
+    only buckets entirely inside the window).
+    """
+    windows = []
+    for view, width in ROLLUPS:
+        step = _WIDTH[width]
+        if _floor(first, step) < now - _START_OFFSET[view]:
+            windows.append((view, _floor(first, step), _floor(last, step) + step))
+    return windows
+
+
+async def refresh(conn: AsyncConnection[object], view: str, start: datetime,
+                  end: datetime) -> None:
+    """``CALL refresh_continuous_aggregate`` for one window; ``conn`` must be idle.
+
+    The call cannot run inside a transaction block, so it runs in autocommit mode. Only
+    the invalidated parts of the window are recomputed (TimescaleDB logs the writes).
+    """
+    autocommit = conn.autocommit
+    await conn.set_autocommit(True)
+    try:
+        await conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s, %s)",
+                           (view, start, end))
+    finally:
+        await conn.set_autocommit(autocommit)
+
+
+async def drop_default_time_indexes(conn: AsyncConnection[object]) -> list[str]:
+    """Drop the (time DESC) indexes ``create_hypertable`` added before it was told not to."""
+    dropped = []
+    for table, column, *_ in HYPERTABLES:
+        cur = await conn.execute(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND i.indnatts = 1"
+            " AND a.attname = %s",
+            (table, column))
+        for (index,) in await cur.fetchall():  # type: ignore[misc]
+            await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(str(index))))
+            dropped.append(str(index))
+    return dropped
 
 
 MIN_RETENTION_DAYS = 14  # beyond every continuous aggregate's refresh look-back (7 days)

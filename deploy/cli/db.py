@@ -67,7 +67,12 @@ def status(data_dir: DataDirOption = None) -> None:
     if st.changed:
         table.add_row("[red]changed since applied[/]", ", ".join(map(str, st.changed)))
     table.add_row("storage mode", st.mode or "not decided (run `trialwire db migrate`)")
-    table.add_row("why", st.mode_reason or st.timescale.reason)
+    why = st.mode_reason or st.timescale.reason
+    if st.mode == "timescaledb" and st.timescale.installed_version:
+        # The stored reason was written before the migration created the extension
+        # ("... will be created"); say what is true now.
+        why = st.timescale.reason
+    table.add_row("why", why)
     console.print(table)
     if st.pending or st.current_version > st.code_version:
         raise typer.Exit(1)

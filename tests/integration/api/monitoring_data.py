@@ -13,8 +13,8 @@ from deploy.bench.seed import STUDY
 from devices.model import Observation, WaveformSegment
 from storage import completeness
 from storage import flags as flag_store
-from storage.readings import ReadingWriter
 from stream.contract.flag import Flag
+from tests.fixtures.postgres import writer_for
 
 SUBJECT = "S-1"
 HOURS = 3
@@ -42,7 +42,7 @@ async def write_recent_data(dsn: str) -> tuple[datetime, int]:
         samples=[1000.0 * math.exp(-((k % 100) - 50) ** 2 / 8) for k in range(int(ECG_RATE_HZ))],
         received_at=now) for s in range(60)]
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        writer = ReadingWriter(mode="partitioned")
+        writer = await writer_for(conn)
         async with conn.transaction():
             await writer.write_readings(conn, readings)
             await writer.write_segments(conn, segments)

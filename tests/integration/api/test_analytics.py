@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from devices.model import Observation
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ async def test_aggregates_by_site_and_arm_in_three_formats(api: Api) -> None:
     async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
         await conn.execute("UPDATE subjects SET arm = CASE code WHEN 'S-1' THEN 'A' ELSE 'B' END")
         async with conn.transaction():
-            await ReadingWriter(mode="partitioned").write_readings(conn, rows)
+            await (await writer_for(conn)).write_readings(conn, rows)
     analyst = api.headers("analyst")
     base = {"start": "2026-11-20", "end": "2026-11-20"}
     by_site = (await api.client.get("/v1/studies/ST-1/analytics", headers=analyst,

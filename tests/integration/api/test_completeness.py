@@ -14,7 +14,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from devices.model import Observation
 from storage.completeness import refresh_hours
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ async def low_wear_day(api: Api) -> datetime:
                             metric="heart_rate", value=70, unit="/min", seq=s,
                             received_at=day + timedelta(seconds=s)) for s in range(90 * 60)]
         async with conn.transaction():
-            await ReadingWriter(mode="partitioned").write_readings(conn, rows)
+            await (await writer_for(conn)).write_readings(conn, rows)
             await refresh_hours(conn, [day + timedelta(hours=h) for h in range(24)])
     return day
 

@@ -15,7 +15,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from devices.model import Observation
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ URL = "/v1/studies/ST-1/exports"
 
 async def store(dsn: str, rows: list[Observation]) -> None:
     async with await psycopg.AsyncConnection.connect(dsn) as conn, conn.transaction():
-        await ReadingWriter(mode="partitioned").write_readings(conn, rows)
+        await (await writer_for(conn)).write_readings(conn, rows)
 
 
 def heart_rate(seconds: range, subject: str = "S-1") -> list[Observation]:

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from devices.model import Observation
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 from tests.integration.api.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ async def store_heart_rate(dsn: str, seconds: int) -> None:
                         metric="heart_rate", value=60 + s % 20, unit="/min", seq=s,
                         received_at=T0 + timedelta(seconds=s)) for s in range(seconds)]
     async with await psycopg.AsyncConnection.connect(dsn) as conn, conn.transaction():
-        await ReadingWriter(mode="partitioned").write_readings(conn, rows)
+        await (await writer_for(conn)).write_readings(conn, rows)
 
 
 async def test_pages_cover_the_range_without_gaps_or_repeats(api: Api) -> None:
@@ -80,7 +80,7 @@ async def test_ecg_segments_as_json_and_binary(api: Api) -> None:
                                 samples=[float(i * 100 + k) for k in range(73)], seq=i,
                                 received_at=T0) for i in range(3)]
     async with await psycopg.AsyncConnection.connect(api.dsn) as conn, conn.transaction():
-        await ReadingWriter(mode="partitioned").write_segments(conn, segments)
+        await (await writer_for(conn)).write_segments(conn, segments)
     url = "/v1/studies/ST-1/subjects/S-1/ecg"
     window = {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=1)).isoformat()}
     as_json = (await api.client.get(url, params=window, headers=api.headers("monitor"))).json()

@@ -12,7 +12,7 @@ import pytest
 from deploy.bench.seed import seed_study
 from devices.model import Observation
 from storage.completeness import record_heartbeat, refresh_hours
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ async def test_an_hour_with_each_kind_of_gap(db: psycopg.AsyncConnection[object]
                         metric="heart_rate", value=70, unit="/min", seq=s,
                         received_at=H + timedelta(seconds=s)) for s in range(0, 30 * 60)]
     async with db.transaction():
-        await ReadingWriter(mode="partitioned").write_readings(db, rows)
+        await (await writer_for(db)).write_readings(db, rows)
 
     async def beat(minute: float, last_reading_min: float) -> None:
         last = (H + timedelta(minutes=last_reading_min)).isoformat()

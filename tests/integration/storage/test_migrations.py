@@ -9,6 +9,7 @@ import pytest
 
 from storage import migrate as migrations
 from storage.errors import SchemaTooNewError
+from storage.migrate import StorageMode
 from storage.pool import connect
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,9 @@ EXPECTED_TABLES = {
 }
 
 
-async def test_migrate_from_empty_then_rerun_is_a_no_op(empty_dsn: str) -> None:
+async def test_migrate_from_empty_then_rerun_is_a_no_op(empty_dsn: str,
+                                                        storage_mode: StorageMode) -> None:
+    """Migration decides the mode from the server: TimescaleDB when it is preloaded."""
     conn = await connect(empty_dsn)
     try:
         seen: list[int] = []
@@ -41,9 +44,9 @@ async def test_migrate_from_empty_then_rerun_is_a_no_op(empty_dsn: str) -> None:
         st = await migrations.status(conn)
         assert st.current_version == st.code_version == code[-1].version
         assert st.pending == [] and st.changed == []
-        assert st.mode == "partitioned"
+        assert st.mode == storage_mode
         assert "timescaledb" in (st.mode_reason or "")
-        assert await migrations.require_current(conn) == "partitioned"
+        assert await migrations.require_current(conn) == storage_mode
     finally:
         await conn.close()
 

@@ -17,7 +17,7 @@ from storage.queries.readings import (
     readings_downsampled,
     readings_range,
 )
-from storage.readings import ReadingWriter
+from tests.fixtures.postgres import writer_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def series(db: psycopg.AsyncConnection[object]) -> list[Observation]:
             out.append(reading(i, t, round(rng.uniform(40, 180), 2), device=rng.choice("AB")))
         t += timedelta(milliseconds=rng.randint(300, 2500))
         i += 1
-    writer = ReadingWriter(mode="partitioned")
+    writer = await writer_for(db)
     for k in range(0, len(out), 3000):  # several batches, some crossing minute boundaries
         await writer.write_readings(db, out[k:k + 3000])
     await writer.write_readings(db, out[100:400])  # a re-sent slice must not skew rollups

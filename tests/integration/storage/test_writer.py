@@ -11,6 +11,7 @@ import pytest
 from devices.model import Observation, WaveformSegment
 from storage import partitions
 from storage.errors import InvalidReadingError
+from storage.migrate import StorageMode
 from storage.readings import ReadingWriter
 
 pytestmark = pytest.mark.integration
@@ -40,8 +41,9 @@ async def rollup_matches_raw(conn: psycopg.AsyncConnection[object]) -> None:
         await count(conn)
 
 
-async def test_new_batch_is_written_and_counted(db: psycopg.AsyncConnection[object]) -> None:
-    writer = ReadingWriter(mode="partitioned")
+async def test_new_batch_is_written_and_counted(db: psycopg.AsyncConnection[object],
+                                                storage_mode: StorageMode) -> None:
+    writer = ReadingWriter(mode=storage_mode)
     result = await writer.write_readings(db, [hr(i) for i in range(500)])
     await db.commit()
     assert (result.received, result.inserted, result.duplicates) == (500, 500, 0)
@@ -50,9 +52,10 @@ async def test_new_batch_is_written_and_counted(db: psycopg.AsyncConnection[obje
 
 
 async def test_whole_number_values_mixed_with_fractions(db: psycopg.AsyncConnection[object],
+                                                         storage_mode: StorageMode,
                                                          ) -> None:
     """Python callers may pass ints: the rollup arrays must not mix int and float."""
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     batch = [hr(0, 70), hr(1, 70.5), hr(61, 80), hr(62, 81)]  # type: ignore[arg-type]
     result = await writer.write_readings(db, batch)
     await db.commit()
@@ -61,9 +64,9 @@ async def test_whole_number_values_mixed_with_fractions(db: psycopg.AsyncConnect
 
 
 async def test_duplicates_inside_a_batch_and_across_batches(
-    db: psycopg.AsyncConnection[object],
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode,
 ) -> None:
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     first = [hr(i) for i in range(100)] + [hr(5), hr(6)]  # two doubles inside the batch
     r1 = await writer.write_readings(db, first)
     await db.commit()
@@ -86,9 +89,9 @@ async def test_duplicates_inside_a_batch_and_across_batches(
 
 
 async def test_same_seq_from_another_device_or_metric_is_not_a_duplicate(
-    db: psycopg.AsyncConnection[object],
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode,
 ) -> None:
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     spo2 = Observation(time=T0, subject="S-001", device_id="D-1", metric="spo2", value=97.0,
                        unit="%", seq=0, received_at=T0)
     result = await writer.write_readings(db, [hr(0), hr(0, device="D-2"), spo2])
@@ -107,9 +110,10 @@ async def test_same_seq_from_another_device_or_metric_is_not_a_duplicate(
     ],
 )
 async def test_bad_values_reject_the_batch_and_write_nothing(
-    db: psycopg.AsyncConnection[object], bad: dict[str, float], message: str,
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode, bad: dict[str, float],
+    message: str,
 ) -> None:
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     batch = [hr(i) for i in range(10)]
     good = batch[3]
     batch[3] = Observation(**{**{f: getattr(good, f) for f in good.__struct_fields__}, **bad})
@@ -120,14 +124,26 @@ async def test_bad_values_reject_the_batch_and_write_nothing(
 
 
 async def test_partitions_are_created_for_backfilled_and_future_days(
-    db: psycopg.AsyncConnection[object],
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode,
 ) -> None:
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     old = T0 - timedelta(days=40)
     batch = [hr(1, at=old), hr(2, at=old + timedelta(days=1)), hr(3, at=T0 + timedelta(days=60))]
     result = await writer.write_readings(db, batch)
     await db.commit()
     assert result.inserted == 3
+    if storage_mode == "timescaledb":
+        # TimescaleDB makes the chunks itself: each row sits in a 1-day chunk that holds it.
+        cur = await db.execute(
+            "SELECT r.time, c.range_start, c.range_end FROM readings r"
+            " JOIN timescaledb_information.chunks c ON c.hypertable_name = 'readings'"
+            " AND format('%I.%I', c.chunk_schema, c.chunk_name)::regclass = r.tableoid"
+            " ORDER BY r.time")
+        found = await cur.fetchall()
+        assert len(found) == 3
+        for t, lower, upper in found:
+            assert lower <= t < upper and upper - lower == timedelta(days=1)
+        return
     days = await partitions.existing_days(db, "readings")
     for t in (old, old + timedelta(days=1), T0 + timedelta(days=60)):
         assert t.date() in days
@@ -138,9 +154,9 @@ async def test_partitions_are_created_for_backfilled_and_future_days(
 
 
 async def test_remembered_partition_that_was_rolled_back_is_recreated(
-    db: psycopg.AsyncConnection[object],
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode,
 ) -> None:
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     far = T0 + timedelta(days=300)
     await writer.write_readings(db, [hr(1, at=far)])
     await db.rollback()  # the partition creation is rolled back too
@@ -150,8 +166,11 @@ async def test_remembered_partition_that_was_rolled_back_is_recreated(
 
 
 async def test_ensure_ahead_creates_upcoming_partitions(
-    db: psycopg.AsyncConnection[object],
+    db: psycopg.AsyncConnection[object], storage_mode: StorageMode,
 ) -> None:
+    if storage_mode != "partitioned":
+        pytest.skip("daily partitions made ahead belong to the partitioned mode; "
+                    "TimescaleDB creates chunks on insert")
     now = datetime(2031, 3, 1, tzinfo=UTC)
     created = await partitions.ensure_ahead(db, days_ahead=3, now=now)
     await db.commit()
@@ -161,8 +180,9 @@ async def test_ensure_ahead_creates_upcoming_partitions(
     assert {now.date() + timedelta(days=d) for d in range(-1, 4)} <= days
 
 
-async def test_waveform_segments_are_idempotent(db: psycopg.AsyncConnection[object]) -> None:
-    writer = ReadingWriter(mode="partitioned")
+async def test_waveform_segments_are_idempotent(db: psycopg.AsyncConnection[object],
+                                                storage_mode: StorageMode) -> None:
+    writer = ReadingWriter(mode=storage_mode)
     segs = [
         WaveformSegment(time=T0 + timedelta(seconds=i), subject="S-001", device_id="ECG-1",
                         lead="I", sampling_rate_hz=130.0, samples=[float(j) for j in range(130)],
@@ -178,9 +198,10 @@ async def test_waveform_segments_are_idempotent(db: psycopg.AsyncConnection[obje
     assert await cur.fetchone() == (20, 20 * 130)
 
 
-async def test_writer_joins_the_callers_transaction(db: psycopg.AsyncConnection[object]) -> None:
+async def test_writer_joins_the_callers_transaction(db: psycopg.AsyncConnection[object],
+                                                    storage_mode: StorageMode) -> None:
     """The stream sink commits offsets only after the DB commit: a rollback must undo all."""
-    writer = ReadingWriter(mode="partitioned")
+    writer = ReadingWriter(mode=storage_mode)
     async with db.transaction(force_rollback=True):
         assert (await writer.write_readings(db, [hr(i) for i in range(10)])).inserted == 10
     assert await count(db) == 0

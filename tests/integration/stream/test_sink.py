@@ -13,10 +13,10 @@ import pytest
 
 from deploy.bench.seed import STUDY, seed_study
 from storage import registry
-from storage.readings import ReadingWriter
 from stream.contract.envelope import Envelope, WireReading, WireSegment, decode, encode
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
+from tests.fixtures.postgres import writer_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def rows(db: psycopg.AsyncConnection[object]) -> int:
 async def test_envelopes_are_stored_once_and_watermarks_advance(
     db: psycopg.AsyncConnection[object],
 ) -> None:
-    sink = Sink(ReadingWriter(mode="partitioned"))
+    sink = Sink(await writer_for(db))
     first, second = envelope(0, 10), envelope(10, 10)
     result = await sink.persist(db, [first, second])
     assert (result.envelopes, result.readings_inserted, result.dead_letters) == (2, 20, [])
@@ -57,7 +57,7 @@ async def test_envelopes_are_stored_once_and_watermarks_advance(
 async def test_a_gap_holds_the_watermark_until_the_missing_batch_arrives(
     db: psycopg.AsyncConnection[object],
 ) -> None:
-    sink = Sink(ReadingWriter(mode="partitioned"))
+    sink = Sink(await writer_for(db))
     assert (await sink.persist(db, [envelope(0, 5)])).watermarks["GW-1"]["D-1"] == 4
     assert (await sink.persist(db, [envelope(10, 5)])).watermarks["GW-1"]["D-1"] == 4
     assert (await sink.persist(db, [envelope(5, 5)])).watermarks["GW-1"]["D-1"] == 14
@@ -67,7 +67,7 @@ async def test_a_gap_holds_the_watermark_until_the_missing_batch_arrives(
 async def test_bad_envelopes_become_dead_letters_with_reasons(
     db: psycopg.AsyncConnection[object],
 ) -> None:
-    sink = Sink(ReadingWriter(mode="partitioned"))
+    sink = Sink(await writer_for(db))
     bad_json = b"{not json"
     wrong = json.loads(envelope(0, 1))
     wrong["schema_version"] = 2
@@ -92,7 +92,7 @@ async def test_enrollment_decides_which_envelopes_are_stored(
     db: psycopg.AsyncConnection[object],
 ) -> None:
     await seed_study(db, subjects=1, start=T0)
-    sink = Sink(ReadingWriter(mode="partitioned"), EnrollmentIndex(max_age_s=0.0))
+    sink = Sink(await writer_for(db), EnrollmentIndex(max_age_s=0.0))
     enrolled = envelope(0, 3, device="D-1")
     unknown_device = envelope(0, 3, device="D-9")
     before_enrollment = encode(msgspec.structs.replace(
@@ -118,7 +118,7 @@ async def test_enrollment_decides_which_envelopes_are_stored(
 
 async def test_another_subject_or_gateway_is_refused(db: psycopg.AsyncConnection[object]) -> None:
     await seed_study(db, subjects=2, start=T0)
-    sink = Sink(ReadingWriter(mode="partitioned"), EnrollmentIndex())
+    sink = Sink(await writer_for(db), EnrollmentIndex())
     # D-2 belongs to S-2 through GW-2; this envelope claims S-1 through GW-1.
     result = await sink.persist(db, [envelope(0, 2, device="D-2")])
     assert [d.reason for d in result.dead_letters] == ["not_enrolled"]
@@ -129,7 +129,7 @@ async def test_another_subject_or_gateway_is_refused(db: psycopg.AsyncConnection
 async def test_implausible_readings_are_dead_lettered_and_the_rest_stored(
     db: psycopg.AsyncConnection[object],
 ) -> None:
-    sink = Sink(ReadingWriter(mode="partitioned"))
+    sink = Sink(await writer_for(db))
     env = decode(envelope(0, 4))
     bad = msgspec.structs.replace(env.readings[2], value=310.0)  # storable, not plausible
     value = encode(msgspec.structs.replace(env, readings=[*env.readings[:2], bad,
