@@ -30,7 +30,6 @@ from deploy.services import process
 from deploy.services.data_dir import require_writable
 from deploy.services.errors import BinaryMissingError, ServiceStartError
 from deploy.services.ports import LOOPBACK, free_port, require_free
-from storage import admin
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +234,10 @@ class EmbeddedPostgres:
 
     def is_healthy(self) -> bool:
         """True when a connection can run ``SELECT 1``."""
-        import psycopg  # the platform's driver: not installed on a gateway (extra "gateway")
+        # The platform's driver, imported here: a gateway install (extra "gateway") has none.
+        import psycopg
+
+        from storage import admin
 
         try:
             with psycopg.connect(self.dsn("postgres"), connect_timeout=2) as conn:
@@ -308,6 +310,8 @@ class EmbeddedPostgres:
 
     def _create_database(self) -> None:
         import psycopg
+
+        from storage import admin
 
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             admin.ensure_database(conn, name=DATABASE)
