@@ -8,7 +8,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 
-async def record(conn: AsyncConnection[object], *, token_id: str, role: str, study: str,
+async def record(conn: AsyncConnection[Any], *, token_id: str, role: str, study: str,
                  action: str, subject: str | None = None,
                  details: dict[str, Any] | None = None) -> None:
     await conn.execute(
@@ -18,7 +18,7 @@ async def record(conn: AsyncConnection[object], *, token_id: str, role: str, stu
          msgspec.json.encode(details or {}).decode()))
 
 
-async def entries(conn: AsyncConnection[object], *, study: str, subject: str | None = None,
+async def entries(conn: AsyncConnection[Any], *, study: str, subject: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT id, at, token_id, role, action, subject_code, details FROM data_access_log"

@@ -30,7 +30,7 @@ def chain_hash(prev: bytes | None, canonical: bytes) -> bytes:
     return hashlib.sha256((prev or b"") + canonical).digest()
 
 
-async def append(conn: AsyncConnection[object], *, actor: str, role: str, action: str,
+async def append(conn: AsyncConnection[Any], *, actor: str, role: str, action: str,
                  entity_type: str, entity_id: str, reason: str | None = None,
                  details: dict[str, Any] | None = None) -> int:
     """Add an entry (inside the caller's transaction); returns its id."""
@@ -38,7 +38,7 @@ async def append(conn: AsyncConnection[object], *, actor: str, role: str, action
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
     row = await (await conn.execute(
         "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).fetchone()
-    prev = bytes(row[0]) if row else None  # type: ignore[index]
+    prev = bytes(row[0]) if row else None
     at = datetime.now(UTC)
     digest = chain_hash(prev, _canonical(at, actor, role, action, entity_type, entity_id,
                                          reason, details))
@@ -59,7 +59,7 @@ class Verification:
     problem: str | None = None
 
 
-async def verify(conn: AsyncConnection[object]) -> Verification:
+async def verify(conn: AsyncConnection[Any]) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not fit."""
     prev: bytes | None = None
     count = 0
@@ -78,7 +78,7 @@ async def verify(conn: AsyncConnection[object]) -> Verification:
     return Verification(True, count)
 
 
-async def entries(conn: AsyncConnection[object], *, entity_type: str | None = None,
+async def entries(conn: AsyncConnection[Any], *, entity_type: str | None = None,
                   entity_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT id, at, actor, role, action, entity_type, entity_id, reason, details"

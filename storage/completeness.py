@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -106,7 +107,7 @@ def _rates() -> tuple[list[str], list[str], list[float]]:
     return types, metrics, rates
 
 
-async def refresh_hours(conn: AsyncConnection[object], hours: Iterable[datetime]) -> int:
+async def refresh_hours(conn: AsyncConnection[Any], hours: Iterable[datetime]) -> int:
     """Recompute the given hours (each truncated to the hour); returns rows written."""
     types, metrics, rates = _rates()
     written = 0
@@ -117,7 +118,7 @@ async def refresh_hours(conn: AsyncConnection[object], hours: Iterable[datetime]
     return written
 
 
-async def record_heartbeat(conn: AsyncConnection[object], *, gateway_id: str, at: datetime,
+async def record_heartbeat(conn: AsyncConnection[Any], *, gateway_id: str, at: datetime,
                            subject: str, broker_reachable: bool, spool_items: int,
                            unpersisted: int, devices: str) -> None:
     """Store one gateway status as a heartbeat (``devices``: JSON text); repeats are no-ops."""

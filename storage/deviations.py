@@ -46,7 +46,7 @@ SELECT c.subject_code, s.site_code, c.device_id, (c.hour AT TIME ZONE 'UTC')::da
 """
 
 
-async def daily(conn: AsyncConnection[object], *, study: str, start: date, end: date,
+async def daily(conn: AsyncConnection[Any], *, study: str, start: date, end: date,
                 subject: str | None = None) -> list[dict[str, Any]]:
     """Per subject, device and day in [start, end]: wear minutes, completeness (received /
     expected samples, capped per metric-hour) and the minutes of each kind of gap."""
@@ -54,7 +54,7 @@ async def daily(conn: AsyncConnection[object], *, study: str, start: date, end: 
                                       "subject": subject})
     out = []
     for (subj, site, device, day, wear, enrolled, received, expected, silent, offline,
-         backlog) in await cur.fetchall():  # type: ignore[misc]
+         backlog) in await cur.fetchall():
         out.append({"subject": subj, "site": site, "device_id": device, "day": day,
                     "wear_minutes": int(wear), "enrolled_minutes": int(enrolled),
                     "completeness": round(float(received) / float(expected), 4) if expected else None,
@@ -77,11 +77,11 @@ def per_subject(days: list[dict[str, Any]]) -> dict[tuple[str, date], dict[str, 
             for k, v in out.items()}
 
 
-async def detect(conn: AsyncConnection[object], *, study: str, start: date, end: date) -> int:
+async def detect(conn: AsyncConnection[Any], *, study: str, start: date, end: date) -> int:
     """Record the days in [start, end] below the study's minimums; returns new deviations."""
     row = await (await conn.execute("SELECT settings FROM studies WHERE code = %s",
                                     (study,))).fetchone()
-    settings = (row[0] if row else None) or {}  # type: ignore[index]
+    settings = (row[0] if row else None) or {}
     minimums = {"wear_time": settings.get("min_daily_wear_minutes"),
                 "completeness": settings.get("min_daily_completeness")}
     if all(v is None for v in minimums.values()):
@@ -110,7 +110,7 @@ async def detect(conn: AsyncConnection[object], *, study: str, start: date, end:
     return created
 
 
-async def detect_recent(conn: AsyncConnection[object], *, study: str, today: date,
+async def detect_recent(conn: AsyncConnection[Any], *, study: str, today: date,
                         days: int = 366) -> int:
     """Detect over the ``days`` complete days before ``today`` (today is still filling)."""
     yesterday = today - timedelta(days=1)
@@ -118,7 +118,7 @@ async def detect_recent(conn: AsyncConnection[object], *, study: str, today: dat
                         end=yesterday)
 
 
-async def listed(conn: AsyncConnection[object], *, study: str,
+async def listed(conn: AsyncConnection[Any], *, study: str,
                  status: str | None = None) -> list[Deviation]:
     """The study's recorded deviations (only those in ``status`` if given), by day and subject."""
     return await fetch_all(
@@ -128,7 +128,7 @@ async def listed(conn: AsyncConnection[object], *, study: str,
         " ORDER BY day, subject_code", (study, status, status))
 
 
-async def acknowledge(conn: AsyncConnection[object], *, study: str,
+async def acknowledge(conn: AsyncConnection[Any], *, study: str,
                       deviation_id: int) -> Deviation | None:
     """Mark an open deviation acknowledged; None if it is not an open deviation of ``study``."""
     return await fetch_one(

@@ -7,6 +7,8 @@ re-processed data, or late data that moved the onset) and extends that row inste
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from psycopg import AsyncConnection
 
@@ -34,7 +36,7 @@ RETURNING id, (xmax = 0) AS inserted
 """
 
 
-async def store(conn: AsyncConnection[object], flag: Flag) -> tuple[int, bool]:
+async def store(conn: AsyncConnection[Any], flag: Flag) -> tuple[int, bool]:
     """Insert or merge ``flag``; returns (flag id, True if it is a new flag)."""
     details = dict(flag.details)
     details["raised_at"] = flag.raised_at.isoformat()
@@ -53,8 +55,8 @@ async def store(conn: AsyncConnection[object], flag: Flag) -> tuple[int, bool]:
     cur = await conn.execute(_MERGE, params)
     row = await cur.fetchone()
     if row is not None:
-        return int(row[0]), False  # type: ignore[index]
+        return int(row[0]), False
     cur = await conn.execute(_INSERT, params)
     row = await cur.fetchone()
     assert row is not None
-    return int(row[0]), bool(row[1])  # type: ignore[index]
+    return int(row[0]), bool(row[1])

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
@@ -86,7 +86,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def _ensure_bookkeeping(conn: AsyncConnection[object]) -> None:
+async def _ensure_bookkeeping(conn: AsyncConnection[Any]) -> None:
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
@@ -100,7 +100,7 @@ async def _ensure_bookkeeping(conn: AsyncConnection[object]) -> None:
     )
 
 
-async def _applied(conn: AsyncConnection[object]) -> list[AppliedMigration]:
+async def _applied(conn: AsyncConnection[Any]) -> list[AppliedMigration]:
     try:
         cur = await conn.execute(
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
@@ -108,10 +108,10 @@ async def _applied(conn: AsyncConnection[object]) -> list[AppliedMigration]:
     except pg_errors.UndefinedTable:
         await conn.rollback()
         return []
-    return [AppliedMigration(*row) for row in await cur.fetchall()]  # type: ignore[misc]
+    return [AppliedMigration(*row) for row in await cur.fetchall()]
 
 
-async def stored_mode(conn: AsyncConnection[object]) -> tuple[StorageMode, str] | None:
+async def stored_mode(conn: AsyncConnection[Any]) -> tuple[StorageMode, str] | None:
     """The storage mode decided at migration time, or None before the first migration."""
     try:
         cur = await conn.execute("SELECT mode, reason FROM storage_mode")
@@ -119,10 +119,10 @@ async def stored_mode(conn: AsyncConnection[object]) -> tuple[StorageMode, str] 
         await conn.rollback()
         return None
     row = await cur.fetchone()
-    return (row[0], row[1]) if row else None  # type: ignore[index,return-value]
+    return (row[0], row[1]) if row else None
 
 
-async def _decide_mode(conn: AsyncConnection[object]) -> tuple[StorageMode, str]:
+async def _decide_mode(conn: AsyncConnection[Any]) -> tuple[StorageMode, str]:
     existing = await stored_mode(conn)
     if existing is not None:
         return existing
@@ -144,9 +144,9 @@ async def _decide_mode(conn: AsyncConnection[object]) -> tuple[StorageMode, str]
     return mode, reason
 
 
-async def _run(conn: AsyncConnection[object], migration: Migration, ctx: MigrationContext) -> None:
+async def _run(conn: AsyncConnection[Any], migration: Migration, ctx: MigrationContext) -> None:
     if migration.path.suffix == ".sql":
-        await conn.execute(migration.path.read_text())  # type: ignore[arg-type]
+        await conn.execute(migration.path.read_text())
         return
     spec = importlib.util.spec_from_file_location(
         f"storage.migrations.m{migration.version:04d}", migration.path
@@ -159,7 +159,7 @@ async def _run(conn: AsyncConnection[object], migration: Migration, ctx: Migrati
 
 
 async def migrate(
-    conn: AsyncConnection[object],
+    conn: AsyncConnection[Any],
     *,
     partitions_ahead_days: int = 7,
     progress: Callable[[Migration], None] | None = None,
@@ -210,7 +210,7 @@ async def migrate(
     return done
 
 
-async def status(conn: AsyncConnection[object], *,
+async def status(conn: AsyncConnection[Any], *,
                  directory: Path = MIGRATIONS_DIR) -> SchemaStatus:
     """Compare the database's migration history with the code's."""
     code = discover(directory)
@@ -233,7 +233,7 @@ async def status(conn: AsyncConnection[object], *,
     )
 
 
-async def require_current(conn: AsyncConnection[object]) -> StorageMode:
+async def require_current(conn: AsyncConnection[Any]) -> StorageMode:
     """Raise unless the schema is fully migrated by this code; return the storage mode."""
     st = await status(conn)
     if st.current_version > st.code_version:

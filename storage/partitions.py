@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection, sql
 
@@ -25,7 +26,7 @@ def days_between(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-async def existing_days(conn: AsyncConnection[object], table: str) -> set[date]:
+async def existing_days(conn: AsyncConnection[Any], table: str) -> set[date]:
     """Days that already have a partition of ``table``."""
     cur = await conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
@@ -33,13 +34,13 @@ async def existing_days(conn: AsyncConnection[object], table: str) -> set[date]:
         (table,),
     )
     days: set[date] = set()
-    for (name,) in await cur.fetchall():  # type: ignore[misc]
+    for (name,) in await cur.fetchall():
         stamp = str(name).rsplit("_p", 1)[-1]
         days.add(datetime.strptime(stamp, "%Y%m%d").replace(tzinfo=UTC).date())
     return days
 
 
-async def create_days(conn: AsyncConnection[object], table: str, days: Iterable[date]) -> int:
+async def create_days(conn: AsyncConnection[Any], table: str, days: Iterable[date]) -> int:
     """Create the daily partitions of ``table`` for ``days`` (idempotent); count created."""
     created = 0
     for day in sorted(set(days)):
@@ -60,7 +61,7 @@ async def create_days(conn: AsyncConnection[object], table: str, days: Iterable[
     return created
 
 
-async def ensure_ahead(conn: AsyncConnection[object], *, days_ahead: int,
+async def ensure_ahead(conn: AsyncConnection[Any], *, days_ahead: int,
                        now: datetime | None = None) -> int:
     """Create today's and the next ``days_ahead`` days' partitions of every partitioned table."""
     today = (now or datetime.now(UTC)).date()

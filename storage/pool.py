@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from storage.settings import DatabaseSettings
 
 
-def _configure_kwargs() -> dict[str, object]:
+def _configure_kwargs() -> dict[str, Any]:
     # Every session runs in UTC so timestamps never depend on the server's zone.
     return {"options": "-c timezone=UTC"}
 
 
-async def connect(dsn: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[object]:
+async def connect(dsn: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
     """One async connection (for CLI commands, migrations and tests)."""
     return await psycopg.AsyncConnection.connect(dsn, autocommit=autocommit,
                                                  **_configure_kwargs())

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -148,24 +149,24 @@ _MINUTE = timedelta(minutes=1)
 RollupCells = dict[tuple[object, object, object, int], list[float]]
 
 
-def add_to_rollup(cells: RollupCells, row: tuple[object, ...]) -> None:
+def add_to_rollup(cells: RollupCells, row: tuple[Any, ...]) -> None:
     """Fold one reading row (READING_COLUMNS order) into per-minute min/max/sum/count cells."""
-    minute = int(row[0].timestamp()) // 60  # type: ignore[attr-defined]
+    minute = int(row[0].timestamp()) // 60
     key = (row[1], row[3], row[2], minute)  # subject, metric, device, minute
-    value = float(row[4])  # type: ignore[arg-type] - an int value would mix array types
+    value = float(row[4])  # an int value would mix array types
     cell = cells.get(key)
     if cell is None:
-        cells[key] = [value, value, value, 1]  # type: ignore[list-item]
+        cells[key] = [value, value, value, 1]
     else:
-        if value < cell[0]:  # type: ignore[operator]
-            cell[0] = value  # type: ignore[assignment]
-        elif value > cell[1]:  # type: ignore[operator]
-            cell[1] = value  # type: ignore[assignment]
-        cell[2] += value  # type: ignore[operator]
+        if value < cell[0]:
+            cell[0] = value
+        elif value > cell[1]:
+            cell[1] = value
+        cell[2] += value
         cell[3] += 1
 
 
-def rollup_rows(rows: Iterable[tuple[object, ...]], cells: RollupCells | None = None,
+def rollup_rows(rows: Iterable[tuple[Any, ...]], cells: RollupCells | None = None,
                 ) -> RollupCells:
     """:func:`add_to_rollup` for many rows, fast when consecutive rows share a series and
     a minute (a batch is envelopes of one device's readings in time order): the minute
@@ -176,18 +177,18 @@ def rollup_rows(rows: Iterable[tuple[object, ...]], cells: RollupCells | None = 
     start = end = _EPOCH
     for row in rows:
         t = row[0]
-        if (cell is None or not start <= t < end  # type: ignore[operator]
+        if (cell is None or not start <= t < end
                 or row[1] != subject or row[3] != metric_name or row[2] != device):
             subject, device, metric_name = row[1], row[2], row[3]
-            minute = int(t.timestamp()) // 60  # type: ignore[attr-defined]
+            minute = int(t.timestamp()) // 60
             start = _EPOCH + minute * _MINUTE
             end = start + _MINUTE
             key = (subject, metric_name, device, minute)
             cell = cells.get(key)
             if cell is None:
-                value = float(row[4])  # type: ignore[arg-type]
+                value = float(row[4])
                 cells[key] = cell = [value, value, 0.0, 0]
-        value = float(row[4])  # type: ignore[arg-type] - an int value would mix array types
+        value = float(row[4])  # an int value would mix array types
         if value < cell[0]:
             cell[0] = value
         elif value > cell[1]:
@@ -235,7 +236,7 @@ class _Table:
     def column_list(self) -> str:
         return ", ".join(self.columns)
 
-    def key_of(self, row: tuple[object, ...]) -> tuple[object, ...]:
+    def key_of(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(row[self.columns.index(c)] for c in self.key)
 
 
@@ -276,7 +277,7 @@ class ReadingWriter:
         """Whether backfilled readings still wait for :meth:`refresh_backfilled`."""
         return bool(self._stale)
 
-    async def refresh_backfilled(self, conn: AsyncConnection[object]) -> int:
+    async def refresh_backfilled(self, conn: AsyncConnection[Any]) -> int:
         """Refresh the continuous-aggregate windows of earlier backfills; count refreshed.
 
         Call it after the transaction holding the rows committed, on an idle connection
@@ -295,7 +296,7 @@ class ReadingWriter:
         logger.info("refreshed %d continuous-aggregate window(s) after a backfill", done)
         return done
 
-    async def write_readings(self, conn: AsyncConnection[object],
+    async def write_readings(self, conn: AsyncConnection[Any],
                              batch: Sequence[Observation], *, validated: bool = False,
                              ) -> WriteResult:
         """Store ``batch`` idempotently; return received/inserted counts. ``validated``:
@@ -310,9 +311,9 @@ class ReadingWriter:
         idle = conn.info.transaction_status == TransactionStatus.IDLE
         inserted = await self._store(conn, _READINGS, rows, cells)
         if inserted and self.mode == "timescaledb":
-            first = min(row[0] for row in rows)  # type: ignore[type-var]
-            last = max(row[0] for row in rows)  # type: ignore[type-var]
-            self._stale.update(timescale.refresh_windows(first, last,  # type: ignore[arg-type]
+            first = min(row[0] for row in rows)
+            last = max(row[0] for row in rows)
+            self._stale.update(timescale.refresh_windows(first, last,
                                                          datetime.now(UTC)))
             if idle:  # the batch was its own transaction, committed by now
                 try:
@@ -322,11 +323,11 @@ class ReadingWriter:
                                    " (kept for the next call): %s", exc)
         return WriteResult(received=len(batch), inserted=inserted)
 
-    async def write_segments(self, conn: AsyncConnection[object],
+    async def write_segments(self, conn: AsyncConnection[Any],
                              batch: Sequence[WaveformSegment], *, validated: bool = False,
                              ) -> WriteResult:
         """Store waveform segments idempotently (one row per segment)."""
-        rows: list[tuple[object, ...]] = []
+        rows: list[tuple[Any, ...]] = []
         for i, seg in enumerate(batch):
             if not validated:
                 validate_segment(seg, i)
@@ -336,29 +337,29 @@ class ReadingWriter:
         inserted = await self._store(conn, _SEGMENTS, rows, None)
         return WriteResult(received=len(batch), inserted=inserted)
 
-    async def _store(self, conn: AsyncConnection[object], table: _Table,
-                     rows: list[tuple[object, ...]], cells: RollupCells | None) -> int:
+    async def _store(self, conn: AsyncConnection[Any], table: _Table,
+                     rows: Sequence[tuple[Any, ...]], cells: RollupCells | None) -> int:
         if not rows:
             return 0
-        first = min(row[0] for row in rows)  # type: ignore[type-var]
-        last = max(row[0] for row in rows)  # type: ignore[type-var]
+        first = min(row[0] for row in rows)
+        last = max(row[0] for row in rows)
         try:
             try:
-                return await self._store_once(conn, table, rows, cells, first, last)  # type: ignore[arg-type]
+                return await self._store_once(conn, table, rows, cells, first, last)
             except pg_errors.CheckViolation:
                 # "no partition of relation found for row": a partition we remembered
                 # was rolled back with its transaction. Forget and try once more.
                 if self.mode != "partitioned":
                     raise
                 self._known_days.pop(table.name, None)
-                return await self._store_once(conn, table, rows, cells, first, last)  # type: ignore[arg-type]
+                return await self._store_once(conn, table, rows, cells, first, last)
         except InvalidReadingError:
             raise
         except Exception as exc:
             raise classify(exc) from exc
 
-    async def _store_once(self, conn: AsyncConnection[object], table: _Table,
-                          rows: list[tuple[object, ...]], cells: RollupCells | None,
+    async def _store_once(self, conn: AsyncConnection[Any], table: _Table,
+                          rows: Sequence[tuple[Any, ...]], cells: RollupCells | None,
                           first: datetime, last: datetime) -> int:
         async with conn.transaction():
             if self.mode == "partitioned":
@@ -377,8 +378,8 @@ class ReadingWriter:
             return inserted
 
     @staticmethod
-    async def _copy(conn: AsyncConnection[object], target: str, table: _Table,
-                    rows: Iterable[tuple[object, ...]]) -> None:
+    async def _copy(conn: AsyncConnection[Any], target: str, table: _Table,
+                    rows: Iterable[tuple[Any, ...]]) -> None:
         cursor = conn.cursor()
         if "float4[]" in table.types:  # on this cursor only: COPY looks dumpers up by oid
             cursor.adapters.register_dumper(None, Float4ArrayBinaryDumper)
@@ -389,8 +390,8 @@ class ReadingWriter:
             for row in rows:
                 await copy.write_row(row)
 
-    async def _insert_new(self, conn: AsyncConnection[object], table: _Table,
-                          rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    async def _insert_new(self, conn: AsyncConnection[Any], table: _Table,
+                          rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Conflict path: stage, insert what is new, return exactly the rows inserted."""
         by_key = {table.key_of(row): row for row in rows}
         stage = f"_stage_{table.name}"
@@ -405,9 +406,9 @@ class ReadingWriter:
             f" SELECT {table.column_list} FROM {stage}"
             f" ON CONFLICT DO NOTHING RETURNING {', '.join(table.key)}"
         )
-        return [by_key[tuple(key)] for key in await cur.fetchall()]  # type: ignore[arg-type]
+        return [by_key[tuple(key)] for key in await cur.fetchall()]
 
-    async def _ensure_partitions(self, conn: AsyncConnection[object], table: str,
+    async def _ensure_partitions(self, conn: AsyncConnection[Any], table: str,
                                  first: datetime, last: datetime) -> None:
         known = self._known_days.setdefault(table, set())
         wanted = [d for d in partitions.days_between(first, last) if d not in known]

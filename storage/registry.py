@@ -15,30 +15,30 @@ from psycopg import AsyncConnection
 from psycopg.types.range import Range
 
 
-async def _insert(conn: AsyncConnection[object], sql: str, params: tuple[Any, ...]) -> bool:
+async def _insert(conn: AsyncConnection[Any], sql: str, params: tuple[Any, ...]) -> bool:
     cur = await conn.execute(sql + " ON CONFLICT DO NOTHING", params)
     return cur.rowcount == 1
 
 
-async def create_study(conn: AsyncConnection[object], code: str, name: str,
+async def create_study(conn: AsyncConnection[Any], code: str, name: str,
                        settings: dict[str, Any] | None = None) -> bool:
     return await _insert(conn, "INSERT INTO studies (code, name, settings) VALUES (%s, %s, %s)",
                          (code, name, msgspec.json.encode(settings or {}).decode()))
 
 
-async def create_site(conn: AsyncConnection[object], study: str, code: str, name: str) -> bool:
+async def create_site(conn: AsyncConnection[Any], study: str, code: str, name: str) -> bool:
     return await _insert(conn, "INSERT INTO sites (study_code, code, name) VALUES (%s, %s, %s)",
                          (study, code, name))
 
 
-async def create_subject(conn: AsyncConnection[object], study: str, site: str, code: str,
+async def create_subject(conn: AsyncConnection[Any], study: str, site: str, code: str,
                          arm: str | None = None) -> bool:
     return await _insert(
         conn, "INSERT INTO subjects (code, study_code, site_code, arm) VALUES (%s, %s, %s, %s)",
         (code, study, site, arm))
 
 
-async def create_device(conn: AsyncConnection[object], study: str, device_id: str,
+async def create_device(conn: AsyncConnection[Any], study: str, device_id: str,
                         device_type: str, *, serial: str | None = None,
                         model: str | None = None, mac: str | None = None) -> bool:
     return await _insert(
@@ -46,14 +46,14 @@ async def create_device(conn: AsyncConnection[object], study: str, device_id: st
         " VALUES (%s, %s, %s, %s, %s, %s)", (device_id, study, device_type, serial, model, mac))
 
 
-async def create_gateway(conn: AsyncConnection[object], study: str, gateway_id: str,
+async def create_gateway(conn: AsyncConnection[Any], study: str, gateway_id: str,
                          site: str | None = None) -> bool:
     return await _insert(
         conn, "INSERT INTO gateways (id, study_code, site_code) VALUES (%s, %s, %s)",
         (gateway_id, study, site))
 
 
-async def enroll(conn: AsyncConnection[object], *, study: str, subject: str, device_id: str,
+async def enroll(conn: AsyncConnection[Any], *, study: str, subject: str, device_id: str,
                  gateway_id: str, start: datetime | None, end: datetime | None = None) -> bool:
     """Assign a device to a subject (through a gateway) for [start, end); False if an
     enrollment of the device already covers part of that period."""

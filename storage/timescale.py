@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection, sql
 
@@ -45,7 +46,7 @@ class Detection:
     reason: str
 
 
-async def detect(conn: AsyncConnection[object]) -> Detection:
+async def detect(conn: AsyncConnection[Any]) -> Detection:
     """Is the extension installed, installable (and preloaded, with the community license)?
 
     ``pg_available_extensions`` lists timescaledb whenever its files are installed, but
@@ -64,7 +65,7 @@ async def detect(conn: AsyncConnection[object]) -> Detection:
     if row is None:
         return Detection(False, None, "timescaledb is not in pg_available_extensions on this "
                                       "server; using native range partitioning")
-    default_version, installed, disable_load, license_ = row  # type: ignore[misc]
+    default_version, installed, disable_load, license_ = row
     if disable_load is None or disable_load == "on":
         return Detection(False, None, f"timescaledb {default_version} is installed on the server "
                                       "but not preloaded (shared_preload_libraries); using "
@@ -79,11 +80,11 @@ async def detect(conn: AsyncConnection[object]) -> Detection:
                                  "created by the migration")
 
 
-async def create_extension(conn: AsyncConnection[object]) -> None:
+async def create_extension(conn: AsyncConnection[Any]) -> None:
     await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
 
 
-async def make_hypertables(conn: AsyncConnection[object]) -> None:
+async def make_hypertables(conn: AsyncConnection[Any]) -> None:
     """Convert the (empty) readings tables to hypertables with compression policies."""
     for table, column, interval, segment_by, order_by in HYPERTABLES:
         await conn.execute(
@@ -106,7 +107,7 @@ async def make_hypertables(conn: AsyncConnection[object]) -> None:
         )
 
 
-async def create_rollups(conn: AsyncConnection[object]) -> None:
+async def create_rollups(conn: AsyncConnection[Any]) -> None:
     """Hourly and daily continuous aggregates with the same columns as the date_bin views."""
     for view, width in ROLLUPS:
         start_offset = REFRESH_START_OFFSET[view]
@@ -152,7 +153,7 @@ def refresh_windows(first: datetime, last: datetime, now: datetime,
     return windows
 
 
-async def refresh(conn: AsyncConnection[object], view: str, start: datetime,
+async def refresh(conn: AsyncConnection[Any], view: str, start: datetime,
                   end: datetime) -> None:
     """``CALL refresh_continuous_aggregate`` for one window; ``conn`` must be idle.
 
@@ -168,7 +169,7 @@ async def refresh(conn: AsyncConnection[object], view: str, start: datetime,
         await conn.set_autocommit(autocommit)
 
 
-async def drop_default_time_indexes(conn: AsyncConnection[object]) -> list[str]:
+async def drop_default_time_indexes(conn: AsyncConnection[Any]) -> list[str]:
     """Drop the (time DESC) indexes ``create_hypertable`` added before it was told not to."""
     dropped = []
     for table, column, *_ in HYPERTABLES:
@@ -178,7 +179,7 @@ async def drop_default_time_indexes(conn: AsyncConnection[object]) -> list[str]:
             " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND i.indnatts = 1"
             " AND a.attname = %s",
             (table, column))
-        for (index,) in await cur.fetchall():  # type: ignore[misc]
+        for (index,) in await cur.fetchall():
             await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(str(index))))
             dropped.append(str(index))
     return dropped
@@ -187,7 +188,7 @@ async def drop_default_time_indexes(conn: AsyncConnection[object]) -> list[str]:
 MIN_RETENTION_DAYS = 14  # beyond every continuous aggregate's refresh look-back (7 days)
 
 
-async def set_retention(conn: AsyncConnection[object], table: str, days: int | None) -> None:
+async def set_retention(conn: AsyncConnection[Any], table: str, days: int | None) -> None:
     """Retention policy hook: drop chunks older than ``days`` (None removes the policy).
 
     Refusing windows shorter than the aggregates' refresh look-back keeps a refresh over

@@ -8,6 +8,7 @@ re-sent later, or out-of-order delivery) waits in ``pending`` until the gap is f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
@@ -40,7 +41,7 @@ def advance(through: int, pending: list[list[int]], ranges: Iterable[tuple[int, 
     return through, kept
 
 
-async def record_many(conn: AsyncConnection[object],
+async def record_many(conn: AsyncConnection[Any],
                       ranges: dict[tuple[str, str], list[tuple[int, int]]],
                       ) -> dict[tuple[str, str], int]:
     """Fold stored ranges into each (gateway, device) pair's watermark (row-locked);
@@ -63,7 +64,7 @@ async def record_many(conn: AsyncConnection[object],
         " JOIN unnest(%s::text[], %s::text[]) AS k(gateway_id, device_id)"
         " USING (gateway_id, device_id)"
         " ORDER BY w.gateway_id, w.device_id FOR UPDATE OF w", (gateways, devices))
-    found = {(g, d): (int(t), list(p)) for g, d, t, p in await cur.fetchall()}  # type: ignore[misc]
+    found = {(g, d): (int(t), list(p)) for g, d, t, p in await cur.fetchall()}
     new: dict[tuple[str, str], int] = {}
     pendings: list[str] = []
     for key in keys:
@@ -80,10 +81,10 @@ async def record_many(conn: AsyncConnection[object],
     return new
 
 
-async def for_gateways(conn: AsyncConnection[object], gateway_ids: Iterable[str],
+async def for_gateways(conn: AsyncConnection[Any], gateway_ids: Iterable[str],
                        ) -> dict[tuple[str, str], int]:
     """(gateway, device) → persisted_through for several gateways in one query."""
     cur = await conn.execute(
         "SELECT gateway_id, device_id, persisted_through FROM gateway_watermarks"
         " WHERE gateway_id = ANY(%s)", (sorted(set(gateway_ids)),))
-    return {(g, d): int(t) for g, d, t in await cur.fetchall()}  # type: ignore[misc]
+    return {(g, d): int(t) for g, d, t in await cur.fetchall()}

@@ -6,6 +6,8 @@ Both modes share the table shapes, the natural unique keys and the rollup view n
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection
 
 from storage import partitions, timescale
@@ -87,7 +89,7 @@ GROUP BY 1, 2, 3, 4
 """
 
 
-async def upgrade(conn: AsyncConnection[object], ctx: MigrationContext) -> None:
+async def upgrade(conn: AsyncConnection[Any], ctx: MigrationContext) -> None:
     if ctx.mode == "timescaledb":
         await timescale.create_extension(conn)
         await conn.execute(READINGS.format(partitioning=""))

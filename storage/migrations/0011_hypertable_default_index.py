@@ -9,12 +9,14 @@ from databases migrated before. The partitioned mode never had one: nothing to d
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection
 
 from storage import timescale
 from storage.migrate import MigrationContext
 
 
-async def upgrade(conn: AsyncConnection[object], ctx: MigrationContext) -> None:
+async def upgrade(conn: AsyncConnection[Any], ctx: MigrationContext) -> None:
     if ctx.mode == "timescaledb":
         await timescale.drop_default_time_indexes(conn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from psycopg import AsyncConnection, sql
@@ -13,7 +13,7 @@ Query = str | sql.Composed
 Params = Sequence[Any] | Mapping[str, Any] | None
 
 
-async def fetch_all(conn: AsyncConnection[object], row: Callable[..., T], query: Query,
+async def fetch_all(conn: AsyncConnection[Any], row: type[T], query: Query,
                     params: Params = None) -> list[T]:
     """Every row of ``query`` as ``row(**columns)`` (column names are the field names)."""
     cur = conn.cursor(row_factory=class_row(row))
@@ -21,7 +21,7 @@ async def fetch_all(conn: AsyncConnection[object], row: Callable[..., T], query:
     return await cur.fetchall()
 
 
-async def fetch_one(conn: AsyncConnection[object], row: Callable[..., T], query: Query,
+async def fetch_one(conn: AsyncConnection[Any], row: type[T], query: Query,
                     params: Params = None) -> T | None:
     """The first row of ``query`` as ``row(**columns)``, or None."""
     cur = conn.cursor(row_factory=class_row(row))
@@ -29,7 +29,7 @@ async def fetch_one(conn: AsyncConnection[object], row: Callable[..., T], query:
     return await cur.fetchone()
 
 
-async def exists(conn: AsyncConnection[object], query: Query, params: Params = None) -> bool:
+async def exists(conn: AsyncConnection[Any], query: Query, params: Params = None) -> bool:
     """Whether ``query`` returns a row."""
     cur = await conn.execute(query, params)
     return await cur.fetchone() is not None

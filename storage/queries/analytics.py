@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -38,14 +39,14 @@ class DailyValue:
     value: float
 
 
-async def subject_groups(conn: AsyncConnection[object], *, study: str) -> list[SubjectGroup]:
+async def subject_groups(conn: AsyncConnection[Any], *, study: str) -> list[SubjectGroup]:
     return await fetch_all(
         conn, SubjectGroup,
         "SELECT code AS subject, site_code AS site, coalesce(arm, '') AS arm FROM subjects"
         " WHERE study_code = %s", (study,))
 
 
-async def daily_heart_rate(conn: AsyncConnection[object], *, study: str, start: date,
+async def daily_heart_rate(conn: AsyncConnection[Any], *, study: str, start: date,
                            end: date) -> list[DailySum]:
     """Heart-rate sum and count per subject and day in [start, end], from ``readings_1m``."""
     return await fetch_all(
@@ -57,7 +58,7 @@ async def daily_heart_rate(conn: AsyncConnection[object], *, study: str, start: 
         " AND r.bucket >= %s AND r.bucket < %s::date + 1 GROUP BY 1, 2", (study, start, end))
 
 
-async def glucose_values(conn: AsyncConnection[object], *, study: str, start: date,
+async def glucose_values(conn: AsyncConnection[Any], *, study: str, start: date,
                          end: date) -> list[DailyValue]:
     """Every glucose reading of the study's subjects on the days [start, end]."""
     return await fetch_all(

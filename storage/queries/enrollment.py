@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -21,7 +22,7 @@ class Enrollment:
     end: datetime | None  # None: open-ended while active
 
 
-async def all_enrollments(conn: AsyncConnection[object]) -> list[Enrollment]:
+async def all_enrollments(conn: AsyncConnection[Any]) -> list[Enrollment]:
     """Every enrollment of every study (they are few)."""
     return await fetch_all(
         conn, Enrollment,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -38,7 +39,7 @@ class StoredSegment:
     seq: int
 
 
-async def flags_of_subjects(conn: AsyncConnection[object], *,
+async def flags_of_subjects(conn: AsyncConnection[Any], *,
                             subjects: list[str]) -> list[RaisedFlagRow]:
     return await fetch_all(
         conn, RaisedFlagRow,
@@ -47,7 +48,7 @@ async def flags_of_subjects(conn: AsyncConnection[object], *,
         " WHERE subject_code = ANY(%s)", (subjects,))
 
 
-async def fresh_devices(conn: AsyncConnection[object], *, devices: list[str], metric: str,
+async def fresh_devices(conn: AsyncConnection[Any], *, devices: list[str], metric: str,
                         since: datetime) -> int:
     """How many of ``devices`` have a value of ``metric`` measured at or after ``since``."""
     cur = await conn.execute(
@@ -55,10 +56,10 @@ async def fresh_devices(conn: AsyncConnection[object], *, devices: list[str], me
         " WHERE device_id = ANY(%s) AND metric = %s"
         " GROUP BY device_id HAVING max(time) >= %s) fresh", (devices, metric, since))
     row = await cur.fetchone()
-    return 0 if row is None else int(row[0])  # type: ignore[index]
+    return 0 if row is None else int(row[0])
 
 
-async def stored_values(conn: AsyncConnection[object], *,
+async def stored_values(conn: AsyncConnection[Any], *,
                         devices: list[str]) -> list[StoredValue]:
     return await fetch_all(
         conn, StoredValue,
@@ -66,7 +67,7 @@ async def stored_values(conn: AsyncConnection[object], *,
         (devices,))
 
 
-async def stored_segments(conn: AsyncConnection[object], *,
+async def stored_segments(conn: AsyncConnection[Any], *,
                           devices: list[str]) -> list[StoredSegment]:
     return await fetch_all(
         conn, StoredSegment,

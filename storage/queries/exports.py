@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -94,7 +95,7 @@ SELECT d.id, d.updated_at, d.subject_code AS subject, s.site_code AS site, d.day
 """
 
 
-async def readings_after(conn: AsyncConnection[object], *, study: str, after: ExportPosition,
+async def readings_after(conn: AsyncConnection[Any], *, study: str, after: ExportPosition,
                          limit: int, lag: timedelta) -> list[ExportRow]:
     """Up to ``limit`` readings of ``study`` after ``after``, none ingested within ``lag``."""
     return await fetch_all(conn, ExportRow, _READINGS, {
@@ -103,7 +104,7 @@ async def readings_after(conn: AsyncConnection[object], *, study: str, after: Ex
         "limit": limit})
 
 
-async def deviations_after(conn: AsyncConnection[object], *, study: str, after_at: datetime,
+async def deviations_after(conn: AsyncConnection[Any], *, study: str, after_at: datetime,
                            after_id: int, limit: int, lag: timedelta) -> list[DeviationRow]:
     """Up to ``limit`` deviation versions after (``after_at``, ``after_id``), none changed
     within ``lag``."""

@@ -61,7 +61,7 @@ _FILTERED = (
 )
 
 
-async def flags(conn: AsyncConnection[object], *, study: str, where: FlagFilter,
+async def flags(conn: AsyncConnection[Any], *, study: str, where: FlagFilter,
                 before: int | None, limit: int) -> list[FlagRow]:
     """Newest first, at most ``limit``, only ids below ``before`` when given."""
     return await fetch_all(conn, FlagRow, _FILTERED, {
@@ -69,26 +69,26 @@ async def flags(conn: AsyncConnection[object], *, study: str, where: FlagFilter,
         "severity": where.severity, "status": where.status, "before": before, "limit": limit})
 
 
-async def get_flag(conn: AsyncConnection[object], *, study: str, flag_id: int) -> FlagRow | None:
+async def get_flag(conn: AsyncConnection[Any], *, study: str, flag_id: int) -> FlagRow | None:
     return await fetch_one(conn, FlagRow, _SELECT + " AND f.id = %(id)s",
                            {"study": study, "id": flag_id})
 
 
-async def flag_in_study(conn: AsyncConnection[object], *, study: str, flag_id: int) -> bool:
+async def flag_in_study(conn: AsyncConnection[Any], *, study: str, flag_id: int) -> bool:
     return await exists(conn, "SELECT 1 FROM flags WHERE id = %s AND study_code = %s",
                         (flag_id, study))
 
 
-async def lock_status(conn: AsyncConnection[object], *, study: str, flag_id: int) -> str | None:
+async def lock_status(conn: AsyncConnection[Any], *, study: str, flag_id: int) -> str | None:
     """The flag's status, its row locked until the caller's transaction ends (so concurrent
     reviews of one flag take turns); None if the flag is not in ``study``."""
     cur = await conn.execute(
         "SELECT status FROM flags WHERE id = %s AND study_code = %s FOR UPDATE",
         (flag_id, study))
     row = await cur.fetchone()
-    return None if row is None else row[0]  # type: ignore[index]
+    return None if row is None else row[0]
 
 
-async def set_status(conn: AsyncConnection[object], *, flag_id: int, status: str) -> None:
+async def set_status(conn: AsyncConnection[Any], *, flag_id: int, status: str) -> None:
     await conn.execute("UPDATE flags SET status = %s, updated_at = now() WHERE id = %s",
                        (status, flag_id))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -22,7 +23,7 @@ class GatewayDevice:
     serial: str | None
 
 
-async def active_devices(conn: AsyncConnection[object], *,
+async def active_devices(conn: AsyncConnection[Any], *,
                          gateway_id: str) -> list[GatewayDevice]:
     """The devices of the gateway's enrollments valid now, by device id."""
     return await fetch_all(
@@ -33,12 +34,12 @@ async def active_devices(conn: AsyncConnection[object], *,
         " WHERE e.gateway_id = %s AND e.valid @> now() ORDER BY d.id", (gateway_id,))
 
 
-async def study_of(conn: AsyncConnection[object], *, gateway_id: str) -> str | None:
+async def study_of(conn: AsyncConnection[Any], *, gateway_id: str) -> str | None:
     """The gateway's study, or None for an unknown gateway."""
     cur = await conn.execute("SELECT study_code FROM gateways WHERE id = %s", (gateway_id,))
     row = await cur.fetchone()
-    return None if row is None else row[0]  # type: ignore[index]
+    return None if row is None else row[0]
 
 
-async def activate(conn: AsyncConnection[object], *, gateway_id: str) -> None:
+async def activate(conn: AsyncConnection[Any], *, gateway_id: str) -> None:
     await conn.execute("UPDATE gateways SET status = 'active' WHERE id = %s", (gateway_id,))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection
 
 
-async def ping(conn: AsyncConnection[object]) -> None:
+async def ping(conn: AsyncConnection[Any]) -> None:
     """Run ``SELECT 1``; raises whatever psycopg raises when the database does not answer."""
     await conn.execute("SELECT 1")

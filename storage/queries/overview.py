@@ -57,20 +57,20 @@ SELECT s.code, s.site_code, s.arm, s.status,
 """
 
 
-async def study_overview(conn: AsyncConnection[object], *, study: str,
+async def study_overview(conn: AsyncConnection[Any], *, study: str,
                          now: datetime) -> list[SubjectOverview]:
     """Every subject of ``study`` as the monitoring overview shows it at ``now``."""
     cur = await conn.execute(_OVERVIEW, {"study": study, "now": now})
     found = []
     for (code, site, arm, status, open_flags, gateway_id, at, reachable, spool, devices,
-         completeness) in await cur.fetchall():  # type: ignore[misc]
+         completeness) in await cur.fetchall():
         gateway = None if gateway_id is None else GatewayState(
-            id=gateway_id, last_heartbeat=at, broker_reachable=reachable,  # type: ignore[arg-type]
-            spool_items=spool, devices=devices or {})  # type: ignore[arg-type]
+            id=gateway_id, last_heartbeat=at, broker_reachable=reachable,
+            spool_items=spool, devices=devices or {})
         found.append(SubjectOverview(
-            code=code, site=site, arm=arm, status=status, open_flags=int(open_flags),  # type: ignore[arg-type]
+            code=code, site=site, arm=arm, status=status, open_flags=int(open_flags),
             gateway=gateway,
-            completeness_24h=None if completeness is None else float(completeness)))  # type: ignore[arg-type]
+            completeness_24h=None if completeness is None else float(completeness)))
     return found
 
 
@@ -92,8 +92,8 @@ SELECT (SELECT count(*) FROM flags WHERE study_code = %(study)s
 """
 
 
-async def study_backlog(conn: AsyncConnection[object], *, study: str) -> StudyBacklog:
+async def study_backlog(conn: AsyncConnection[Any], *, study: str) -> StudyBacklog:
     cur = await conn.execute(_BACKLOG, {"study": study})
     row = await cur.fetchone()
-    flags, queued = row if row else (0, 0)  # type: ignore[misc]
+    flags, queued = row if row else (0, 0)
     return StudyBacklog(open_flags=int(flags), queued_on_gateways=int(queued))

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import args_row
@@ -86,7 +87,7 @@ def _check_range(start: datetime, end: datetime) -> None:
 
 
 async def readings_range(
-    conn: AsyncConnection[object],
+    conn: AsyncConnection[Any],
     *,
     subject: str,
     metric: str,
@@ -105,11 +106,11 @@ async def readings_range(
         keyset = " AND (time, device_id, seq) > (%s, %s, %s)"
         params += [after.time, after.device_id, after.seq]
     cur = await conn.execute(
-        f"{_READING_SELECT} WHERE subject_code = %s AND metric = %s"  # type: ignore[arg-type]
+        f"{_READING_SELECT} WHERE subject_code = %s AND metric = %s"
         f" AND time >= %s AND time < %s{keyset} ORDER BY time, device_id, seq LIMIT %s",
         [*params, limit],
     )
-    return [_observation(r) for r in await cur.fetchall()]  # type: ignore[arg-type]
+    return [_observation(r) for r in await cur.fetchall()]
 
 
 def bucket_width(start: datetime, end: datetime, buckets: int) -> timedelta:
@@ -164,7 +165,7 @@ GROUP BY b ORDER BY b
 
 
 async def readings_downsampled(
-    conn: AsyncConnection[object],
+    conn: AsyncConnection[Any],
     *,
     subject: str,
     metric: str,
@@ -203,7 +204,7 @@ async def readings_downsampled(
 
 
 async def latest_readings(
-    conn: AsyncConnection[object],
+    conn: AsyncConnection[Any],
     *,
     subjects: Sequence[str],
     metrics: Sequence[str],
@@ -218,10 +219,10 @@ async def latest_readings(
         " ORDER BY r.subject_code, r.metric",
         (list(subjects), list(metrics)),
     )
-    return [_observation(r) for r in await cur.fetchall()]  # type: ignore[arg-type]
+    return [_observation(r) for r in await cur.fetchall()]
 
 
-async def device_values(conn: AsyncConnection[object], *, subject: str, device_id: str,
+async def device_values(conn: AsyncConnection[Any], *, subject: str, device_id: str,
                         metric: str, start: datetime, end: datetime) -> list[TimedValue]:
     """One device's values of ``metric`` for ``subject`` in [start, end], oldest first."""
     return await fetch_all(
@@ -231,7 +232,7 @@ async def device_values(conn: AsyncConnection[object], *, subject: str, device_i
         (subject, device_id, metric, start, end))
 
 
-async def ecg_segments(conn: AsyncConnection[object], *, subject: str, lead: str,
+async def ecg_segments(conn: AsyncConnection[Any], *, subject: str, lead: str,
                        start: datetime, end: datetime) -> list[WaveformSegment]:
     """The subject's waveform segments of ``lead`` starting in [start, end), ordered by
     (time, device_id, seq)."""

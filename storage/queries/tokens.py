@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -38,7 +39,7 @@ class StoredEnrollmentToken:
     used_at: datetime | None
 
 
-async def insert_token(conn: AsyncConnection[object], *, token_id: str, secret_hash: str,
+async def insert_token(conn: AsyncConnection[Any], *, token_id: str, secret_hash: str,
                        role: str, study: str | None, gateway_id: str | None, name: str,
                        expires_at: datetime | None) -> None:
     await conn.execute(
@@ -47,14 +48,14 @@ async def insert_token(conn: AsyncConnection[object], *, token_id: str, secret_h
         (token_id, secret_hash, role, study, gateway_id, name, expires_at))
 
 
-async def find_token(conn: AsyncConnection[object], *, token_id: str) -> StoredToken | None:
+async def find_token(conn: AsyncConnection[Any], *, token_id: str) -> StoredToken | None:
     return await fetch_one(
         conn, StoredToken,
         "SELECT secret_hash, role, study_code AS study, gateway_id, expires_at, revoked_at"
         " FROM api_tokens WHERE id = %s", (token_id,))
 
 
-async def revoke_token(conn: AsyncConnection[object], *, token_id: str) -> bool:
+async def revoke_token(conn: AsyncConnection[Any], *, token_id: str) -> bool:
     """Revoke a token not yet revoked; False if there is none such."""
     cur = await conn.execute(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
@@ -62,7 +63,7 @@ async def revoke_token(conn: AsyncConnection[object], *, token_id: str) -> bool:
     return cur.rowcount == 1
 
 
-async def insert_enrollment_token(conn: AsyncConnection[object], *, token_id: str,
+async def insert_enrollment_token(conn: AsyncConnection[Any], *, token_id: str,
                                   secret_hash: str, study: str, gateway_id: str,
                                   created_by: str, expires_at: datetime) -> None:
     await conn.execute(
@@ -71,7 +72,7 @@ async def insert_enrollment_token(conn: AsyncConnection[object], *, token_id: st
         (token_id, secret_hash, study, gateway_id, created_by, expires_at))
 
 
-async def lock_enrollment_token(conn: AsyncConnection[object], *,
+async def lock_enrollment_token(conn: AsyncConnection[Any], *,
                                 token_id: str) -> StoredEnrollmentToken | None:
     """The token's row, locked (``FOR UPDATE``) until the caller's transaction ends, so two
     exchanges of one token cannot both see it unused."""
@@ -81,5 +82,5 @@ async def lock_enrollment_token(conn: AsyncConnection[object], *,
         " FROM enrollment_tokens WHERE id = %s FOR UPDATE", (token_id,))
 
 
-async def mark_enrollment_token_used(conn: AsyncConnection[object], *, token_id: str) -> None:
+async def mark_enrollment_token_used(conn: AsyncConnection[Any], *, token_id: str) -> None:
     await conn.execute("UPDATE enrollment_tokens SET used_at = now() WHERE id = %s", (token_id,))
