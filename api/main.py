@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api import errors
 from api.metrics import MetricsMiddleware
 from api.routes import (
     analytics,
@@ -90,6 +91,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     mount_monitoring(app)
     app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
+    errors.install(app)
     _document_envelope(app)
     return app
 

@@ -79,3 +79,9 @@ def classify(exc: BaseException) -> StorageError:
     if isinstance(exc, psycopg.Error):
         return PermanentStorageError(str(exc))
     return StorageError(str(exc))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True when the same work may succeed later (the one classification every retry loop
+    over the database uses)."""
+    return isinstance(classify(exc), RetryableStorageError)

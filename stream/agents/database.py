@@ -10,15 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
+from storage.errors import is_retryable
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream import metrics
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (psycopg.OperationalError, PoolTimeout, OSError)
 T = TypeVar("T")
 
 
@@ -38,7 +38,9 @@ class Database:
                     self.pool = await open_pool(self.settings, name="stream")
                 async with self.pool.connection() as conn:
                     return await work(conn)
-            except RETRYABLE as exc:
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
                 metrics.DB_RETRIES.inc()
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 logger.warning("%s: database unavailable (%s); retrying in %.1f s",
