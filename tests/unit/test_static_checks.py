@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -28,6 +30,8 @@ def test_ruff_is_clean() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+@pytest.mark.takes_turns
+@pytest.mark.timeout(1800)  # includes waiting for its turn behind an end-to-end test
 def test_types_check_strictly() -> None:
     # A cache outside the checkout: CI's clone starts cold either way, and a shared cache
     # between xdist workers or runs is not worth the risk of a stale answer.

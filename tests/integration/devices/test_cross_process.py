@@ -19,7 +19,9 @@ from devices.gatt.registry import decode, full_uuid
 from devices.sim.emission import read_emissions
 from devices.sim.hub import RemoteRadio
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The timeout covers waiting for its turn (tests/conftest.py) behind an end-to-end test.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.takes_turns,
+              pytest.mark.timeout(1800)]
 
 
 async def _read_banner(proc: asyncio.subprocess.Process) -> dict:

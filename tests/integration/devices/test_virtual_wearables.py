@@ -17,7 +17,9 @@ from devices.sim.emission import EmissionLog
 from devices.sim.home import HomeConfig, VirtualHome, address_for
 from devices.sim.radio import VirtualRadio
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The timeout covers waiting for its turn (tests/conftest.py) behind an end-to-end test.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.takes_turns,
+              pytest.mark.timeout(1800)]
 
 SIM_SECONDS = 330.0  # > 60 s of everything, and at least one 5-minute CGM record
 SPEED = 30.0

@@ -14,7 +14,9 @@ from devices.catalog import DeviceType
 from stream.kafka.settings import KafkaSettings
 from tests.integration.gateway.harness import arrived_by_device, read_envelopes, start_rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The timeout covers waiting for its turn (tests/conftest.py) behind an end-to-end test.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.takes_turns,
+              pytest.mark.timeout(1800)]
 
 DEVICES = (DeviceType.ECG_PATCH, DeviceType.CGM, DeviceType.SMARTWATCH, DeviceType.GLUCOSE_METER)
 
