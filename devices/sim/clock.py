@@ -30,9 +30,9 @@ class SimClock:
         return self.at(self.t())
 
     async def sleep_until(self, t: float) -> None:
-        delay = (t - self.t()) / self.speed
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # Always yields, even when behind: a producer catching up must not starve the
+        # loop (signal handlers, link events, other devices).
+        await asyncio.sleep(max(0.0, (t - self.t()) / self.speed))
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,12 @@ class EcgPatch(VirtualWearable):
         self.ecg_start = start = self.clock.t()
         index = 0
         while True:
+            if not self.connected():
+                # A real H10 stops streaming when its link drops; streaming on would also
+                # spin, as frames shrink to the default 23-byte MTU's 3 samples.
+                self._ecg_task = None
+                self.ecg_start = None
+                return
             count = self._frame_size()
             times = start + (index + np.arange(count)) / ECG_RATE_HZ
             await self.clock.sleep_until(float(times[-1]))
