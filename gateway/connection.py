@@ -1,5 +1,6 @@
-"""Connecting with the field's lessons: capped attempts, exponential backoff with full
-jitter, a safety timeout around each attempt, and a typed error with advice at the end.
+"""Connecting with the field's lessons: capped attempts, exponential backoff with jitter
+(``retry_policy.CONNECT``), a safety timeout around each attempt, and a typed error with
+advice at the end.
 
 On a real hub (BlueZ) the connect goes through ``bleak-retry-connector``'s
 ``establish_connection``, which also cleans up stale BlueZ connections; with the bumble
@@ -12,28 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
+import stamina
 from bleak import BleakClient
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
+from gateway import retry_policy
 from gateway.errors import ConnectError
+from gateway.retry_policy import BLE_TRANSIENT
 
 logger = logging.getLogger(__name__)
 
-BASE_BACKOFF_S = 0.25
-MAX_BACKOFF_S = 8.0
 CONNECT_TIMEOUT_S = 10.0
 SAFETY_MARGIN_S = 5.0
-
-
-def backoff_s(attempt: int, rng: random.Random | None = None) -> float:
-    """Full jitter: uniform in [0, min(cap, base·2^attempt)]."""
-    ceiling = min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2 ** attempt))
-    return (rng or random).uniform(0, ceiling)
 
 
 async def connect_with_retry(
@@ -56,23 +51,25 @@ async def connect_with_retry(
                                               max_attempts=attempts, pair=pair)
         except BleakError as exc:
             raise ConnectError(f"{name}: {exc}") from exc
-    last: Exception | None = None
-    for attempt in range(attempts):
-        client = BleakClient(target, disconnected_callback=disconnected_callback, pair=pair,
-                             timeout=CONNECT_TIMEOUT_S, backend=backend, **(client_kwargs or {}))
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S + SAFETY_MARGIN_S):
-                await client.connect()
-            if attempt:
-                logger.info("%s: connected after %d attempts", name, attempt + 1)
-            return client
-        except (BleakError, TimeoutError, OSError) as exc:
-            last = exc
-            delay = backoff_s(attempt)
-            logger.debug("%s: connect attempt %d failed (%s); retrying in %.2f s", name,
-                         attempt + 1, exc, delay)
-            with contextlib.suppress(BleakError, TimeoutError, OSError):
-                await client.disconnect()
-            await asyncio.sleep(delay)
-    raise ConnectError(f"{name}: failed to connect after {attempts} attempts: {last}",
-                       advice="check the device is charged, worn and within range")
+    try:
+        async for attempt in stamina.retry_context(on=BLE_TRANSIENT, attempts=attempts,
+                                                   **retry_policy.CONNECT.stamina_kwargs()):
+            with attempt:
+                client = BleakClient(target, disconnected_callback=disconnected_callback,
+                                     pair=pair, timeout=CONNECT_TIMEOUT_S, backend=backend,
+                                     **(client_kwargs or {}))
+                try:
+                    async with asyncio.timeout(CONNECT_TIMEOUT_S + SAFETY_MARGIN_S):
+                        await client.connect()
+                except BLE_TRANSIENT as exc:
+                    logger.debug("%s: connect attempt %d failed (%s)", name, attempt.num, exc)
+                    with contextlib.suppress(*BLE_TRANSIENT):
+                        await client.disconnect()
+                    raise
+                if attempt.num > 1:
+                    logger.info("%s: connected after %d attempts", name, attempt.num)
+                return client
+    except BLE_TRANSIENT as exc:
+        raise ConnectError(f"{name}: failed to connect after {attempts} attempts: {exc}",
+                           advice="check the device is charged, worn and within range") from exc
+    raise AssertionError("stamina ends a retry context by returning or raising")

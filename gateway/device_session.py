@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import stamina
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
@@ -27,9 +28,11 @@ from devices.errors import DecodeError
 from devices.gatt import cgm, device_information, glucose, polar_pmd, racp
 from devices.gatt.registry import DecodeContext, Decoded, decode, full_uuid
 from devices.model import Quality
+from gateway import retry_policy
 from gateway.clock import ClockEstimator
 from gateway.connection import connect_with_retry
 from gateway.errors import ConnectError
+from gateway.retry_policy import DeviceBusyError
 from gateway.spool import PendingItem
 from gateway.spool_writer import SpoolWriter
 from gateway.wallclock import Clock
@@ -41,8 +44,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RACP_INACTIVITY_S = 30.0  # GLP 4.7.5: a procedure fails after 30 s without data
-RACP_BUSY_RETRIES = 5  # "server busy" answers before the backfill waits for the next session
-RACP_BUSY_RETRY_S = 2.0
+RACP_BUSY_ATTEMPTS = 6  # "server busy" answers before the backfill waits for the next session
 SCAN_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 5.0  # spooling what was queued when a session ends
 QUIESCE_TIMEOUT_S = 2.0  # per subscription, switching notifications off on a stop
@@ -422,17 +424,23 @@ class DeviceSession:
         return racp.RacpRequest(racp.OpCode.REPORT_STORED_RECORDS, racp.Operator.ALL)
 
     async def _backfill(self, client: BleakClient) -> None:
-        for attempt in range(RACP_BUSY_RETRIES + 1):
-            response = await self._report_stored_records(client)
-            if response is None:
-                return  # the link dropped: the next session asks again
-            if response.response != racp.ResponseCode.SERVER_BUSY or attempt == RACP_BUSY_RETRIES:
-                break
+        try:
             # Busy: the device is still serving a request of ours whose link is gone (a
             # restarted gateway comes back faster than the device notices); ask again.
-            await asyncio.sleep(RACP_BUSY_RETRY_S)
-        else:
-            return  # not reached: the last attempt always breaks
+            async for attempt in stamina.retry_context(
+                    on=DeviceBusyError, attempts=RACP_BUSY_ATTEMPTS,
+                    **retry_policy.DEVICE_BUSY.stamina_kwargs()):
+                with attempt:
+                    response = await self._report_stored_records(client)
+                    if response is not None and response.response == racp.ResponseCode.SERVER_BUSY:
+                        raise DeviceBusyError(f"{self.entry.id}: RACP server busy")
+        except DeviceBusyError:
+            self.status.last_error = "RACP: server busy"
+            logger.info("%s: backfill busy after %d attempts; the next session asks again",
+                        self.entry.id, RACP_BUSY_ATTEMPTS)
+            return
+        if response is None:
+            return  # the link dropped: the next session asks again
         if response.response in (racp.ResponseCode.SUCCESS, racp.ResponseCode.NO_RECORDS_FOUND):
             # Everything from the cursor on is spooled (the response came after its
             # records, and the cursor is put after them): it may move now.

@@ -8,6 +8,9 @@ import asyncio
 import contextlib
 import logging
 
+import stamina
+
+from gateway import retry_policy
 from gateway.spool import PendingItem, Spool
 
 logger = logging.getLogger(__name__)
@@ -51,11 +54,16 @@ class SpoolWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("spool write failed; retrying")
-                await asyncio.sleep(0.5)
+            # Every error is retried: what is queued here exists nowhere else, so a writer
+            # that gave up would lose it; each failed attempt is logged.
+            async for attempt in stamina.retry_context(on=Exception, attempts=None,
+                                                       **retry_policy.SPOOL.stamina_kwargs()):
+                with attempt:
+                    try:
+                        await self.flush()
+                    except Exception:
+                        logger.exception("spool write failed; retrying")
+                        raise
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="spool-writer")

@@ -21,9 +21,12 @@ import uuid
 from collections import deque
 
 import msgspec
+import stamina
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from gateway import retry_policy
+from gateway.retry_policy import BROKER_TRANSIENT
 from gateway.spool import Batch, Spool
 from gateway.wallclock import Clock
 from stream.contract import watermark as watermarks
@@ -144,19 +147,20 @@ class Uploader:
                 "count": float(len(values))}
 
     async def run(self) -> None:
-        failures = 0
+        """Send what is due every tick; while the broker is away, retry with backoff."""
         while True:
-            try:
-                await self.send_due()
-                failures = 0
-                await asyncio.sleep(self.tick_s)
-            except (KafkaError, TimeoutError, OSError) as exc:
-                failures += 1
-                self.status.broker_reachable = False
-                self.status.last_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("upload paused (%s); retrying", exc)
-                await self._drop_producer()
-                await asyncio.sleep(min(10.0, 0.5 * 2 ** min(failures, 5)))
+            async for attempt in stamina.retry_context(on=BROKER_TRANSIENT, attempts=None,
+                                                       **retry_policy.BROKER.stamina_kwargs()):
+                with attempt:
+                    try:
+                        await self.send_due()
+                    except BROKER_TRANSIENT as exc:
+                        self.status.broker_reachable = False
+                        self.status.last_error = f"{type(exc).__name__}: {exc}"
+                        logger.warning("upload paused (%s); retrying", exc)
+                        await self._drop_producer()
+                        raise
+            await asyncio.sleep(self.tick_s)
 
     async def close(self) -> None:
         await self._drop_producer()
@@ -165,39 +169,46 @@ class Uploader:
 
     async def follow_watermarks(self) -> None:
         """Apply persisted watermarks for this gateway (all partitions, filtered by key)."""
+        async for attempt in stamina.retry_context(on=BROKER_TRANSIENT, attempts=None,
+                                                   **retry_policy.BROKER.stamina_kwargs()):
+            with attempt:
+                try:
+                    await self._apply_watermarks()
+                except BROKER_TRANSIENT as exc:
+                    logger.warning("watermark consumer: %s; reconnecting", exc)
+                    raise
+
+    async def _apply_watermarks(self) -> None:
+        """One consumer session: free spooled items as watermarks arrive, until an error."""
         key = self.config.gateway_id.encode()
-        while True:
-            config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
-            config["fetch_max_wait_ms"] = 1000  # watermarks are not urgent: poll gently
-            consumer = AIOKafkaConsumer(**config)
-            try:
-                await consumer.start()
-                partitions = None
-                while not partitions:
-                    await consumer.topics()  # refresh metadata; the topic may not exist yet
-                    partitions = consumer.partitions_for_topic(self.kafka.topics.watermarks)
-                    if not partitions:
-                        await asyncio.sleep(1.0)
-                consumer.assign([TopicPartition(self.kafka.topics.watermarks, p) for p in partitions])
-                async for message in consumer:
-                    if message.key != key:
-                        continue
-                    try:
-                        wm = watermarks.decode(message.value)
-                    except (msgspec.ValidationError, msgspec.DecodeError):
-                        logger.warning("ignoring a malformed watermark message")
-                        continue
-                    for device_id, through in wm.devices.items():
-                        deleted = await asyncio.to_thread(self.spool.apply_watermark,
-                                                          device_id, through)
-                        logger.debug("%s persisted through %d: %d item(s) freed", device_id,
-                                     through, deleted)
-                    with contextlib.suppress(KafkaError):
-                        await consumer.commit()
-            except (KafkaError, OSError) as exc:
-                logger.warning("watermark consumer: %s; reconnecting", exc)
-                await asyncio.sleep(2.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+        config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
+        config["fetch_max_wait_ms"] = 1000  # watermarks are not urgent: poll gently
+        consumer = AIOKafkaConsumer(**config)
+        try:
+            await consumer.start()
+            partitions = None
+            while not partitions:
+                await consumer.topics()  # refresh metadata; the topic may not exist yet
+                partitions = consumer.partitions_for_topic(self.kafka.topics.watermarks)
+                if not partitions:
+                    await asyncio.sleep(1.0)
+            consumer.assign([TopicPartition(self.kafka.topics.watermarks, p) for p in partitions])
+            async for message in consumer:
+                if message.key != key:
+                    continue
+                try:
+                    wm = watermarks.decode(message.value)
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    logger.warning("ignoring a malformed watermark message")
+                    continue
+                for device_id, through in wm.devices.items():
+                    deleted = await asyncio.to_thread(self.spool.apply_watermark,
+                                                      device_id, through)
+                    logger.debug("%s persisted through %d: %d item(s) freed", device_id,
+                                 through, deleted)
+                with contextlib.suppress(KafkaError):
+                    await consumer.commit()
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
 

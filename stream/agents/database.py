@@ -4,12 +4,12 @@ acknowledged meanwhile)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
+import stamina
 from psycopg_pool import AsyncConnectionPool
 
 from storage.errors import is_retryable
@@ -30,23 +30,25 @@ class Database:
 
     async def run(self, what: str,
                   work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """``work`` on a pooled connection, retried with backoff until it succeeds."""
-        delay = 0.25
-        while True:
-            try:
-                if self.pool is None:
-                    self.pool = await open_pool(self.settings, name="stream")
-                async with self.pool.connection() as conn:
-                    return await work(conn)
-            except Exception as exc:
-                if not is_retryable(exc):
+        """``work`` on a pooled connection, retried with backoff until it succeeds; an
+        error storage classifies as permanent is raised at once."""
+        async for attempt in stamina.retry_context(
+                on=is_retryable, attempts=None, timeout=None, wait_initial=0.25,
+                wait_max=self.retry_backoff_max_s, wait_jitter=0.25):
+            with attempt:
+                try:
+                    if self.pool is None:
+                        self.pool = await open_pool(self.settings, name="stream")
+                    async with self.pool.connection() as conn:
+                        return await work(conn)
+                except Exception as exc:
+                    if is_retryable(exc):
+                        metrics.DB_RETRIES.inc()
+                        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        logger.warning("%s: database unavailable (%s); retrying", what,
+                                       first_line)
                     raise
-                metrics.DB_RETRIES.inc()
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                logger.warning("%s: database unavailable (%s); retrying in %.1f s",
-                               what, first_line, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_backoff_max_s)
+        raise AssertionError("stamina ends a retry context by returning or raising")
 
     async def close(self) -> None:
         if self.pool is not None:

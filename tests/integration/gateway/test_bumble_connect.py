@@ -11,12 +11,16 @@ from datetime import UTC, datetime
 import pytest
 from bleak import BleakClient
 from bumble import hci
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from devices.catalog import DeviceType
 from devices.sim.emission import EmissionLog
 from devices.sim.home import HomeConfig, VirtualHome, address_for
 from devices.sim.radio import VirtualRadio
+from gateway import retry_policy
 from gateway.ble.bumble_backend import BumbleAdapter, BumbleClient, use_adapter
+from gateway.connection import connect_with_retry
+from gateway.errors import ConnectError
 
 pytestmark = [pytest.mark.integration]
 
@@ -104,3 +108,33 @@ async def test_a_connect_cancelled_at_any_step_leaves_the_device_reachable(
     finally:
         await again.disconnect()
 
+
+
+async def test_connect_with_retry_backs_off_then_gives_a_typed_error(rig) -> None:
+    """A device that is not on the air: every attempt fails, each failure is retried
+    through the one BLE policy (stamina reports each retry), and the caller gets a
+    ConnectError with advice, not bleak's error."""
+    _adapter, _address, _home = rig
+    retries: list[RetryDetails] = []
+    previous = get_on_retry_hooks()
+    set_on_retry_hooks([*previous, retries.append])
+    try:
+        with pytest.raises(ConnectError) as caught:
+            await connect_with_retry("C3:00:00:00:99:99", name="absent", backend=BumbleClient,
+                                     attempts=2, pair=False)
+    finally:
+        set_on_retry_hooks(previous)
+    assert caught.value.reason == "connect_failed"
+    assert caught.value.advice and "within range" in caught.value.advice
+    assert [r.retry_num for r in retries] == [1]
+    assert 0 < retries[0].wait_for <= retry_policy.CONNECT.max_s + retry_policy.CONNECT.jitter_s
+
+
+async def test_connect_with_retry_returns_a_connected_client(rig) -> None:
+    _adapter, address, _home = rig
+    client = await connect_with_retry(address, name="watch", backend=BumbleClient, attempts=3,
+                                      pair=False)
+    try:
+        assert client.is_connected
+    finally:
+        await client.disconnect()
