@@ -85,3 +85,27 @@ def is_retryable(exc: BaseException) -> bool:
     """True when the same work may succeed later (the one classification every retry loop
     over the database uses)."""
     return isinstance(classify(exc), RetryableStorageError)
+
+
+# SQLSTATE classes that blame the rows, not the database: 22 data exception (a value out
+# of a column's range, a NUL in text), 23 integrity constraint violation, 54 program limit
+# exceeded (a row or array too large). The same rows fail again; other rows may pass.
+_ROW_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def is_record_specific(exc: BaseException) -> bool:
+    """True when the database refused these rows in particular (so splitting the batch
+    isolates the culprit), as opposed to being unreachable or misconfigured."""
+    if isinstance(exc, InvalidReadingError):
+        return True
+    if isinstance(exc, StorageError):  # classify()'s wrapper: judge what it wraps
+        cause = exc.__cause__ or exc.__context__
+        return cause is not None and is_record_specific(cause)
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate
+        # psycopg's own client-side conversion errors (an int too large for the binary
+        # format) carry no SQLSTATE but are DataErrors.
+        return (state is None and isinstance(exc, psycopg.DataError)) or (
+            state is not None and state[:2] in _ROW_SQLSTATE_CLASSES)
+    # Python-side conversion of one value (the COPY dumpers) fails the same way.
+    return isinstance(exc, (OverflowError, ValueError, UnicodeError))

@@ -13,6 +13,8 @@ class DeadLetterReason(StrEnum):
     NOT_ENROLLED = "not_enrolled"  # no enrollment covers this device, subject and time
     INVALID_READING = "invalid_reading"  # a reading the database cannot store (range, unit)
     IMPLAUSIBLE_VALUE = "implausible_value"  # storable but physiologically impossible
+    IMPLAUSIBLE_TIME = "implausible_time"  # a time outside the window around receipt
+    STORAGE_REJECTED = "storage_rejected"  # the database refused this envelope's rows
 
 
 class StreamError(Exception):

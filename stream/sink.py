@@ -6,7 +6,9 @@ Framework-free so it can be tested against a real database on its own; the Faust
 back as dead letters with a reason instead of raising: one bad batch never blocks the
 partition.
 
-Order of checks per envelope: schema → duplicate (batch id seen in this batch, or a range
+Order of checks per envelope: schema (every field range-checked on decoding; an empty
+record, a Kafka tombstone, is invalid too) → times within the window around receipt
+(:mod:`stream.validation.time_window`) → duplicate (batch id seen in this batch, or a range
 the persisted watermark already covers: skipped before any write, so re-sent batches cost
 one indexed lookup per gateway) → enrollment → storage validity → plausibility (only the
 implausible readings are dead-lettered; the rest are stored).
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 from psycopg import AsyncConnection
@@ -31,6 +35,7 @@ from stream.contract.envelope import encode as encode_envelope
 from stream.errors import DeadLetterReason
 from stream.validation.enrollment import EnrollmentIndex
 from stream.validation.plausibility import implausible
+from stream.validation.time_window import time_problem
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ class DeadLetter:
     # dead-letter topic), so the watermark passes it and the gateway stops re-sending what
     # can never be stored.
     span: Span | None = None
-    key: bytes | None = None  # the subject code, when readable
+    key: bytes | None = None  # the record's own Kafka key; else the subject code, if readable
 
 
 @dataclass
@@ -77,6 +82,21 @@ class SinkResult:
     def rejected_by_reason(self) -> Counter[str]:
         return Counter(d.reason for d in self.dead_letters)
 
+    def merged(self, later: SinkResult) -> SinkResult:
+        """Both results as one (a batch persisted in parts); ``later``'s watermarks win."""
+        marks = {g: dict(d) for g, d in self.watermarks.items()}
+        for gateway_id, devices in later.watermarks.items():
+            marks.setdefault(gateway_id, {}).update(devices)
+        return SinkResult(
+            envelopes=self.envelopes + later.envelopes,
+            duplicate_batches=self.duplicate_batches + later.duplicate_batches,
+            readings_inserted=self.readings_inserted + later.readings_inserted,
+            readings_duplicate=self.readings_duplicate + later.readings_duplicate,
+            segments_inserted=self.segments_inserted + later.segments_inserted,
+            segments_duplicate=self.segments_duplicate + later.segments_duplicate,
+            dead_letters=self.dead_letters + later.dead_letters, watermarks=marks,
+            accepted=self.accepted + later.accepted, duplicates=self.duplicates + later.duplicates)
+
 
 def to_rows(env: Envelope) -> tuple[list[Observation], list[WaveformSegment]]:
     offset = env.clock.offset_ms if env.clock is not None else None
@@ -101,19 +121,26 @@ def _time_span(env: Envelope) -> tuple[object, object] | None:
 
 class Sink:
     def __init__(self, writer: ReadingWriter, enrollments: EnrollmentIndex | None = None,
-                 ) -> None:
+                 *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.writer = writer
         # None: no enrollment check (tools that load data outside a study).
         self.enrollments = enrollments
+        self.clock = clock
 
-    def _decode(self, value: bytes, result: SinkResult) -> Envelope | None:
+    def _decode(self, value: bytes | None, key: bytes | None, result: SinkResult,
+                ) -> Envelope | None:
+        if not value:
+            result.dead_letters.append(DeadLetter(
+                b"", DeadLetterReason.INVALID_ENVELOPE, "empty record (a tombstone?)", None, key))
+            return None
         try:
             env = decode_envelope(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            result.dead_letters.append(DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE, str(exc)))
+            result.dead_letters.append(
+                DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE, str(exc), None, key))
             return None
         span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
-        key = env.subject.encode()
+        key = key or env.subject.encode()
         if env.schema_version != SCHEMA_VERSION:
             result.dead_letters.append(DeadLetter(
                 value, DeadLetterReason.UNSUPPORTED_SCHEMA, f"schema_version {env.schema_version}",
@@ -122,6 +149,11 @@ class Sink:
         if env.seq_to < env.seq_from:
             result.dead_letters.append(DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE,
                                                   "seq_to is before seq_from", None, key))
+            return None
+        problem = time_problem(env, self.clock())
+        if problem is not None:
+            result.dead_letters.append(
+                DeadLetter(value, DeadLetterReason.IMPLAUSIBLE_TIME, problem, span, key))
             return None
         return env
 
@@ -134,9 +166,10 @@ class Sink:
         return self.enrollments.check(device_id=env.device_id, subject=env.subject,
                                       gateway_id=env.gateway_id, first=first, last=last)  # type: ignore[arg-type]
 
-    def _accept(self, value: bytes, env: Envelope, result: SinkResult) -> Accepted | None:
+    def _accept(self, value: bytes, key: bytes | None, env: Envelope, result: SinkResult,
+                ) -> Accepted | None:
         span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
-        key = env.subject.encode()
+        key = key or env.subject.encode()
         if self.enrollments is not None:
             problem = self._enrollment_problem(env)
             if problem is not None:
@@ -171,28 +204,35 @@ class Sink:
                 encode_envelope(copy), DeadLetterReason.IMPLAUSIBLE_VALUE, "; ".join(reasons), None, key))
         return Accepted(env, kept, segments)
 
-    async def persist(self, conn: AsyncConnection[object], values: list[bytes]) -> SinkResult:
-        """Store a batch of envelopes; returns counts, dead letters and the new watermarks.
+    async def persist(self, conn: AsyncConnection[object], values: Sequence[bytes | None],
+                      keys: Sequence[bytes | None] | None = None) -> SinkResult:
+        """Store a batch of envelopes (Kafka values, with their keys if known); returns
+        counts, dead letters and the new watermarks.
 
         Storage errors propagate (retryable ones: the caller waits and retries the whole
         batch, its offsets uncommitted); re-delivered envelopes insert nothing. The caller
         publishes ``dead_letters`` (and then the watermarks) before committing offsets.
         """
         result = SinkResult()
-        decoded = [(v, env) for v in values if (env := self._decode(v, result)) is not None]
+        decoded: list[tuple[bytes, bytes | None, Envelope]] = []
+        for value, key in zip(values, keys if keys is not None else [None] * len(values),
+                              strict=True):
+            env = self._decode(value, key, result)
+            if env is not None and value is not None:
+                decoded.append((value, key, env))
         fresh = await self._drop_duplicates(conn, decoded, result)
         if self.enrollments is not None and self.enrollments.stale:
             await self.enrollments.load(conn)
         accepted: list[Accepted] = []
-        for value, env in fresh:
+        for value, key, env in fresh:
             before = len(result.dead_letters)
-            item = self._accept(value, env, result)
+            item = self._accept(value, key, env, result)
             if (item is None and self.enrollments is not None and self.enrollments.stale
                     and result.dead_letters[-1].reason == DeadLetterReason.NOT_ENROLLED):
                 # A new enrollment may not be in the cached copy yet: reload once and retry.
                 del result.dead_letters[before:]
                 await self.enrollments.load(conn)
-                item = self._accept(value, env, result)
+                item = self._accept(value, key, env, result)
             if item is not None:
                 accepted.append(item)
         result.envelopes = len(accepted)
@@ -219,23 +259,48 @@ class Sink:
                 result.segments_duplicate = written.duplicates
             await watermarks.record_many(conn, ranges)
             # Duplicates too: a gateway re-sends when it missed the watermark, so it needs it.
-            wanted = {g for g, _d in ranges} | {e.gateway_id for _v, e in decoded}
+            wanted = {g for g, _d in ranges} | {e.gateway_id for _v, _k, e in decoded}
             if wanted:
                 for (gateway_id, device_id), through in (
                         await watermarks.for_gateways(conn, wanted)).items():
                     result.watermarks.setdefault(gateway_id, {})[device_id] = through
         return result
 
+    async def reject(self, conn: AsyncConnection[object], value: bytes | None,
+                     key: bytes | None, error: str) -> SinkResult:
+        """Dead-letter one envelope whose rows the database refused (``storage_rejected``).
+        Its range counts as handled, like any dead letter's, so the gateway stops re-sending
+        what can never be stored."""
+        result = SinkResult()
+        env = None
+        if value:
+            try:
+                env = decode_envelope(value)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                env = None
+        span = None if env is None else (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
+        result.dead_letters.append(DeadLetter(
+            value or b"", DeadLetterReason.STORAGE_REJECTED, error, span,
+            key or (env.subject.encode() if env is not None else None)))
+        if span is not None:
+            gateway_id, device_id, lo, hi = span
+            async with conn.transaction():
+                await watermarks.record_many(conn, {(gateway_id, device_id): [(lo, hi)]})
+                for (g, d), through in (await watermarks.for_gateways(conn, {gateway_id})).items():
+                    result.watermarks.setdefault(g, {})[d] = through
+        return result
+
     async def _drop_duplicates(self, conn: AsyncConnection[object],
-                               decoded: list[tuple[bytes, Envelope]], result: SinkResult,
-                               ) -> list[tuple[bytes, Envelope]]:
+                               decoded: list[tuple[bytes, bytes | None, Envelope]],
+                               result: SinkResult,
+                               ) -> list[tuple[bytes, bytes | None, Envelope]]:
         """Skip batches seen earlier in this batch or already under the persisted watermark."""
         if not decoded:
             return []
-        persisted = await watermarks.for_gateways(conn, {env.gateway_id for _v, env in decoded})
+        persisted = await watermarks.for_gateways(conn, {env.gateway_id for _v, _k, env in decoded})
         seen: set[str] = set()
         fresh = []
-        for value, env in decoded:
+        for value, key, env in decoded:
             through = persisted.get((env.gateway_id, env.device_id), -1)
             if env.batch_id in seen or env.seq_to <= through:
                 result.duplicate_batches += 1
@@ -243,5 +308,5 @@ class Sink:
                 logger.debug("duplicate batch %s of %s skipped", env.batch_id, env.device_id)
                 continue
             seen.add(env.batch_id)
-            fresh.append((value, env))
+            fresh.append((value, key, env))
         return fresh

@@ -77,7 +77,7 @@ class StreamRig:
         if self.launcher is not None:
             self.launcher.stop_all()
 
-    async def produce(self, values: list[bytes], *, key: bytes = b"S-1",
+    async def produce(self, values: list[bytes | None], *, key: bytes = b"S-1",
                       topic: str | None = None) -> None:
         producer = AIOKafkaProducer(**self.kafka.producer_config())
         await producer.start()
@@ -87,6 +87,23 @@ class StreamRig:
             await producer.flush()
         finally:
             await producer.stop()
+
+    async def uncommitted(self, topic: str | None = None) -> int:
+        """Records of ``topic`` (raw readings) past the worker group's committed offsets."""
+        topic = topic or self.kafka.topics.raw_readings
+        consumer = AIOKafkaConsumer(**self.kafka.consumer_config(group_id=self.app_id))
+        await consumer.start()
+        try:
+            await consumer.topics()
+            tps = [TopicPartition(topic, p)
+                   for p in consumer.partitions_for_topic(topic) or set()]
+            ends = await consumer.end_offsets(tps)
+            behind = 0
+            for tp in tps:
+                behind += ends[tp] - ((await consumer.committed(tp)) or 0)
+            return behind
+        finally:
+            await consumer.stop()
 
     async def read(self, topic: str, *, minimum: int = 0, timeout: float = 30,
                    ) -> list[Any]:

@@ -29,6 +29,7 @@ from faust.types import StreamT, TableT, TopicT
 
 from devices.model import Observation
 from storage import flags as flag_store
+from storage.errors import is_record_specific
 from storage.queries.readings import device_values
 from stream import metrics
 from stream.agents.batches import committed_batches
@@ -67,13 +68,14 @@ class Pipeline:
 
     async def run(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         """The agent body."""
-        async for values in committed_batches(stream, self.batch_max, self.batch_within_s):
-            await self.handle(values)
+        async for records in committed_batches(stream, self.batch_max, self.batch_within_s):
+            await self.handle([r.value for r in records], [r.key for r in records])
             yield None
 
-    async def handle(self, values: list[bytes]) -> None:
+    async def handle(self, values: list[bytes | None], keys: list[bytes | None] | None = None,
+                     ) -> None:
         started = time.perf_counter()
-        result: SinkResult = await self.db.run("persist", lambda c: self.sink.persist(c, values))
+        result = await self._persist(values, keys or [None] * len(values))
         metrics.DB_WRITE_SECONDS.observe(time.perf_counter() - started)
         if self.sink.writer.backfill_pending:  # TimescaleDB: rows older than the policies
             await self.db.run("rollups", self.sink.writer.refresh_backfilled)
@@ -92,6 +94,28 @@ class Pipeline:
                 gateway_id=gateway_id, devices=devices, at=now)))
             for gateway_id, devices in result.watermarks.items()]
         await asyncio.gather(*pending)  # acks=all: delivered before the offsets move
+
+    async def _persist(self, values: list[bytes | None], keys: list[bytes | None],
+                       ) -> SinkResult:
+        """Persist the batch; if the database refuses rows of it, split it in halves until
+        the envelope to blame is alone, and dead-letter that one (``storage_rejected``).
+        Errors that do not blame the rows (schema missing, permissions) propagate: the
+        worker stops with the offsets where they were."""
+        try:
+            return await self.db.run("persist", lambda c: self.sink.persist(c, values, keys))
+        except Exception as exc:
+            if not is_record_specific(exc):
+                raise
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if len(values) == 1:
+                logger.warning("the database refused an envelope; dead-lettered: %s", detail)
+                return await self.db.run(
+                    "reject", lambda c: self.sink.reject(c, values[0], keys[0], detail))
+            logger.info("the database refused a batch of %d (%s); splitting it", len(values),
+                        detail)
+            mid = len(values) // 2
+            first = await self._persist(values[:mid], keys[:mid])
+            return first.merged(await self._persist(values[mid:], keys[mid:]))
 
     def _count(self, result: SinkResult) -> None:
         metrics.ENVELOPES.labels("stored").inc(result.envelopes)

@@ -66,15 +66,15 @@ class StatusAgent:
         self.completeness = completeness
 
     async def run(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
-        async for values in committed_batches(stream, 200, 1.0):
-            await self.handle(values)
+        async for records in committed_batches(stream, 200, 1.0):
+            await self.handle([r.value for r in records])
             yield None
 
-    async def handle(self, values: list[bytes]) -> None:
+    async def handle(self, values: list[bytes | None]) -> None:
         statuses = []
         for value in values:
             try:
-                statuses.append(status_codec.decode(value))
+                statuses.append(status_codec.decode(value or b""))  # a tombstone: refused
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 metrics.REJECTS.labels("invalid_status").inc()
                 logger.warning("status message refused: %s", exc)

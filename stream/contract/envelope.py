@@ -18,59 +18,72 @@ import msgspec
 
 SCHEMA_VERSION = 1
 
+# Ranges are those of the columns the values land in (``bigint``, ``integer``, ``real``),
+# so nothing that decodes can overflow a column or be stored as something else.
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+REAL_MAX = 3.4e38  # float4: a larger finite value would be stored as Infinity
+
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+# Free text that ends up in a column: printable, no NUL or control characters.
+Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]
+Sequence = Annotated[int, msgspec.Meta(ge=0, le=BIGINT_MAX)]
+QualityBits = Annotated[int, msgspec.Meta(ge=0, le=INTEGER_MAX)]
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]  # no NaN, no Infinity
+Sample = Annotated[float, msgspec.Meta(ge=-REAL_MAX, le=REAL_MAX)]
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]  # naive times are refused
+MAX_ITEMS = 100_000  # readings or segments per envelope; samples per segment
 
 
 class WireReading(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One normalized reading (metric vocabulary, canonical UCUM unit)."""
 
-    seq: NonNegative
-    metric: str
-    value: float
-    unit: str
+    seq: Sequence
+    metric: Text
+    value: Finite
+    unit: Text
     time: UtcTime  # measured
     received_at: UtcTime  # gateway receive time
-    quality: NonNegative = 0
+    quality: QualityBits = 0
     backfilled: bool = False
-    specimen: str | None = None
-    record: int | None = None  # the device's own record key, when it has one
+    specimen: Text | None = None
+    record: Sequence | None = None  # the device's own record key, when it has one
 
 
 class WireSegment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A waveform segment (ECG): samples in ``unit`` at ``sampling_rate_hz`` from ``time``."""
 
-    seq: NonNegative
-    lead: str
+    seq: Sequence
+    lead: Text
     time: UtcTime  # first sample
-    sampling_rate_hz: Annotated[float, msgspec.Meta(gt=0)]
-    samples: list[float]
+    sampling_rate_hz: Annotated[float, msgspec.Meta(gt=0, le=1e6)]
+    samples: Annotated[list[Sample], msgspec.Meta(max_length=MAX_ITEMS)]
     received_at: UtcTime
-    unit: str = "uV"
-    quality: NonNegative = 0
+    unit: Text = "uV"
+    quality: QualityBits = 0
 
 
 class ClockEstimate(msgspec.Struct, frozen=True, kw_only=True):
     """The gateway's estimate of the device clock: device time − UTC, and its drift."""
 
-    offset_ms: float
-    drift_ppm: float = 0.0
-    samples: NonNegative = 0
+    # ±1e13 ms is 300 years: any device clock, set or not, and within a float4 column.
+    offset_ms: Annotated[float, msgspec.Meta(ge=-1e13, le=1e13)]
+    drift_ppm: Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)] = 0.0
+    samples: QualityBits = 0
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = SCHEMA_VERSION
-    batch_id: str  # UUID; unique per batch, re-sent batches keep it
+    schema_version: Annotated[int, msgspec.Meta(ge=1, le=INTEGER_MAX)] = SCHEMA_VERSION
+    batch_id: Code  # UUID; unique per batch, re-sent batches keep it
     gateway_id: Code
     device_id: Code
-    device_type: str
+    device_type: Code
     subject: Code  # pseudonymous subject code, never a name
-    seq_from: NonNegative
-    seq_to: NonNegative
+    seq_from: Sequence
+    seq_to: Sequence
     sent_at: UtcTime
-    readings: list[WireReading] = []
-    segments: list[WireSegment] = []
+    readings: Annotated[list[WireReading], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    segments: Annotated[list[WireSegment], msgspec.Meta(max_length=MAX_ITEMS)] = []
     clock: ClockEstimate | None = None
 
 

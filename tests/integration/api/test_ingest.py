@@ -3,6 +3,8 @@ subject, exactly as if the gateway had produced it."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import psycopg
 import pytest
@@ -43,6 +45,16 @@ async def test_envelope_is_produced_to_the_raw_topic(migrated_dsn: str,
         bad = await client.post("/v1/gateways/GW-1/envelopes", content=b'{"readings": 1}',
                                 headers=headers)
         assert bad.status_code == 422 and "not a valid envelope" in bad.json()["detail"]
+        body = json.loads(envelope)
+        for hostile, why in [({**body, "seq_to": 2**63}, "seq_to"),
+                             ({**body, "device_type": "watch\u0000"}, "device_type"),
+                             ({**body, "sent_at": "2106-02-07T06:28:15Z"}, "implausible time")]:
+            refused = await client.post("/v1/gateways/GW-1/envelopes", headers=headers,
+                                        content=json.dumps(hostile).encode())
+            assert refused.status_code == 422 and why in refused.json()["detail"], refused.text
+        huge = await client.post("/v1/gateways/GW-1/envelopes", content=b"x" * (5 << 20),
+                                 headers=headers)
+        assert huge.status_code == 413
         spoofed = await client.post(
             "/v1/gateways/GW-1/envelopes", headers=headers,
             content=hr_envelope(0, [70.0], gateway="GW-2", subject="S-2", device="W-2"))

@@ -20,7 +20,10 @@ from tests.fixtures.postgres import writer_for
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+# A week ago at 08:00: inside the worker's time window (400 days back, 1 ahead) on any
+# day the suite runs.
+T0 = (datetime.now(UTC) - timedelta(days=7)).replace(hour=8, minute=0, second=0,
+                                                       microsecond=0)
 
 
 def envelope(seq_from: int, count: int, *, device: str = "D-1", value: float = 70.0,
@@ -142,3 +145,40 @@ async def test_implausible_readings_are_dead_lettered_and_the_rest_stored(
     assert [r.value for r in decode(dead.value).readings] == [310.0]
     assert dead.key == b"S-1"
     assert result.watermarks == {"GW-1": {"D-1": 3}}
+
+
+async def test_tombstones_and_times_outside_the_window_are_dead_lettered_with_their_key(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    """A Kafka tombstone (no value) once crashed the worker; a reading 200 days ahead once
+    created 193 daily partitions. Both are dead-lettered alone, under the record's own key,
+    and the good envelope beside them is stored."""
+    sink = Sink(await writer_for(db), clock=lambda: T0)
+    ahead = encode(msgspec.structs.replace(decode(envelope(5, 1)), readings=[WireReading(
+        seq=5, metric="heart_rate", value=70, unit="/min", time=T0 + timedelta(days=200),
+        received_at=T0)]))
+    old = encode(msgspec.structs.replace(decode(envelope(6, 1)), sent_at=T0 - timedelta(days=401)))
+    result = await sink.persist(db, [None, ahead, envelope(0, 5), old, b""],
+                                [b"S-7", b"S-1", b"S-1", b"S-1", None])
+    assert [(d.reason, d.key) for d in result.dead_letters] == [
+        ("invalid_envelope", b"S-7"), ("implausible_time", b"S-1"),
+        ("implausible_time", b"S-1"), ("invalid_envelope", None)]
+    ahead_at = (T0 + timedelta(days=200)).isoformat()
+    assert f"readings[0].time {ahead_at} is more than 1 day(s) ahead" in \
+        result.dead_letters[1].detail
+    assert "sent_at" in result.dead_letters[2].detail
+    assert await rows(db) == 5
+    # The dead-lettered ranges count as handled: the gateway stops re-sending them.
+    assert result.watermarks == {"GW-1": {"D-1": 6}}
+
+
+async def test_reject_dead_letters_one_refused_envelope_and_passes_its_range(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    sink = Sink(await writer_for(db))
+    result = await sink.reject(db, envelope(0, 3), b"S-1", "value out of range")
+    assert [(d.reason, d.key, d.detail) for d in result.dead_letters] == [
+        ("storage_rejected", b"S-1", "value out of range")]
+    assert result.watermarks == {"GW-1": {"D-1": 2}}
+    unreadable = await sink.reject(db, b"{oops", None, "boom")
+    assert unreadable.dead_letters[0].span is None and unreadable.watermarks == {}

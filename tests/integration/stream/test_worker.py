@@ -5,33 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from deploy.bench.seed import seed_study
-from deploy.bench.stream_rig import StreamRig, create_topics
-from stream.kafka.settings import KafkaSettings
+from deploy.bench.stream_rig import StreamRig
 from tests.integration.stream.worker_harness import T0, hr_envelope, scalar, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def rig(migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str,
-              tmp_path: Path) -> AsyncIterator[StreamRig]:
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    await create_topics(kafka)
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
-        await seed_study(conn, subjects=2, start=T0)
-    rig = StreamRig(kafka, migrated_dsn, tmp_path, f"{unique_name}-stream")
-    try:
-        yield rig
-    finally:
-        rig.stop_all()
 
 
 async def readings(dsn: str) -> int:
@@ -75,6 +57,48 @@ async def test_valid_duplicate_out_of_order_late_and_malformed_envelopes(rig: St
     assert latest["GW-2"] == {"W-2": 4}
     flags = await scalar(rig.dsn, "SELECT array_agg(rule_id) FROM flags")
     assert flags == ["impossible_value"]
+
+
+def _raw_envelope(**patch: object) -> bytes:
+    """A valid envelope's JSON with fields replaced as raw JSON (values the encoder would
+    never write: out-of-range integers, NUL characters)."""
+    body = json.loads(hr_envelope(900, [70.0], device="W-2", subject="S-2", gateway="GW-2"))
+    body.update(patch)
+    return json.dumps(body).encode()
+
+
+async def test_poison_records_are_dead_lettered_alone_and_offsets_pass_only_handled_data(
+        rig: StreamRig) -> None:
+    """Hostile records mixed with good ones of two subjects: each bad one is dead-lettered
+    alone with its reason and original key, every good one is stored, the worker stays up,
+    and the committed offsets end where everything is handled. The database refuses one
+    envelope that passes every check (a constraint this test adds), so the batch holding
+    it is split until that envelope is alone."""
+    async with await psycopg.AsyncConnection.connect(rig.dsn, autocommit=True) as conn:
+        await conn.execute("ALTER TABLE readings ADD CONSTRAINT test_refuses_poison"
+                           " CHECK (specimen IS DISTINCT FROM 'poison')")
+    refused = json.loads(hr_envelope(500, [70.0, 71.0]))
+    for reading in refused["readings"]:
+        reading["specimen"] = "poison"
+    rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 10), None, json.dumps(refused).encode(),
+                       hr_envelope(10, [72.0] * 10)], key=b"S-1")
+    await rig.produce([hr_envelope(0, [65.0] * 5, device="W-2", subject="S-2", gateway="GW-2"),
+                       _raw_envelope(seq_to=2**63),  # once: NumericValueOutOfRange, worker down
+                       _raw_envelope(device_type="smart\u0000watch"),
+                       hr_envelope(5, [66.0] * 5, device="W-2", subject="S-2", gateway="GW-2")],
+                      key=b"S-2")
+
+    async def handled() -> bool:
+        return await readings(rig.dsn) == 30 and await rig.uncommitted() == 0
+    await wait_for(handled, timeout=120, what="30 readings stored and every offset committed",
+                   rig=rig)
+    dead = await rig.read(rig.kafka.topics.dead_letter, minimum=4)
+    got = sorted((dict(r.headers)["reason"].decode(), r.key) for r in dead)
+    assert got == [("invalid_envelope", b"S-1"), ("invalid_envelope", b"S-2"),
+                   ("invalid_envelope", b"S-2"), ("storage_rejected", b"S-1")]
+    assert not rig.crashed()
+    assert await scalar(rig.dsn, "SELECT count(*) FROM readings WHERE specimen = 'poison'") == 0
 
 
 @pytest.mark.timeout(600)  # the restart re-reads 6,000 readings; a busy CI box is slow

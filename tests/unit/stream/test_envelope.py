@@ -41,3 +41,43 @@ def test_round_trip_and_defaults() -> None:
 def test_bad_envelopes_are_refused_with_the_field(patch: dict, message: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=message):
         envelope.decode(json.dumps({**GOOD, **patch}).encode())
+
+
+def _reading(**patch: object) -> dict:
+    return {**GOOD["readings"][0], **patch}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("patch", "where"),
+    [({"seq_to": 2**63}, "seq_to"),  # one past bigint: once stored as a crash of the worker
+     ({"seq_from": 2**64}, "seq_from"),
+     ({"readings": [_reading(quality=2**31)]}, "quality"),  # once stored as -2147483648
+     ({"readings": [_reading(seq=2**63)]}, "seq"),
+     ({"readings": [_reading(value="__INF__")]}, "value"),  # 1e999: Infinity
+     ({"readings": [_reading(metric="heart\u0000rate")]}, "metric"),  # NUL
+     ({"readings": [_reading(unit="")]}, "unit"),
+     ({"readings": [_reading(specimen="x" * 65)]}, "specimen"),
+     ({"device_type": "watch\u0000"}, "device_type"),
+     ({"batch_id": "a\u0000b"}, "batch_id"),
+     ({"clock": {"offset_ms": 1e300}}, "offset_ms"),  # once stored as Infinity (float4)
+     ({"clock": {"offset_ms": 0, "drift_ppm": "__INF__"}}, "drift_ppm"),
+     ({"segments": [{"seq": 0, "lead": "I", "time": "2026-11-25T08:00:00Z",
+                     "sampling_rate_hz": 130, "samples": [1.0, 4e38],
+                     "received_at": "2026-11-25T08:00:00Z"}]}, "samples"),
+     ({"segments": [{"seq": 0, "lead": "I", "time": "2026-11-25T08:00:00Z",
+                     "sampling_rate_hz": "__INF__", "samples": [1.0],
+                     "received_at": "2026-11-25T08:00:00Z"}]}, "sampling_rate_hz")],
+)
+def test_every_field_is_range_checked_at_the_boundary(patch: dict, where: str) -> None:
+    """Integers within their column types, finite floats that fit float4 where stored so,
+    text without NUL or control characters: refused on decoding, with the field's path."""
+    raw = json.dumps({**GOOD, **patch}).replace('"__INF__"', "1e999")
+    with pytest.raises(msgspec.ValidationError, match=where):
+        envelope.decode(raw.encode())
+
+
+def test_the_largest_storable_values_still_decode() -> None:
+    env = envelope.decode(json.dumps({**GOOD, "seq_to": 2**63 - 1, "readings": [
+        _reading(seq=2**63 - 1, quality=2**31 - 1)], "clock": {"offset_ms": -1e13}}).encode())
+    assert env.seq_to == 2**63 - 1
+    assert env.readings[0].quality == 2**31 - 1
