@@ -31,7 +31,7 @@ from devices.model import Quality
 from gateway import retry_policy
 from gateway.clock import ClockEstimator
 from gateway.connection import connect_with_retry
-from gateway.errors import ConnectError
+from gateway.errors import ConnectError, DeviceIdentityError
 from gateway.retry_policy import DeviceBusyError
 from gateway.spool import PendingItem
 from gateway.spool_writer import SpoolWriter
@@ -138,24 +138,28 @@ class DeviceSession:
             return
 
     async def _run(self) -> None:
-        failures = 0
+        failures = 0  # in a row: connects that failed, or sessions whose set-up failed
         while not self._stopping.is_set():
+            if failures:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(),
+                                           retry_policy.RECONNECT.delay_s(failures))
+                if self._stopping.is_set():
+                    return
             try:
                 client = await self._unless_stopping(self._connect())
             except ConnectError as exc:
                 self.status.last_error = str(exc)
                 failures += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(),
-                                           min(30.0, 2.0 ** min(failures, 5)))
                 continue
-            failures = 0
+            failures += 1  # until the set-up has worked: a link alone proves little
             self._hold_cursor()
             worker = asyncio.create_task(self._process(), name=f"{self.entry.id} process")
             try:
                 await self._unless_stopping(self._setup(client))
+                failures = 0
                 await self._unless_stopping(self._watch())
-            except (BleakError, TimeoutError, OSError) as exc:
+            except (BleakError, TimeoutError, OSError, DeviceIdentityError) as exc:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s: session ended: %s", self.entry.id, exc)
             except _Stopping:
@@ -253,10 +257,16 @@ class DeviceSession:
     # -- reads and notifications --------------------------------------------------------
 
     def _on_read(self, uuid: str, data: bytes) -> None:
+        is_serial = uuid == full_uuid(device_information.UUID_SERIAL_NUMBER)
         try:
             decoded = decode(uuid, data, self.context)
         except DecodeError as exc:
             self._count_malformed(exc)
+            if is_serial and self.entry.serial:
+                # An unreadable serial proves nothing: refuse rather than ingest a device
+                # that may not be the enrolled one.
+                raise DeviceIdentityError(f"{self.entry.id}: serial number unreadable ({exc}); "
+                                          "refusing to ingest") from exc
             return
         value = decoded.value
         if isinstance(value, cgm.CgmFeature):
@@ -265,11 +275,10 @@ class DeviceSession:
                                          session_start=self.context.session_start)
         elif isinstance(value, cgm.SessionStartTime):
             self._set_session_start(value.start)
-        elif isinstance(value, device_information.DisString) and \
-                uuid == full_uuid(device_information.UUID_SERIAL_NUMBER) and \
+        elif isinstance(value, device_information.DisString) and is_serial and \
                 self.entry.serial and value.text != self.entry.serial:
-            raise BleakError(f"{self.entry.id}: serial {value.text!r} is not the enrolled "
-                             f"{self.entry.serial!r}; refusing to ingest")
+            raise DeviceIdentityError(f"{self.entry.id}: serial {value.text!r} is not the "
+                                      f"enrolled {self.entry.serial!r}; refusing to ingest")
         for reading in decoded.readings:
             if reading.metric == "battery_level":
                 self.status.battery = reading.value

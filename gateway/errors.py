@@ -23,6 +23,12 @@ class ConnectError(GatewayError):
         self.advice = advice
 
 
+class DeviceIdentityError(GatewayError):
+    """The device's serial number is not the enrolled one, or could not be read as one."""
+
+    reason = "identity_mismatch"
+
+
 class SpoolFullError(GatewayError):
     """The spool hit its disk budget and the policy could not make room."""
 

@@ -7,6 +7,7 @@ while is retried; anything else is a bug or a bad configuration and surfaces.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,12 @@ class Backoff:
     max_s: float
     jitter_s: float
 
+    def delay_s(self, failures: int) -> float:
+        """The wait after ``failures`` (≥ 1) failures in a row, for loops that supervise
+        rather than retry one call (a device session reconnecting)."""
+        exponential = self.initial_s * 2.0 ** min(max(failures - 1, 0), 16)
+        return min(self.max_s, exponential + random.uniform(0, self.jitter_s))  # noqa: S311  # jitter, not a secret
+
     def stamina_kwargs(self) -> dict[str, Any]:
         return {"wait_initial": self.initial_s, "wait_max": self.max_s,
                 "wait_jitter": self.jitter_s, "timeout": None}
@@ -47,3 +54,5 @@ BROKER = Backoff(initial_s=0.5, max_s=10.0, jitter_s=0.5)
 SPOOL = Backoff(initial_s=0.5, max_s=5.0, jitter_s=0.25)
 # A device busy with a request of ours whose link is gone.
 DEVICE_BUSY = Backoff(initial_s=2.0, max_s=4.0, jitter_s=0.5)
+# A device session that could not connect, or whose set-up failed once connected.
+RECONNECT = Backoff(initial_s=2.0, max_s=30.0, jitter_s=1.0)

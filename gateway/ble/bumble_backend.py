@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 DEFAULT_MTU = 517
+CLOSE_STEP_S = 2.0  # per step of close(): three steps stay well inside a 10 s stop
 _PROPERTY_NAMES = {0x01: "broadcast", 0x02: "read", 0x04: "write-without-response",
                    0x08: "write", 0x10: "notify", 0x20: "indicate",
                    0x40: "authenticated-signed-writes", 0x80: "extended-properties"}
@@ -135,16 +136,22 @@ class BumbleAdapter:
         return adapter
 
     async def close(self) -> None:
-        for connection in list(self.device.connections.values()):
+        """End links, scanning and the transport, each step bounded: a peer that vanished
+        never answers a disconnect, and a stop must end within seconds (SIGTERM)."""
+        links = [connection.disconnect() for connection in self.device.connections.values()]
+        if links:
             with contextlib.suppress(Exception):
-                await connection.disconnect()
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await asyncio.gather(*links, return_exceptions=True)
         if self._scanning:
             with contextlib.suppress(Exception):
-                await self.device.stop_scanning()
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await self.device.stop_scanning()
             self._scanning = False
         if self.transport is not None:
             with contextlib.suppress(Exception):
-                await self.transport.close()
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await self.transport.close()
 
     async def add_scanner(self, scanner: BumbleScanner) -> None:
         self._scanners.add(scanner)

@@ -6,6 +6,7 @@ machine: every later scan reported "not advertising")."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -138,3 +139,22 @@ async def test_connect_with_retry_returns_a_connected_client(rig) -> None:
         assert client.is_connected
     finally:
         await client.disconnect()
+
+
+async def test_closing_the_adapter_is_bounded_when_the_peer_is_gone(radio: VirtualRadio) -> None:
+    """SIGTERM with a wearable that vanished mid-link (its controller left the air without
+    ending the link): closing once waited for a disconnection that never completes."""
+    home = await _home(radio)
+    adapter = await BumbleAdapter.on_device(radio.device("gateway", "F0:00:00:00:41:02"))
+    use_adapter(adapter)
+    try:
+        client = await _connect(address_for(SEED, DeviceType.SMARTWATCH))
+        assert client.is_connected
+        watch = radio.controller(address_for(SEED, DeviceType.SMARTWATCH))
+        radio.link.remove_controller(watch)  # gone: no Terminate, no answer to one
+        async with asyncio.timeout(8):
+            await adapter.close()
+    finally:
+        use_adapter(None)
+        with contextlib.suppress(Exception):
+            await home.stop()

@@ -145,3 +145,28 @@ async def test_persisted_watermark_frees_the_spool(tmp_path: Path,
             assert rig.gateway.spool.persisted_through(device_id) == seq
     finally:
         await rig.stop()
+
+
+async def test_an_unreadable_serial_is_refused_and_reconnects_back_off(
+        tmp_path: Path, kafka_settings: KafkaSettings) -> None:
+    """A serial number that does not decode (an embedded NUL) once skipped the identity
+    check, so the device was ingested as the enrolled one; and a set-up failing after the
+    link came up was retried at once, about 35 times a minute. Now: refused, nothing
+    captured, and the reconnects back off (2 s, 4 s, 8 s, ... plus jitter)."""
+    async def garbled_serial(home: VirtualHome) -> None:
+        home.wearables[DeviceType.SMARTWATCH].serial = "WCH\x00-00071"
+
+    rig = await start_rig(tmp_path, kafka_settings, seed=71, scenario="baseline", speed=10.0,
+                          devices=(DeviceType.SMARTWATCH,), before_gateway=garbled_serial)
+    try:
+        await asyncio.sleep(12)
+        status = rig.gateway.status()
+        captured = rig.gateway.spool.depth().unbatched
+    finally:
+        await rig.stop()
+    [device] = status.devices
+    assert "serial number unreadable" in (device.last_error or ""), device
+    assert 1 <= device.reconnects <= 4, device.reconnects  # 2 + 4 + 8 s of backoff fit in 12 s
+    assert captured == 0
+    assert not [e for e in await read_envelopes(kafka_settings, rig.config.gateway_id)
+                if any(r.metric != "battery_level" for r in e.readings)]
