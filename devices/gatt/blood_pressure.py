@@ -85,6 +85,8 @@ class BloodPressureMeasurement:
 
     def readings(self) -> list[Reading]:
         quality = Quality.DEVICE_FLAGGED if self.status else 0
+        if self.has_timestamp and self.timestamp is None:  # sent, but "not known"
+            quality |= Quality.CLOCK_UNCERTAIN
         out = []
         for metric, field in (("systolic_bp", self.systolic), ("diastolic_bp", self.diastolic),
                               ("mean_arterial_pressure", self.mean_arterial)):

@@ -1,8 +1,11 @@
 """Date Time (0x2A08), Day Date Time, Current Time (0x2A2B) and time-zone fields.
 
 Date Time carries no zone: decoders return a naive ``datetime`` in the device's local
-clock (the gateway converts to UTC with its clock-offset estimate), or None when the
-device sends the "unknown" zeros.
+clock (the gateway converts to UTC with its clock-offset estimate), or None when the date
+is not known: GSS 3.70 gives year 0, month 0 and day 0 each the meaning "not known", and
+cuffs and meters whose clock was never set send year 0 with a running month, day and
+time. Such a measurement is still a measurement: the gateway stamps it on receipt and
+marks it clock-uncertain.
 """
 
 from __future__ import annotations
@@ -13,19 +16,23 @@ from enum import IntFlag
 
 from devices.errors import DecodeError
 from devices.gatt._codec import Reader, Writer
+from devices.model import Reading
 
 UUID_DATE_TIME = 0x2A08
 UUID_CURRENT_TIME = 0x2A2B
 
 
 def read_date_time(r: Reader, field: str = "date time") -> datetime | None:
-    """7 bytes: year u16, month, day, hours, minutes, seconds. All-zero date = unknown."""
+    """7 bytes: year u16, month, day, hours, minutes, seconds; None when year, month or
+    day is 0 ("not known"). Every field present is still range-checked."""
     year, month, day = r.u16(f"{field}.year"), r.u8(f"{field}.month"), r.u8(f"{field}.day")
     hours, minutes, seconds = (r.u8(f"{field}.hours"), r.u8(f"{field}.minutes"),
                                r.u8(f"{field}.seconds"))
-    if year == 0 and month == 0 and day == 0:
-        if hours or minutes or seconds:
-            raise r.fail(f"{field}: time of day without a date")
+    if year == 0 or month == 0 or day == 0:
+        if month > 12 or day > 31 or hours > 23 or minutes > 59 or seconds > 59:
+            raise r.fail(f"{field}: {year:04d}-{month:02d}-{day:02d} {hours:02d}:"
+                         f"{minutes:02d}:{seconds:02d} is not a valid date and time",
+                         "out_of_range")
         return None
     if not 1582 <= year <= 9999:
         raise r.fail(f"{field}: year {year} outside 1582..9999", "out_of_range")
@@ -69,6 +76,9 @@ class DateTimeValue:
     def __bytes__(self) -> bytes:
         return encode_date_time(self.time)
 
+    def readings(self) -> list[Reading]:
+        return []  # a clock, not a measurement: the gateway reads it to estimate offsets
+
 
 @dataclass(frozen=True, slots=True)
 class CurrentTime:
@@ -97,6 +107,9 @@ class CurrentTime:
     def __bytes__(self) -> bytes:
         return bytes(Writer().date_time(self.time).u8(self.day_of_week).u8(self.fractions256)
                      .u8(int(self.adjust_reason)))
+
+    def readings(self) -> list[Reading]:
+        return []  # a clock, not a measurement
 
 
 def read_time_zone(r: Reader) -> int | None:

@@ -72,7 +72,7 @@ class GlucoseMeasurement:
     """flags | seq u16 | base time (7) | [time offset s16 min] | [SFLOAT + type/location] | [status u16]."""
 
     sequence: int
-    base_time: datetime  # meter clock, local, not changed by user edits
+    base_time: datetime | None  # meter clock, local, not changed by user edits; None: unknown
     time_offset_min: int | None = None
     concentration: MedFloat | None = None  # SI base unit per ``unit``
     unit: GlucoseUnit = GlucoseUnit.KG_PER_L
@@ -86,9 +86,9 @@ class GlucoseMeasurement:
         r = Reader(data, "Glucose Measurement")
         flags = r.u8("flags")
         sequence = r.u16("sequence number")
+        # GLS requires a base time, but a meter whose clock was never set sends year 0:
+        # the reading is kept, stamped on receipt and marked clock-uncertain.
         base = read_date_time(r, "base time")
-        if base is None:
-            raise r.fail("base time must not be the 'unknown' date (GLS 3.1.1.3)")
         offset = r.s16("time offset") if flags & 0x01 else None
         concentration = sample_type = location = None
         if flags & 0x02:
@@ -120,8 +120,10 @@ class GlucoseMeasurement:
         return bytes(w)
 
     @property
-    def user_facing_time(self) -> datetime:
-        """Base time + time offset: what the meter shows (GLS 3.1.1.4)."""
+    def user_facing_time(self) -> datetime | None:
+        """Base time + time offset: what the meter shows (GLS 3.1.1.4); None if unknown."""
+        if self.base_time is None:
+            return None
         return self.base_time + timedelta(minutes=self.time_offset_min or 0)
 
     @property
@@ -147,7 +149,8 @@ class GlucoseMeasurement:
         if self.status is not None and self.status & (SensorStatus.RESULT_TOO_HIGH
                                                       | SensorStatus.RESULT_TOO_LOW):
             quality |= Quality.OUT_OF_RANGE_DEVICE
-        if self.status is not None and self.status & SensorStatus.TIME_FAULT:
+        if (self.status is not None and self.status & SensorStatus.TIME_FAULT) \
+                or self.base_time is None:
             quality |= Quality.CLOCK_UNCERTAIN
         specimen = _SPECIMEN.get(self.sample_type or 0, Specimen.UNKNOWN)
         return [Reading(metric="glucose", value=value, unit="mg/dL",

@@ -143,7 +143,7 @@ class PlxSpotCheck:
 
     def readings(self) -> list[Reading]:
         quality = _quality(self.measurement_status, self.device_status)
-        if self.clock_not_set:
+        if self.clock_not_set or (self.has_timestamp and self.timestamp is None):
             quality |= Quality.CLOCK_UNCERTAIN
         time = None if self.clock_not_set else self.timestamp
         return _pair(self.spo2, self.pulse_rate, quality, time)

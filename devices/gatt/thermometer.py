@@ -9,7 +9,7 @@ from datetime import datetime
 from devices.gatt._codec import Reader, Writer
 from devices.gatt.date_time import read_date_time
 from devices.gatt.ieee11073 import MedFloat
-from devices.model import Reading
+from devices.model import Quality, Reading
 from devices.units import fahrenheit_to_celsius
 
 UUID_SERVICE = 0x1809
@@ -64,8 +64,10 @@ class TemperatureMeasurement:
         value = self.celsius
         if value is None:
             return []
+        unknown = self.has_timestamp and self.timestamp is None  # sent, but "not known"
         return [Reading(metric="body_temperature", value=value, unit="Cel",
-                        device_time=self.timestamp)]
+                        device_time=self.timestamp,
+                        quality=int(Quality.CLOCK_UNCERTAIN) if unknown else 0)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from devices.gatt.crc import crc16_mcrf4xx
 from devices.gatt.date_time import CurrentTime
 from devices.gatt.ieee11073 import MedFloat, Special
 from devices.gatt.registry import DecodeContext, decode
+from devices.model import Quality
 
 H = bytes.fromhex
 
@@ -137,14 +138,46 @@ def test_glucose_nan_concentration_gives_no_reading_but_keeps_the_state() -> Non
 
 @pytest.mark.parametrize(
     ("payload", "message"),
-    [("02 0100 00000000000000 78B0 11", "must not be the 'unknown' date"),
-     ("02 0100 E5070D190C1E00 78B0 11", "not a valid date"),
+    [("02 0100 E5070D190C1E00 78B0 11", "not a valid date"),
+     ("02 0100 00000D190C1E00 78B0 11", "not a valid date"),  # year unknown, month 13
      ("04 0100 E5070B190C1E00", "unit flag set without a concentration"),
      ("02 0100 E5070B190C1E00 78B0", "truncated at type/sample location")],
 )
 def test_glucose_rejects(payload: str, message: str) -> None:
     with pytest.raises(DecodeError, match=re.escape(message)):
         glucose.GlucoseMeasurement.from_bytes(H(payload))
+
+
+@pytest.mark.parametrize("base", ["00000B190C1E00", "E507000000000000"[:14], "00000000000000"])
+def test_glucose_with_an_unknown_date_is_kept_clock_uncertain(base: str) -> None:
+    """Year 0 (a meter whose clock was never set), or the all-zero date: GSS says "not
+    known". The reading is kept; the gateway stamps it on receipt."""
+    m = glucose.GlucoseMeasurement.from_bytes(H(f"02 0700 {base} 78B0 11"))
+    assert m.base_time is None and m.user_facing_time is None
+    [r] = m.readings()
+    assert (r.metric, r.value, r.record, r.device_time) == ("glucose", 120.0, 7, None)
+    assert r.quality & Quality.CLOCK_UNCERTAIN
+
+
+def test_blood_pressure_with_year_zero_is_kept_clock_uncertain() -> None:
+    # flags 0x02: timestamp present; 120/80/93 mmHg; 0000-11-25 08:30:00 (clock never set)
+    m = blood_pressure.BloodPressureMeasurement.from_bytes(
+        H("02 7800 5000 5D00 00000B19081E00"))
+    assert m.timestamp is None
+    readings = m.readings()
+    assert [r.value for r in readings] == [120.0, 80.0, 93.0]
+    assert all(r.device_time is None and r.quality & Quality.CLOCK_UNCERTAIN for r in readings)
+
+
+@pytest.mark.parametrize(("uuid", "payload"), [
+    ("00002a08-0000-1000-8000-00805f9b34fb", "E5070B190C1E00"),  # Date Time
+    ("00002a2b-0000-1000-8000-00805f9b34fb", "E5070B190C1E00 04 80 01"),  # Current Time, Thu
+])
+def test_date_time_characteristics_decode_to_no_readings(uuid: str, payload: str) -> None:
+    """Once an internal error (no ``readings()``) on every valid value."""
+    decoded = decode(uuid, H(payload))
+    assert decoded.readings == []
+    assert decoded.value.time == datetime(2021, 11, 25, 12, 30)
 
 
 def test_glucose_context_and_feature() -> None:
