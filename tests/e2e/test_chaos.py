@@ -15,8 +15,11 @@ import pytest
 
 from deploy.eval.chaos import FAULTS, evaluate
 
-# The timeout covers waiting for its turn (tests/conftest.py) behind the other such tests.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
+# The timeout covers waiting for its turn (tests/conftest.py) behind the running tests.
+# Alone: at 30x, with other tests on the same two cores, it measured the machine's overload
+# (lost values in the steady phase) rather than the faults; overload is a fault of its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.runs_alone,
+              pytest.mark.timeout(1800)]
 
 
 @pytest.fixture
