@@ -20,6 +20,7 @@ from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
 from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, BrokerWatch
 from stream.agents.completeness import CompletenessRefresher
+from stream.agents.crash import exit_on_crash
 from stream.agents.database import Database
 from stream.agents.pipeline import Pipeline
 from stream.agents.status import StatusAgent
@@ -81,12 +82,12 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         state=state, dead_letter=out[names.dead_letter], flags=out[names.flags],
         watermarks=out[names.watermarks], completeness=completeness,
         batch_max=stream.batch_max, batch_within_s=stream.batch_within_s)
-    app.agent(raw, name="pipeline")(pipeline.run)
+    app.agent(raw, name="pipeline")(exit_on_crash("pipeline", pipeline.run))
     status = StatusAgent(db=db, enrollments=enrollments, rulebook=rulebook, state=status_state,
                          flags=out[names.flags], completeness=completeness)
     status_topic = app.topic(names.status, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw")
-    app.agent(status_topic, name="status")(status.run)
+    app.agent(status_topic, name="status")(exit_on_crash("status", status.run))
 
     watch = BrokerWatch(kafka, [names.raw_readings, names.status])
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from deploy.bench.stream_rig import StreamRig
+from stream.agents.crash import EXIT_AGENT_CRASHED
 from tests.integration.stream.worker_harness import T0, hr_envelope, scalar, wait_for
 
 pytestmark = pytest.mark.integration
@@ -99,6 +100,29 @@ async def test_poison_records_are_dead_lettered_alone_and_offsets_pass_only_hand
                    ("invalid_envelope", b"S-2"), ("storage_rejected", b"S-1")]
     assert not rig.crashed()
     assert await scalar(rig.dsn, "SELECT count(*) FROM readings WHERE specimen = 'poison'") == 0
+
+
+async def test_a_crashed_agent_ends_the_worker_and_a_fresh_one_stores_everything(
+        rig: StreamRig) -> None:
+    """An error that blames no record (here the readings table is gone) crashes the
+    pipeline agent. Faust used to keep the worker running without it, idle; now the
+    worker exits 70 with the batch's offsets uncommitted, and a fresh worker stores it."""
+    async with await psycopg.AsyncConnection.connect(rig.dsn, autocommit=True) as conn:
+        await conn.execute("ALTER TABLE readings RENAME TO readings_away")
+    worker = rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 10)])
+    worker.wait(timeout=120)
+    assert worker.returncode == EXIT_AGENT_CRASHED, rig.log("w1")[-2000:]
+    assert "agent pipeline crashed" in rig.log("w1")
+    assert await rig.uncommitted() == 1
+    rig.stopped.append(worker)
+    async with await psycopg.AsyncConnection.connect(rig.dsn, autocommit=True) as conn:
+        await conn.execute("ALTER TABLE readings_away RENAME TO readings")
+    rig.start_worker("w2")
+
+    async def stored() -> bool:
+        return await readings(rig.dsn) == 10 and await rig.uncommitted() == 0
+    await wait_for(stored, timeout=120, what="the batch stored by the fresh worker", rig=rig)
 
 
 @pytest.mark.timeout(600)  # the restart re-reads 6,000 readings; a busy CI box is slow
