@@ -21,6 +21,7 @@ async def readings(dsn: str) -> int:
     return int(await scalar(dsn, "SELECT count(*) FROM readings"))
 
 
+@pytest.mark.both_storage_modes  # the worker's sink on TimescaleDB too
 async def test_valid_duplicate_out_of_order_late_and_malformed_envelopes(rig: StreamRig) -> None:
     rig.start_worker()
     first = hr_envelope(0, [70.0] * 10)
@@ -68,6 +69,7 @@ def _raw_envelope(**patch: object) -> bytes:
     return json.dumps(body).encode()
 
 
+@pytest.mark.both_storage_modes  # the worker's sink on TimescaleDB too
 async def test_poison_records_are_dead_lettered_alone_and_offsets_pass_only_handled_data(
         rig: StreamRig) -> None:
     """Hostile records mixed with good ones of two subjects: each bad one is dead-lettered
