@@ -31,8 +31,7 @@ from devices.model import Quality
 from gateway import retry_policy
 from gateway.clock import ClockEstimator
 from gateway.connection import connect_with_retry
-from gateway.errors import ConnectError, DeviceIdentityError
-from gateway.retry_policy import DeviceBusyError
+from gateway.errors import ConnectError, DeviceBusyError, DeviceIdentityError
 from gateway.spool import PendingItem
 from gateway.spool_writer import SpoolWriter
 from gateway.wallclock import Clock

@@ -29,6 +29,12 @@ class DeviceIdentityError(GatewayError):
     reason = "identity_mismatch"
 
 
+class DeviceBusyError(GatewayError):
+    """A device answered "server busy" (e.g. RACP while it still serves a gone link)."""
+
+    reason = "device_busy"
+
+
 class SpoolFullError(GatewayError):
     """The spool hit its disk budget and the policy could not make room."""
 

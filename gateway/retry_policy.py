@@ -14,13 +14,6 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from bleak.exc import BleakError
 
-
-class DeviceBusyError(Exception):
-    """A device answered "server busy" (e.g. RACP while it still serves a gone link)."""
-
-    reason = "device_busy"
-
-
 # A radio that lost the device, a connect that timed out, a socket the stack closed.
 BLE_TRANSIENT: tuple[type[Exception], ...] = (BleakError, TimeoutError, OSError)
 # The broker is restarting, unreachable, or slow to acknowledge.

@@ -9,7 +9,6 @@ rules' state where the previous owner of the partition left it.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import cast
 
@@ -20,7 +19,7 @@ from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
 from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, BrokerWatch
 from stream.agents.completeness import CompletenessRefresher
-from stream.agents.crash import exit_on_crash
+from stream.agents.crash import exit_for_restart, exit_on_crash
 from stream.agents.database import Database
 from stream.agents.pipeline import Pipeline
 from stream.agents.status import StatusAgent
@@ -96,10 +95,7 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         if await watch.reset_detected():
             logger.critical("the broker lost its topics (an in-memory broker restarted?): "
                             "exiting with %d for a clean restart", EXIT_BROKER_RESET)
-            logging.shutdown()
-            # Not app.stop(): faust's shutdown hangs on the commits the forgotten topics
-            # refuse (shared/kafka-compat.md §6). Nothing uncommitted is lost (see module).
-            os._exit(EXIT_BROKER_RESET)
+            exit_for_restart(EXIT_BROKER_RESET)
 
     @app.timer(LAG_INTERVAL_S)
     async def measure_lag() -> None:

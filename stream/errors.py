@@ -27,3 +27,9 @@ class MetricsPortError(StreamError, OSError):
     """The Prometheus endpoint could not bind its address (taken, or not this host's)."""
 
     reason = "metrics_port_unavailable"
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first message line (database errors add DETAIL/CONTEXT lines), or its
+    type's name when it has no message: what a log line or a dead letter's detail shows."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

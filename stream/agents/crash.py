@@ -14,13 +14,24 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 logger = logging.getLogger(__name__)
 
 EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE: restart me
 
 AgentBody = Callable[[Any], AsyncIterator[None]]
+
+
+def exit_for_restart(code: int) -> NoReturn:
+    """End the worker now, logs flushed, for its supervisor to start a fresh one.
+
+    Not ``app.stop()``: a broker in trouble can hang Faust's shutdown on the commits it
+    refuses (shared/kafka-compat.md §6). Nothing uncommitted is lost: offsets move only
+    after the database commit.
+    """
+    logging.shutdown()
+    os._exit(code)
 
 
 def exit_on_crash(name: str, body: AgentBody) -> AgentBody:
@@ -35,8 +46,6 @@ def exit_on_crash(name: str, body: AgentBody) -> AgentBody:
             logger.critical("agent %s crashed; exiting with %d so a fresh worker takes over "
                             "(its offsets were not committed)", name, EXIT_AGENT_CRASHED,
                             exc_info=True)
-            logging.shutdown()
-            # Not app.stop(): a broker in trouble can hang faust's shutdown on commits.
-            os._exit(EXIT_AGENT_CRASHED)
+            exit_for_restart(EXIT_AGENT_CRASHED)
     run.__name__ = run.__qualname__ = f"{name}_agent"
     return run

@@ -16,6 +16,7 @@ from storage.errors import is_retryable
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream import metrics
+from stream.errors import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,8 @@ class Database:
                 except Exception as exc:
                     if is_retryable(exc):
                         metrics.DB_RETRIES.inc()
-                        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                         logger.warning("%s: database unavailable (%s); retrying", what,
-                                       first_line)
+                                       first_line(exc))
                     raise
         raise AssertionError("stamina ends a retry context by returning or raising")
 

@@ -39,7 +39,7 @@ from stream.contract import flag as flag_codec
 from stream.contract import watermark as watermark_codec
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.flag import Flag
-from stream.errors import DeadLetterReason
+from stream.errors import DeadLetterReason, first_line
 from stream.flags.ecg_heart_rate import EcgHeartRate
 from stream.flags.engine import REFOLD_LOOKBACK_S, FlagEngine, LateRange
 from stream.flags.rulebook import RuleBook
@@ -106,7 +106,7 @@ class Pipeline:
         except Exception as exc:
             if not is_record_specific(exc):
                 raise
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            detail = first_line(exc)
             if len(values) == 1:
                 logger.warning("the database refused an envelope; dead-lettered: %s", detail)
                 return await self.db.run(
