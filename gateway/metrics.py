@@ -60,7 +60,7 @@ class GatewayCollector(Collector):
         yield CounterMetricFamily("trialwire_gateway_batches_sent",
                                   "Batches acknowledged by Kafka", value=s.upload.batches_sent)
         yield CounterMetricFamily("trialwire_gateway_resends",
-                                  "Batches re-sent (not persisted in time)",
+                                  "Batches re-sent because the broker no longer held them",
                                   value=s.upload.resends)
         yield GaugeMetricFamily("trialwire_gateway_broker_reachable",
                                 "1 while Kafka accepts uploads",

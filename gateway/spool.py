@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 
+from gateway.loss_evidence import AckedBatch
 from stream.contract.envelope import WireReading, WireSegment
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, gseq_from INTEGER NOT NULL,
     gseq_to INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('built', 'sent')),
     attempts INTEGER NOT NULL DEFAULT 0, sent_at REAL, created_at REAL NOT NULL,
-    envelope BLOB NOT NULL);
+    envelope BLOB NOT NULL, ack_partition INTEGER, ack_offset INTEGER, checked_at REAL);
 CREATE INDEX IF NOT EXISTS batches_device ON batches (device_id, gseq_from);
 CREATE TABLE IF NOT EXISTS devices (
     device_id TEXT PRIMARY KEY, next_gseq INTEGER NOT NULL DEFAULT 0,
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS record_keys (
     PRIMARY KEY (device_id, record)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# Columns added after the first release, for spools written by it.
+_ADDED_COLUMNS = {"batches": ("ack_partition INTEGER", "ack_offset INTEGER", "checked_at REAL")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +121,19 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just crashes
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
         self._next = dict(self._db.execute("SELECT device_id, next_gseq FROM devices"))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _add_missing_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     # -- writing ------------------------------------------------------------------------
 
@@ -219,29 +230,53 @@ class Spool:
                         break
         return out
 
-    def due_batches(self, *, resend_after_s: float, now: float | None = None) -> list[Batch]:
-        """Batches to (re)send: never acknowledged, or acknowledged but not persisted in time."""
-        now = time.time() if now is None else now
+    def due_batches(self) -> list[Batch]:
+        """Batches to send: never acknowledged, or found lost by the broker."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT batch_id, device_id, gseq_from, gseq_to, envelope, attempts FROM batches"
-                " WHERE state = 'built' OR sent_at < ? ORDER BY device_id, gseq_from",
-                (now - resend_after_s,)).fetchall()
+                " WHERE state = 'built' ORDER BY device_id, gseq_from").fetchall()
         return [Batch(*r) for r in rows]
 
-    def mark_sent(self, batch_id: str, now: float | None = None) -> list[float]:
-        """Record the acknowledgement; returns the batch's item receive times (latency)."""
+    def mark_sent(self, batch_id: str, now: float | None = None, *,
+                  partition: int | None = None, offset: int | None = None) -> list[float]:
+        """Record the acknowledgement (where the broker put it); returns the batch's item
+        receive times on its first send (latency), nothing on a re-send."""
         now = time.time() if now is None else now
         with self._lock:
-            cur = self._db.execute("UPDATE batches SET state = 'sent', sent_at = ?,"
-                                   " attempts = attempts + 1 WHERE batch_id = ? AND state = 'built'",
-                                   (now, batch_id))
-            if cur.rowcount == 0:  # a re-send: latency was counted the first time
-                self._db.execute("UPDATE batches SET sent_at = ?, attempts = attempts + 1"
-                                 " WHERE batch_id = ?", (now, batch_id))
+            first = self._db.execute("SELECT attempts = 0 FROM batches WHERE batch_id = ?",
+                                     (batch_id,)).fetchone()
+            self._db.execute("UPDATE batches SET state = 'sent', sent_at = ?, checked_at = NULL,"
+                             " attempts = attempts + 1, ack_partition = ?, ack_offset = ?"
+                             " WHERE batch_id = ?", (now, partition, offset, batch_id))
+            if not first or not first[0]:
                 return []
             return [r[0] for r in self._db.execute(
                 "SELECT created_at FROM items WHERE batch_id = ?", (batch_id,))]
+
+    def overdue_batches(self, *, resend_after_s: float, now: float | None = None,
+                        ) -> list[AckedBatch]:
+        """Acknowledged batches not persisted, nor checked, for ``resend_after_s``."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, ack_partition, ack_offset, envelope FROM batches"
+                " WHERE state = 'sent' AND coalesce(checked_at, sent_at) < ?"
+                " ORDER BY ack_partition, ack_offset", (now - resend_after_s,)).fetchall()
+        return [AckedBatch(*r) for r in rows]
+
+    def mark_checked(self, held: list[str], lost: list[str], now: float | None = None) -> None:
+        """Record a check against the broker: ``held`` batches wait again, ``lost`` ones
+        are due to be sent again."""
+        now = time.time() if now is None else now
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE batches SET checked_at = ? WHERE batch_id = ?",
+                           [(now, b) for b in held])
+            db.executemany("UPDATE batches SET state = 'built' WHERE batch_id = ?",
+                           [(b,) for b in lost])
+            db.execute("COMMIT")
 
     def apply_watermark(self, device_id: str, persisted_through: int) -> int:
         """Delete everything of ``device_id`` up to ``persisted_through``; items deleted."""

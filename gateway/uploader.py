@@ -4,9 +4,11 @@ platform reports persisted.
 - Batches are cut per device (up to ``batch_max_items``, or older than
   ``batch_linger_ms``) and stored with their envelope before the first send.
 - Sends go out in spool order per device; an acknowledged batch is marked sent.
-- A sent batch the sink has not reported persisted after ``resend_after_s`` is sent again,
-  byte for byte: this is how data lost by the broker (an in-memory broker restarting) is
-  recovered; the sink's writes are idempotent, so a re-send never doubles a row.
+- A sent batch the sink has not reported persisted after ``resend_after_s`` is checked
+  against the broker (``gateway/loss_evidence.py``) and sent again, byte for byte, only if
+  the broker lost it (an in-memory broker restarting, retention). A worker that is merely
+  behind sees no re-sends: a slow platform gets less traffic, never more. The sink's
+  writes are idempotent, so a re-send never doubles a row.
 - Broker outages pause uploading (items keep accumulating in the spool) and uploading
   resumes on its own; nothing is dropped for being unsendable.
 """
@@ -26,6 +28,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from gateway import retry_policy
+from gateway.broker_log import BrokerLog
+from gateway.loss_evidence import lost_batches, probe_offsets
 from gateway.retry_policy import BROKER_TRANSIENT
 from gateway.spool import Batch, Spool
 from gateway.wallclock import Clock
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 60.0
 ACK_STALL_S = 3.0
+WATERMARK_PARTITIONS_CHECK_S = 10.0
 _reading_decoder = msgspec.json.Decoder(WireReading)
 _segment_decoder = msgspec.json.Decoder(WireSegment)
 
@@ -59,6 +64,9 @@ class Uploader:
         # Notification → Kafka acknowledgement, per item, most recent first out.
         self.latencies_ms: deque[float] = deque(maxlen=20_000)
         self.tick_s = max(0.1, config.batch_linger_ms / 2000)
+        self.check_every_s = min(5.0, config.resend_after_s / 2)
+        self._broker_log = BrokerLog(kafka)
+        self._next_check = 0.0
 
     # -- envelopes ----------------------------------------------------------------------
 
@@ -95,7 +103,7 @@ class Uploader:
         """One trip to the spool thread: cut new batches, then list what is due."""
         self.spool.build_batches(self.build_envelope, max_items=self.config.batch_max_items,
                                  linger_s=self.config.batch_linger_ms / 1000)
-        return self.spool.due_batches(resend_after_s=self.config.resend_after_s)
+        return self.spool.due_batches()
 
     async def send_due(self) -> int:
         """Cut new batches and send everything due, in order per device; batches acked."""
@@ -110,9 +118,12 @@ class Uploader:
                                          key=self.config.subject.encode())
             pending.append((batch, future))
         for batch, future in pending:
-            await self._await_ack(future)
+            metadata = await self._await_ack(future)
             acked = time.time()
-            received = await asyncio.to_thread(self.spool.mark_sent, batch.batch_id, acked)
+            received = await asyncio.to_thread(
+                self.spool.mark_sent, batch.batch_id, acked,
+                partition=getattr(metadata, "partition", None),
+                offset=getattr(metadata, "offset", None))
             self.latencies_ms.extend((acked - t) * 1000 for t in received)
             sent += 1
             if batch.attempts:
@@ -123,19 +134,43 @@ class Uploader:
         self.status.last_error = None
         return sent
 
-    async def _await_ack(self, future: asyncio.Future[object]) -> None:
-        """Wait for an acknowledgement; a broker silent for ACK_STALL_S shows as unreachable."""
+    async def _await_ack(self, future: asyncio.Future[object]) -> object:
+        """Wait for an acknowledgement (the record's metadata); a broker silent for
+        ACK_STALL_S shows as unreachable."""
         waited = 0.0
         while True:
             done, _ = await asyncio.wait({future}, timeout=ACK_STALL_S)
             if done:
-                future.result()  # raises the producer's error, if any
-                return
+                return future.result()  # raises the producer's error, if any
             waited += ACK_STALL_S
             self.status.broker_reachable = False
             self.status.last_error = f"no acknowledgement for {waited:.0f} s"
             if waited >= SEND_TIMEOUT_S:
                 raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
+
+    async def check_overdue(self) -> int:
+        """Ask the broker about batches overdue for a persisted watermark; those it lost
+        are due again, the rest wait another ``resend_after_s``. Returns how many were lost."""
+        overdue = await asyncio.to_thread(self.spool.overdue_batches,
+                                          resend_after_s=self.config.resend_after_s)
+        if not overdue:
+            return 0
+        logs = await self._broker_log.describe(probe_offsets(overdue))
+        lost = set(lost_batches(overdue, logs))
+        held = [b.batch_id for b in overdue if b.batch_id not in lost and b.partition in logs]
+        await asyncio.to_thread(self.spool.mark_checked, held, sorted(lost))
+        if lost:
+            self.status.lost_by_broker += len(lost)
+            logger.warning("the broker no longer holds %d acknowledged batch(es); re-sending",
+                           len(lost))
+        return len(lost)
+
+    async def _check_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_every_s
+            if await self.check_overdue():
+                await self.send_due()
 
     def latency_summary(self) -> dict[str, float]:
         values = sorted(self.latencies_ms)
@@ -154,16 +189,19 @@ class Uploader:
                 with attempt:
                     try:
                         await self.send_due()
+                        await self._check_now_and_then()
                     except BROKER_TRANSIENT as exc:
                         self.status.broker_reachable = False
                         self.status.last_error = f"{type(exc).__name__}: {exc}"
                         logger.warning("upload paused (%s); retrying", exc)
                         await self._drop_producer()
+                        await self._broker_log.close()
                         raise
             await asyncio.sleep(self.tick_s)
 
     async def close(self) -> None:
         await self._drop_producer()
+        await self._broker_log.close()
 
     # -- watermarks ---------------------------------------------------------------------
 
@@ -179,36 +217,52 @@ class Uploader:
                     raise
 
     async def _apply_watermarks(self) -> None:
-        """One consumer session: free spooled items as watermarks arrive, until an error."""
+        """One consumer session: free spooled items as watermarks arrive, until an error.
+
+        The topic's partitions are looked up again every ``WATERMARK_PARTITIONS_CHECK_S``:
+        a broker that restarted empty (or an operator adding partitions) can bring the
+        topic back with more partitions, and a watermark there must not go unread."""
         key = self.config.gateway_id.encode()
+        topic = self.kafka.topics.watermarks
         config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
         config["fetch_max_wait_ms"] = 1000  # watermarks are not urgent: poll gently
+        # The client's own view of the partitions, refreshed this often (not every 5 min).
+        config["metadata_max_age_ms"] = int(WATERMARK_PARTITIONS_CHECK_S * 1000)
         consumer = AIOKafkaConsumer(**config)
         try:
             await consumer.start()
-            partitions = None
-            while not partitions:
-                await consumer.topics()  # refresh metadata; the topic may not exist yet
-                partitions = consumer.partitions_for_topic(self.kafka.topics.watermarks)
-                if not partitions:
+            assigned: set[int] = set()
+            next_check = 0.0
+            while True:
+                if time.monotonic() >= next_check:
+                    # The topic may not exist yet: the metadata refresh will show it.
+                    partitions = consumer.partitions_for_topic(topic) or set()
+                    if partitions and partitions != assigned:
+                        consumer.assign([TopicPartition(topic, p) for p in partitions])
+                        assigned = set(partitions)
+                    next_check = time.monotonic() + (
+                        WATERMARK_PARTITIONS_CHECK_S if assigned else 1.0)
+                if not assigned:
                     await asyncio.sleep(1.0)
-            consumer.assign([TopicPartition(self.kafka.topics.watermarks, p) for p in partitions])
-            async for message in consumer:
-                if message.key != key:
                     continue
-                try:
-                    wm = watermarks.decode(message.value)
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    logger.warning("ignoring a malformed watermark message")
-                    continue
-                for device_id, through in wm.devices.items():
-                    deleted = await asyncio.to_thread(self.spool.apply_watermark,
-                                                      device_id, through)
-                    logger.debug("%s persisted through %d: %d item(s) freed", device_id,
-                                 through, deleted)
-                with contextlib.suppress(KafkaError):
-                    await consumer.commit()
+                fetched = await consumer.getmany(timeout_ms=1000)
+                for message in (m for records in fetched.values() for m in records):
+                    if message.key == key:
+                        await self._apply_watermark_message(message.value)
+                if fetched:
+                    with contextlib.suppress(KafkaError):
+                        await consumer.commit()
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
+    async def _apply_watermark_message(self, value: bytes | None) -> None:
+        try:
+            wm = watermarks.decode(value or b"")
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            logger.warning("ignoring a malformed watermark message")
+            return
+        for device_id, through in wm.devices.items():
+            deleted = await asyncio.to_thread(self.spool.apply_watermark, device_id, through)
+            logger.debug("%s persisted through %d: %d item(s) freed", device_id, through,
+                         deleted)

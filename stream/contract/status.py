@@ -41,6 +41,7 @@ class UploadStatus(msgspec.Struct, kw_only=True):
     broker_reachable: bool = False
     batches_sent: int = 0
     resends: int = 0
+    lost_by_broker: int = 0  # acknowledged batches the broker no longer held (re-sent)
     last_ack_at: UtcTime | None = None
     last_error: str | None = None
     ack_latency_ms: dict[str, float] = {}  # notification -> Kafka ack: p50, p99, max, count

@@ -45,19 +45,28 @@ def test_numbering_dedup_batches_watermarks(tmp_path: Path) -> None:
     batches = spool.build_batches(build, max_items=4, linger_s=1.0, now=10)
     assert [(b.device_id, b.gseq_from, b.gseq_to) for b in batches] == [
         ("D1", 0, 3), ("D1", 4, 7), ("D1", 8, 9), ("D2", 0, 3), ("D2", 4, 4)]
-    due = spool.due_batches(resend_after_s=60, now=10)
+    due = spool.due_batches()
     assert [b.batch_id for b in due] == [b.batch_id for b in batches]
-    for b in batches:
-        spool.mark_sent(b.batch_id, now=10)
-    assert spool.due_batches(resend_after_s=60, now=30) == []
-    # Not persisted within 60 s: due again, same bytes, attempts counted.
-    again = spool.due_batches(resend_after_s=60, now=71)
-    assert [b.envelope for b in again] == [b.envelope for b in batches]
-    assert all(b.attempts == 1 for b in again)
+    for offset, b in enumerate(batches):
+        spool.mark_sent(b.batch_id, now=10, partition=0, offset=offset)
+    assert spool.due_batches() == []
+    assert spool.overdue_batches(resend_after_s=60, now=30) == []
+    # Not persisted within 60 s: overdue, to be checked against the broker.
+    overdue = spool.overdue_batches(resend_after_s=60, now=71)
+    assert [(b.partition, b.offset, b.envelope) for b in overdue] == [
+        (0, i, b.envelope) for i, b in enumerate(batches)]
+    # The broker still holds the first four; the last was lost: only it is due again.
+    spool.mark_checked([b.batch_id for b in batches[:4]], [batches[4].batch_id], now=71)
+    assert spool.overdue_batches(resend_after_s=60, now=100) == []
+    [again] = spool.due_batches()
+    assert (again.batch_id, again.envelope, again.attempts) == (
+        batches[4].batch_id, batches[4].envelope, 1)
+    assert spool.mark_sent(again.batch_id, now=101, partition=1, offset=0) == []  # no latency
+    assert len(spool.overdue_batches(resend_after_s=60, now=132)) == 4  # checked at 71
 
     assert spool.apply_watermark("D1", 7) == 8
     assert spool.depth().items == 2 + 5
-    assert spool.due_batches(resend_after_s=60, now=71)[0].device_id == "D1"  # 8..9 left
+    assert spool.overdue_batches(resend_after_s=60, now=132)[0].batch_id == "b-D1-8-9"
     assert spool.persisted_through("D1") == 7
     assert spool.apply_watermark("D1", 3) == 0  # an older watermark changes nothing
     assert spool.persisted_through("D1") == 7

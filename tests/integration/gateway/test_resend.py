@@ -1,0 +1,116 @@
+"""After a broker reset: re-sends on evidence only (batches the broker holds are never sent
+again however long the platform takes to persist them; batches a broker restart lost are
+sent again, once), and watermarks are read on whatever partitions the topic comes back
+with."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from deploy.eval.homes import gateway_config
+from deploy.services import EmbeddedBroker
+from devices.catalog import DeviceType
+from gateway.spool import PendingItem, Spool
+from gateway.uploader import Uploader
+from gateway.wallclock import SystemClock
+from stream.contract import watermark as watermarks
+from stream.contract.status import UploadStatus
+from stream.kafka.admin import ensure_topics
+from stream.kafka.settings import KafkaSettings
+from tests.integration.gateway.harness import read_envelopes
+from tests.integration.gateway.test_spool import reading
+
+pytestmark = [pytest.mark.integration]
+
+
+async def _run_for(uploader: Uploader, seconds: float) -> None:
+    task = asyncio.create_task(uploader.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
+    broker = EmbeddedBroker(tmp_path / "broker", storage="memory")
+    broker.start()
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
+    config = gateway_config(7, (DeviceType.SMARTWATCH,), study="TEST", resend_after_s=1.0,
+                            batch_max_items=10, batch_linger_ms=0)
+    device = config.devices[0].id
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=status,
+                        clock=SystemClock())
+    try:
+        await ensure_topics(kafka)
+        spool.write([PendingItem(device, reading(at=i)) for i in range(50)])
+        # No worker: nothing is ever reported persisted. Five resend_after_s periods pass.
+        await _run_for(uploader, 6.0)
+        assert status.batches_sent == 5
+        assert (status.resends, status.lost_by_broker) == (0, 0)
+        assert len(await read_envelopes(kafka, config.gateway_id)) == 5
+
+        await uploader.close()
+        await asyncio.to_thread(broker.restart)  # in memory: every record is gone
+        await ensure_topics(kafka)
+        await _run_for(uploader, 6.0)
+        assert (status.resends, status.lost_by_broker) == (5, 5)
+        again = await read_envelopes(kafka, config.gateway_id)
+        assert sorted((e.seq_from, e.seq_to) for e in again) == [
+            (i, i + 9) for i in range(0, 50, 10)]  # each batch once, byte for byte
+    finally:
+        await uploader.close()
+        spool.close()
+        broker.stop()
+
+
+async def test_watermarks_still_arrive_when_the_topic_returns_with_more_partitions(
+        tmp_path: Path) -> None:
+    """A broker that restarts empty may get its topics back with another partition count
+    (whoever creates them first decides); the gateway must read watermarks on every
+    partition the topic has now, or its spool never drains."""
+    broker = EmbeddedBroker(tmp_path / "broker", storage="memory")
+    broker.start()
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
+    config = gateway_config(8, (DeviceType.SMARTWATCH,), study="TEST", batch_linger_ms=0)
+    device = config.devices[0].id
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20)
+    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=UploadStatus(),
+                        clock=SystemClock())
+    follower: asyncio.Task[None] | None = None
+    try:
+        await ensure_topics(kafka, partitions={kafka.topics.watermarks: 1})
+        spool.write([PendingItem(device, reading(at=i)) for i in range(20)])
+        follower = asyncio.create_task(uploader.follow_watermarks())
+        await asyncio.sleep(3.0)  # assigned to the one partition there is
+        await asyncio.to_thread(broker.restart)
+        await ensure_topics(kafka, partitions={kafka.topics.watermarks: 4})
+        producer = AIOKafkaProducer(**kafka.producer_config())
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                kafka.topics.watermarks, partition=3, key=config.gateway_id.encode(),
+                value=watermarks.encode(watermarks.Watermark(
+                    gateway_id=config.gateway_id, devices={device: 19},
+                    at=datetime.now(UTC))))
+        finally:
+            await producer.stop()
+        async with asyncio.timeout(60):
+            while spool.depth().items:  # noqa: ASYNC110 (the spool is polled, not awaited)
+                await asyncio.sleep(0.5)
+        assert spool.persisted_through(device) == 19
+    finally:
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        await uploader.close()
+        spool.close()
+        broker.stop()
