@@ -25,7 +25,7 @@ from bleak.exc import BleakError
 
 from devices.catalog import DeviceType, Procedure, spec
 from devices.errors import DecodeError
-from devices.gatt import cgm, device_information, glucose, polar_pmd, racp
+from devices.gatt import battery, cgm, device_information, glucose, polar_pmd, racp
 from devices.gatt.registry import DecodeContext, Decoded, decode, full_uuid
 from devices.model import Quality
 from gateway import retry_policy
@@ -52,6 +52,9 @@ _GLUCOSE_MEASUREMENT = full_uuid(glucose.UUID_MEASUREMENT)
 _RACP = full_uuid(racp.UUID_RACP)
 _SST = full_uuid(cgm.UUID_SESSION_START_TIME)
 _RECORD_CHARS = {_CGM_MEASUREMENT, _GLUCOSE_MEASUREMENT}
+# Subscribed where the device notifies it, else read every battery_read_interval_s (the
+# Notify property of Battery Level is optional, BAS 1.0 §3.1).
+_POLLABLE = {full_uuid(battery.UUID_LEVEL)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,12 @@ class _Notification:
     data: bytes
     received_at: datetime  # gateway clock (may be scaled in simulations)
     received_wall: float  # time.time(), for latency figures
+
+
+def _notifies(client: BleakClient, uuid: str) -> bool:
+    """Whether the peer's characteristic can notify or indicate (as discovered)."""
+    char = client.services.get_characteristic(uuid)
+    return char is None or bool({"notify", "indicate"} & set(char.properties))
 
 
 def _collect(task: asyncio.Future[Any]) -> None:
@@ -95,6 +104,8 @@ class DeviceSession:
         self._session_start: datetime | None = None  # CGM SST on the device clock
         self._last_cgm_offset = -1
         self._client: BleakClient | None = None
+        self._polled: list[str] = []  # characteristics read on a timer, see _setup
+        self._next_poll = 0.0
         rates = [r for r in self.spec.expected_per_hour.values() if r > 0]
         self.availability_s = (max(config.availability_timeout_s, 3 * 3600 / max(rates))
                                if rates else None)
@@ -226,11 +237,17 @@ class DeviceSession:
         return client
 
     async def _setup(self, client: BleakClient) -> None:
+        self._polled = [c.uuid for c in self.spec.subscriptions
+                        if c.uuid in _POLLABLE and not _notifies(client, c.uuid)]
         for char in self.spec.reads:
             data = bytes(await client.read_gatt_char(char.uuid))
             self._on_read(char.uuid, data)
+            if char.uuid in self._polled:
+                self._queue_read(char.uuid, data)
+        self._next_poll = time.monotonic() + self.config.battery_read_interval_s
         for char in self.spec.subscriptions:
-            await client.start_notify(char.uuid, self._callback(char.uuid))
+            if char.uuid not in self._polled:
+                await client.start_notify(char.uuid, self._callback(char.uuid))
         self._last_value = time.monotonic()
         if Procedure.PMD_START in self.spec.procedures:
             await client.write_gatt_char(polar_pmd.UUID_CONTROL_POINT,
@@ -239,10 +256,15 @@ class DeviceSession:
             await self._backfill(client)
 
     async def _watch(self) -> None:
-        """Until the link drops, or no data arrives within the availability timeout."""
+        """Until the link drops, or no data arrives within the availability timeout;
+        values the device does not notify are read when due."""
         while not self._disconnected.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._disconnected.wait(), 1.0)
+            if self._polled and time.monotonic() >= self._next_poll and self._client:
+                self._next_poll = time.monotonic() + self.config.battery_read_interval_s
+                for uuid in self._polled:
+                    self._queue_read(uuid, bytes(await self._client.read_gatt_char(uuid)))
             if self.availability_s is None:
                 self.status.available = self.status.connected
                 continue
@@ -287,6 +309,10 @@ class DeviceSession:
         self._last_cgm_offset = -1
         self.context = DecodeContext(e2e_crc_supported=self.context.e2e_crc_supported,
                                      service=self.context.service, session_start=start)
+
+    def _queue_read(self, uuid: str, data: bytes) -> None:
+        """A polled value is handled (stamped, spooled) as a notification would be."""
+        self._queue.put_nowait(_Notification(uuid, data, self.clock.now(), time.time()))
 
     def _callback(self, uuid: str) -> Callable[[object, bytearray], None]:
         def on_notify(_sender: object, data: bytearray) -> None:

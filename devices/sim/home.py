@@ -72,6 +72,9 @@ class HomeConfig:
     # created). Lets another process (a gateway) share the clock, and a home start in the
     # past and catch up at ``speed``.
     real_start: datetime | None = None
+    # False: Battery Level is readable only (notification is optional in BAS 1.0 §3.1),
+    # as on devices whose gateway must poll it.
+    battery_notifies: bool = True
 
 
 class VirtualHome:
@@ -100,6 +103,7 @@ class VirtualHome:
             wearable = WEARABLES[device_type](
                 device=device, controller=controller, serial=serial, physiology=self.physiology,
                 clock=self.clock, emit=self.emit, **extra)
+            wearable.battery_notifies = self.config.battery_notifies
             await wearable.start()
             self.wearables[device_type] = wearable
             logger.info("advertising %s (%s) at %s", wearable.name, device_type, address)

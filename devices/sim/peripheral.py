@@ -59,6 +59,7 @@ class VirtualWearable(ABC):
         self._chars: dict[str, gatt.Characteristic[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._encrypted = Procedure.BOND in self.spec.procedures
+        self.battery_notifies = True  # False: Battery Level without the Notify property
 
     def _scenario_clock(self) -> DeviceClock:
         event = next((e for e in self.physiology.scenario.events
@@ -74,6 +75,9 @@ class VirtualWearable(ABC):
             for char in service.characteristics:
                 props = gatt.Characteristic.Properties(0)
                 for access in char.access:
+                    if access == Access.NOTIFY and char.uuid == self.uuid(battery.UUID_LEVEL) \
+                            and not self.battery_notifies:
+                        continue
                     props |= _PROPS[access]
                 perms = gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE
                 if self._encrypted and service.uuid != self._dis_uuid:

@@ -35,6 +35,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+    # Battery Level of a device that does not notify it is read this often (real seconds).
+    battery_read_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # Set by `trialwire gateway enroll`: the platform API and the file holding this
     # gateway's API token (never the token itself: config files get copied around).
     api_url: str | None = None

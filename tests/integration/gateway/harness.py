@@ -77,9 +77,11 @@ class Rig:
 async def start_rig(tmp_path: Path, kafka: KafkaSettings, *, seed: int, scenario: str,
                     speed: float, devices: tuple[DeviceType, ...],
                     before_gateway: Callable[[VirtualHome], Awaitable[None]] | None = None,
+                    home_overrides: dict[str, Any] | None = None,
                     **config_overrides: object) -> Rig:
     """A running home and gateway; ``before_gateway`` runs on the home before the gateway
-    starts (to let records pile up, or to set a device's fault knobs)."""
+    starts (to let records pile up, or to set a device's fault knobs); ``home_overrides``
+    are :class:`HomeConfig` fields."""
     await ensure_topics(kafka, partitions={t.name: 2 for t in topics.TOPICS})
     radio = VirtualRadio()
     log = EmissionLog()
@@ -89,7 +91,7 @@ async def start_rig(tmp_path: Path, kafka: KafkaSettings, *, seed: int, scenario
 
     home = VirtualHome(HomeConfig(seed=seed, scenario=scenario, speed=speed, devices=devices,
                                   start=START, glucose_meter_interval_s=60.0,
-                                  bp_interval_s=120.0), factory, log)
+                                  bp_interval_s=120.0, **(home_overrides or {})), factory, log)
     await home.start()
     if before_gateway is not None:
         await before_gateway(home)

@@ -170,3 +170,25 @@ async def test_an_unreadable_serial_is_refused_and_reconnects_back_off(
     assert captured == 0
     assert not [e for e in await read_envelopes(kafka_settings, rig.config.gateway_id)
                 if any(r.metric != "battery_level" for r in e.readings)]
+
+
+async def test_a_battery_level_that_is_not_notified_is_read_periodically(
+        tmp_path: Path, kafka_settings: KafkaSettings) -> None:
+    # The smartwatch's Battery Level has no Notify property: the gateway reads it on
+    # connecting and every battery_read_interval_s, and spools each value as a reading
+    # (so battery_low can fire), instead of waiting for notifications that never come.
+    rig = await start_rig(tmp_path, kafka_settings, seed=35, scenario="baseline", speed=20.0,
+                          devices=(DeviceType.SMARTWATCH,), battery_read_interval_s=2.0,
+                          home_overrides={"battery_notifies": False})
+    try:
+        await asyncio.sleep(12.0)
+        status = await rig.finish()
+    finally:
+        await rig.stop()
+    [device] = rig.config.devices
+    battery = [r for env in arrived_by_device(await read_envelopes(
+        kafka_settings, rig.config.gateway_id))[device.id]
+        for r in env.readings if r.metric == "battery_level"]
+    assert len(battery) >= 3, battery  # on connecting, then every 2 s
+    assert all(0 <= r.value <= 100 and r.unit == "%" for r in battery)
+    assert status.devices[0].battery == battery[-1].value
