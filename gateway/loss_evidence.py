@@ -7,7 +7,17 @@ made it slow (issue 14). Evidence, per batch acknowledged at (partition, offset)
 - the partition's log now starts after the offset (retention deleted it unread), or ends
   at or before it (the broker restarted empty, or was replaced);
 - the record now at that offset is not the batch's envelope (the broker restarted empty
-  and other records have since filled the log past the offset).
+  and other records have since filled the log past the offset). One record is read per
+  partition: that of the batch acknowledged first. A broker that restarted empty after
+  that acknowledgement lost it too, so if it is still there, no batch acknowledged later
+  was lost to a restart either. (The lowest offset would not do: batches sent after a
+  restart have lower offsets than those it lost.)
+
+A batch the broker holds can still go unpersisted for ever if the platform skipped it (a
+consumer group whose committed offsets moved past it, as a worker's last commit into a
+broker that had just restarted empty can do). Such a batch is re-sent after
+``unpersisted_s``, then after twice that, and so on (:func:`stale_batches`): a platform
+that is only slow sees almost nothing of it, and one that lost data still gets it.
 
 Pure: the I/O that gathers a :class:`PartitionLog` is in ``gateway/broker_log.py``.
 """
@@ -25,6 +35,8 @@ class AckedBatch:
     partition: int | None  # None: acknowledged before the spool kept offsets
     offset: int | None
     envelope: bytes
+    acked_at: float = 0.0  # epoch seconds of the (latest) acknowledgement
+    attempts: int = 1  # sends so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +51,15 @@ class PartitionLog:
 
 
 def probe_offsets(batches: list[AckedBatch]) -> dict[int, int]:
-    """The offset to read per partition: the lowest acknowledged one.
-
-    A broker that restarted empty lost every record written before the restart; if the
-    lowest-offset batch is still there, no restart happened since it was written."""
-    out: dict[int, int] = {}
+    """The offset to read per partition: that of the batch acknowledged first."""
+    first: dict[int, AckedBatch] = {}
     for b in batches:
         if b.partition is None or b.offset is None:
             continue
-        out[b.partition] = min(out.get(b.partition, b.offset), b.offset)
-    return out
+        seen = first.get(b.partition)
+        if seen is None or b.acked_at < seen.acked_at:
+            first[b.partition] = b
+    return {p: b.offset for p, b in first.items() if b.offset is not None}
 
 
 def lost_batches(batches: list[AckedBatch], logs: dict[int, PartitionLog]) -> list[str]:
@@ -67,3 +78,13 @@ def lost_batches(batches: list[AckedBatch], logs: dict[int, PartitionLog]) -> li
         if b.partition in reset or not log.start <= b.offset < log.end:
             lost.append(b.batch_id)
     return lost
+
+
+def stale_batches(batches: list[AckedBatch], *, now: float, unpersisted_s: float,
+                  limit: int, max_wait_s: float = 6 * 3600.0) -> list[str]:
+    """Batches held by the broker but unpersisted for ``unpersisted_s`` · 2^(sends−1)
+    (capped at ``max_wait_s``) since their last send: at most ``limit``, oldest first."""
+    due = [b for b in batches
+           if now - b.acked_at >= min(unpersisted_s * 2 ** max(b.attempts - 1, 0), max_wait_s)]
+    due.sort(key=lambda b: b.acked_at)
+    return [b.batch_id for b in due[:limit]]

@@ -4,8 +4,10 @@ persisted.
 
 Life of an item: written (numbered with the device's gateway sequence ``gseq``) →
 batched (an envelope is built and stored with the batch) → sent (Kafka acknowledged) →
-deleted when the per-device persisted watermark passes its ``gseq``. A batch not
-persisted ``resend_after_s`` after sending is sent again, byte for byte (same batch id).
+deleted when the per-device persisted watermark passes its ``gseq``. The broker's
+acknowledgement (partition, offset) is kept with the batch: a batch not persisted
+``resend_after_s`` after sending is checked against the broker and sent again, byte for
+byte (same batch id), only if the broker lost it (``gateway/loss_evidence.py``).
 
 Records that devices keep (CGM, glucose meter) are de-duplicated here by their record
 key, so a live copy and a backfilled copy of one record are spooled once.
@@ -260,7 +262,8 @@ class Spool:
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT batch_id, ack_partition, ack_offset, envelope FROM batches"
+                "SELECT batch_id, ack_partition, ack_offset, envelope, sent_at, attempts"
+                " FROM batches"
                 " WHERE state = 'sent' AND coalesce(checked_at, sent_at) < ?"
                 " ORDER BY ack_partition, ack_offset", (now - resend_after_s,)).fetchall()
         return [AckedBatch(*r) for r in rows]

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from gateway import retry_policy
 from gateway.broker_log import BrokerLog
-from gateway.loss_evidence import lost_batches, probe_offsets
+from gateway.loss_evidence import lost_batches, probe_offsets, stale_batches
 from gateway.retry_policy import BROKER_TRANSIENT
 from gateway.spool import Batch, Spool
 from gateway.wallclock import Clock
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 60.0
 ACK_STALL_S = 3.0
 WATERMARK_PARTITIONS_CHECK_S = 10.0
+STALE_RESENDS_PER_CHECK = 100  # a cap on what one check re-sends for want of persistence
 _reading_decoder = msgspec.json.Decoder(WireReading)
 _segment_decoder = msgspec.json.Decoder(WireSegment)
 
@@ -150,20 +151,31 @@ class Uploader:
 
     async def check_overdue(self) -> int:
         """Ask the broker about batches overdue for a persisted watermark; those it lost
-        are due again, the rest wait another ``resend_after_s``. Returns how many were lost."""
+        are due again, and those unpersisted for long (backing off, capped per check);
+        the rest wait another ``resend_after_s``. Returns how many are due again."""
         overdue = await asyncio.to_thread(self.spool.overdue_batches,
                                           resend_after_s=self.config.resend_after_s)
         if not overdue:
             return 0
         logs = await self._broker_log.describe(probe_offsets(overdue))
         lost = set(lost_batches(overdue, logs))
-        held = [b.batch_id for b in overdue if b.batch_id not in lost and b.partition in logs]
-        await asyncio.to_thread(self.spool.mark_checked, held, sorted(lost))
+        held = [b for b in overdue if b.batch_id not in lost and b.partition in logs]
+        stale = set(stale_batches(held, now=time.time(),
+                                  unpersisted_s=self.config.resend_unpersisted_after_s,
+                                  limit=STALE_RESENDS_PER_CHECK))
+        await asyncio.to_thread(self.spool.mark_checked,
+                                [b.batch_id for b in held if b.batch_id not in stale],
+                                sorted(lost | stale))
         if lost:
             self.status.lost_by_broker += len(lost)
             logger.warning("the broker no longer holds %d acknowledged batch(es); re-sending",
                            len(lost))
-        return len(lost)
+        if stale:
+            self.status.resent_unpersisted += len(stale)
+            logger.warning("%d batch(es) held by the broker but unpersisted for over %.0f s; "
+                           "re-sending (backing off)", len(stale),
+                           self.config.resend_unpersisted_after_s)
+        return len(lost) + len(stale)
 
     async def _check_now_and_then(self) -> None:
         now = time.monotonic()

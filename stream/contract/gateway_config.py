@@ -31,7 +31,11 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     spool_budget_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
     batch_max_items: Annotated[int, msgspec.Meta(ge=1, le=50_000)] = 2_000
     batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 200
+    # An unpersisted batch is checked against the broker after this, and re-sent only if
+    # the broker lost it; one the broker holds is re-sent after resend_unpersisted_after_s,
+    # then twice that, and so on (gateway/loss_evidence.py).
     resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    resend_unpersisted_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6

@@ -42,6 +42,7 @@ class UploadStatus(msgspec.Struct, kw_only=True):
     batches_sent: int = 0
     resends: int = 0
     lost_by_broker: int = 0  # acknowledged batches the broker no longer held (re-sent)
+    resent_unpersisted: int = 0  # held by the broker, unpersisted for long (re-sent)
     last_ack_at: UtcTime | None = None
     last_error: str | None = None
     ack_latency_ms: dict[str, float] = {}  # notification -> Kafka ack: p50, p99, max, count

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from gateway.loss_evidence import AckedBatch, PartitionLog, lost_batches, probe_offsets
+from gateway.loss_evidence import (
+    AckedBatch,
+    PartitionLog,
+    lost_batches,
+    probe_offsets,
+    stale_batches,
+)
 
-BATCHES = [AckedBatch("a", 0, 10, b"A"), AckedBatch("b", 0, 11, b"B"),
-           AckedBatch("c", 1, 5, b"C")]
+BATCHES = [AckedBatch("a", 0, 10, b"A", 1.0), AckedBatch("b", 0, 11, b"B", 2.0),
+           AckedBatch("c", 1, 5, b"C", 1.0)]
 
 
-def test_probes_the_lowest_offset_per_partition() -> None:
+def test_probes_the_batch_acknowledged_first_per_partition() -> None:
     assert probe_offsets([*BATCHES, AckedBatch("old", None, None, b"")]) == {0: 10, 1: 5}
+    # After a restart, new batches get low offsets again: the first acknowledged is the
+    # one a restart would have taken with it, whatever its offset.
+    after_restart = AckedBatch("new", 0, 2, b"N", 9.0)
+    assert probe_offsets([*BATCHES, after_restart]) == {0: 10, 1: 5}
+
+
+def test_a_batch_lost_before_a_newer_one_at_a_lower_offset_is_found() -> None:
+    """Sent before the restart at offset 10; the log refilled past 10 since; a batch sent
+    after the restart sits at offset 2. Probing offset 2 would say nothing was lost."""
+    lost_one = AckedBatch("before", 0, 10, b"B4", 1.0)
+    newer = AckedBatch("after", 0, 2, b"AF", 5.0)
+    logs = {0: PartitionLog(0, 40, 10, b"someone else's")}
+    assert probe_offsets([lost_one, newer]) == {0: 10}
+    assert sorted(lost_batches([lost_one, newer], logs)) == ["after", "before"]
 
 
 def test_a_slow_platform_is_no_evidence_of_loss() -> None:
@@ -30,3 +50,15 @@ def test_a_refilled_log_is_caught_by_the_record_at_the_offset() -> None:
 def test_no_answer_decides_nothing_and_unknown_offsets_are_resent() -> None:
     legacy = AckedBatch("old", None, None, b"")
     assert lost_batches([*BATCHES, legacy], {}) == ["old"]
+
+
+def test_a_held_batch_unpersisted_for_long_is_resent_with_backoff_and_a_cap() -> None:
+    """A batch the platform skipped (the broker holds it) must still come through, but a
+    slow platform must see almost none of it: after 900 s, then 1800 s after that..."""
+    fresh = AckedBatch("fresh", 0, 1, b"F", acked_at=1000.0)
+    old = AckedBatch("old", 0, 2, b"O", acked_at=0.0, attempts=1)
+    resent_once = AckedBatch("again", 0, 3, b"A", acked_at=0.0, attempts=2)
+    batches = [fresh, old, resent_once]
+    assert stale_batches(batches, now=1000.0, unpersisted_s=900, limit=10) == ["old"]
+    assert stale_batches(batches, now=1800.0, unpersisted_s=900, limit=10) == ["old", "again"]
+    assert stale_batches(batches, now=1800.0, unpersisted_s=900, limit=1) == ["old"]
