@@ -9,6 +9,7 @@ rules' state where the previous owner of the partition left it.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import cast
 
@@ -17,6 +18,7 @@ import faust
 from storage.migrate import StorageMode
 from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
+from stream import metrics
 from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, BrokerWatch
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.crash import exit_for_restart, exit_on_crash
@@ -27,7 +29,7 @@ from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka import faust_fetch_wait
 from stream.kafka.settings import KafkaSettings
-from stream.metrics import record_lag
+from stream.partition_watch import PartitionWatch
 from stream.settings import StreamSettings
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
@@ -35,6 +37,7 @@ from stream.validation.enrollment import EnrollmentIndex
 logger = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
+EXIT_STALLED = 75  # EX_TEMPFAIL: a partition stalled; restart me
 
 
 def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: DatabaseSettings,
@@ -83,7 +86,8 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         batch_max=stream.batch_max, batch_within_s=stream.batch_within_s)
     app.agent(raw, name="pipeline")(exit_on_crash("pipeline", pipeline.run))
     status = StatusAgent(db=db, enrollments=enrollments, rulebook=rulebook, state=status_state,
-                         flags=out[names.flags], completeness=completeness)
+                         flags=out[names.flags], dead_letter=out[names.dead_letter],
+                         completeness=completeness)
     status_topic = app.topic(names.status, key_type=bytes, value_type=bytes,
                              key_serializer="raw", value_serializer="raw")
     app.agent(status_topic, name="status")(exit_on_crash("status", status.run))
@@ -97,9 +101,21 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
                             "exiting with %d for a clean restart", EXIT_BROKER_RESET)
             exit_for_restart(EXIT_BROKER_RESET)
 
+    partitions = PartitionWatch(stall_after_s=stream.stall_restart_s)
+
     @app.timer(LAG_INTERVAL_S)
     async def measure_lag() -> None:
-        await record_lag(app.consumer)
+        positions = await metrics.record_lag(app.consumer, {names.raw_readings, names.status})
+        stalled = partitions.observe(time.monotonic(), positions,
+                                     database_down=db.failing_since is not None)
+        metrics.STALLED.clear()
+        for (topic, partition), seconds in stalled.items():
+            metrics.STALLED.labels(topic, str(partition)).set(seconds)
+            logger.critical("partition %s[%d]: records waiting and no progress for %.0f s; "
+                            "exiting with %d for a fresh worker to resume it", topic,
+                            partition, seconds, EXIT_STALLED)
+        if stalled:
+            exit_for_restart(EXIT_STALLED)
 
     @app.timer(stream.completeness_interval_s)
     async def refresh_completeness() -> None:

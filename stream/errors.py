@@ -15,6 +15,7 @@ class DeadLetterReason(StrEnum):
     IMPLAUSIBLE_VALUE = "implausible_value"  # storable but physiologically impossible
     IMPLAUSIBLE_TIME = "implausible_time"  # a time outside the window around receipt
     STORAGE_REJECTED = "storage_rejected"  # the database refused this envelope's rows
+    INVALID_STATUS = "invalid_status"  # a gateway status message that does not decode
 
 
 class StreamError(Exception):

@@ -25,14 +25,23 @@ DB_WRITE_SECONDS = Histogram("trialwire_stream_db_write_seconds",
 CONSUMER_LAG = Gauge("trialwire_stream_consumer_lag",
                      "Records on the partition not yet committed by this worker",
                      ["topic", "partition"])
+STALLED = Gauge("trialwire_stream_partition_stalled_seconds",
+                "Seconds a partition has had records waiting and no committed progress "
+                "(only while stalled; the worker exits for a restart at stall_restart_s)",
+                ["topic", "partition"])
 
 
-async def record_lag(consumer: Any) -> None:
-    """Set the lag gauge of every partition assigned to this worker (a faust Consumer):
-    the partition's high watermark (from fetch responses, which are correct on the
-    embedded broker too) minus the offset this worker last committed."""
+async def record_lag(consumer: Any, topics: set[str],
+                     ) -> dict[tuple[str, int], tuple[int, int]]:
+    """Set the lag gauge of every partition of ``topics`` assigned to this worker (a faust
+    Consumer): the partition's high watermark (from fetch responses, which are correct on
+    the embedded broker too) minus the offset this worker last committed. Returns
+    (committed offset, lag) per partition."""
     CONSUMER_LAG.clear()  # partitions revoked since the last call disappear
+    out: dict[tuple[str, int], tuple[int, int]] = {}
     for tp in consumer.assignment():
+        if tp.topic not in topics:  # table changelogs are read on recovery, not committed
+            continue
         highwater = consumer.highwater(tp)
         if highwater is None or highwater < 0:
             continue
@@ -40,4 +49,7 @@ async def record_lag(consumer: Any) -> None:
         committed = consumer._committed_offset.get(tp)
         if committed is None:
             committed = await consumer.position(tp)
-        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - (committed or 0)))
+        lag = max(0, highwater - (committed or 0))
+        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+        out[(tp.topic, tp.partition)] = (committed or 0, lag)
+    return out

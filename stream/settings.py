@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,9 @@ class StreamSettings(BaseSettings):
     batch_within_s: float = 0.05
     retry_backoff_max_s: float = 5.0  # database retries back off up to this
     completeness_interval_s: float = 60.0  # how often touched hours are recomputed
+    # A partition with records waiting and no committed progress for this long ends the
+    # worker for a fresh start (stream/partition_watch.py); a database outage excepted.
+    stall_restart_s: float = Field(default=300.0, gt=0)
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults
     web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
     metrics_port: int | None = None  # Prometheus /metrics; None: off

@@ -5,6 +5,7 @@ acknowledged meanwhile)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ class Database:
         self.settings = settings
         self.retry_backoff_max_s = retry_backoff_max_s
         self.pool: AsyncConnectionPool | None = None
+        self.failing_since: float | None = None  # monotonic time of the first failure
 
     async def run(self, what: str,
                   work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
@@ -41,9 +43,13 @@ class Database:
                     if self.pool is None:
                         self.pool = await open_pool(self.settings, name="stream")
                     async with self.pool.connection() as conn:
-                        return await work(conn)
+                        result = await work(conn)
+                    self.failing_since = None
+                    return result
                 except Exception as exc:
                     if is_retryable(exc):
+                        if self.failing_since is None:
+                            self.failing_since = time.monotonic()
                         metrics.DB_RETRIES.inc()
                         logger.warning("%s: database unavailable (%s); retrying", what,
                                        first_line(exc))

@@ -1,6 +1,9 @@
 """The status agent: gateway heartbeats into the database (for gap attribution) and the
 status-based data-quality rules, ``device_silent`` and ``clock_drift``.
 
+A status message that does not decode (or a tombstone) is dead-lettered alone with reason
+``invalid_status`` and its own key; the statuses beside it are handled.
+
 Both rules judge the gateway's own reports in the gateway's time: a device whose last
 reading is older than ``silent_s`` at a status time, a clock whose estimated offset or
 drift is beyond tolerance. Their run state is kept per gateway in the ``status-state``
@@ -9,6 +12,7 @@ table (co-partitioned with the status topic, keyed by gateway id).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +30,7 @@ from stream.agents.database import Database
 from stream.contract import flag as flag_codec
 from stream.contract import status as status_codec
 from stream.contract.flag import Flag
+from stream.errors import DeadLetterReason, first_line
 from stream.flags.flag import from_episode
 from stream.flags.rulebook import RuleBook
 from stream.flags.rules.sustained import SustainedThreshold
@@ -57,27 +62,36 @@ def status_samples(status: status_codec.GatewayStatus, *, silent_s: float,
 
 class StatusAgent:
     def __init__(self, *, db: Database, enrollments: EnrollmentIndex, rulebook: RuleBook,
-                 state: TableT[bytes, Any], flags: TopicT, completeness: CompletenessRefresher) -> None:
+                 state: TableT[bytes, Any], flags: TopicT, dead_letter: TopicT,
+                 completeness: CompletenessRefresher) -> None:
         self.db = db
         self.enrollments = enrollments
         self.rulebook = rulebook
         self.state = state
         self.flags_topic = flags
+        self.dead_letter_topic = dead_letter
         self.completeness = completeness
 
     async def run(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         async for records in committed_batches(stream, 200, 1.0):
-            await self.handle([r.value for r in records])
+            await self.handle([r.value for r in records], [r.key for r in records])
             yield None
 
-    async def handle(self, values: list[bytes | None]) -> None:
+    async def handle(self, values: list[bytes | None], keys: list[bytes | None] | None = None,
+                     ) -> None:
         statuses = []
-        for value in values:
+        refused = []
+        for value, key in zip(values, keys or [None] * len(values), strict=True):
             try:
                 statuses.append(status_codec.decode(value or b""))  # a tombstone: refused
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                metrics.REJECTS.labels("invalid_status").inc()
-                logger.warning("status message refused: %s", exc)
+                metrics.REJECTS.labels(DeadLetterReason.INVALID_STATUS).inc()
+                logger.warning("status message dead-lettered: %s", first_line(exc))
+                refused.append(await self.dead_letter_topic.send(
+                    key=key, value=value or b"",
+                    headers={"reason": DeadLetterReason.INVALID_STATUS.encode(),
+                             "detail": first_line(exc)[:1000].encode()}))
+        await asyncio.gather(*refused)  # acks=all: delivered before the offsets move
         if not statuses:
             return
 

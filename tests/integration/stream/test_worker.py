@@ -12,6 +12,7 @@ import pytest
 
 from deploy.bench.stream_rig import StreamRig
 from stream.agents.crash import EXIT_AGENT_CRASHED
+from stream.app import EXIT_STALLED
 from tests.integration.stream.worker_harness import T0, hr_envelope, scalar, wait_for
 
 pytestmark = pytest.mark.integration
@@ -125,6 +126,36 @@ async def test_a_crashed_agent_ends_the_worker_and_a_fresh_one_stores_everything
     async def stored() -> bool:
         return await readings(rig.dsn) == 10 and await rig.uncommitted() == 0
     await wait_for(stored, timeout=120, what="the batch stored by the fresh worker", rig=rig)
+
+
+async def test_a_stalled_partition_ends_the_worker_and_a_fresh_one_resumes_it(
+        rig: StreamRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A locked table holds the worker's batch for ever (no error to retry): records wait
+    and the committed offset does not move. After stall_restart_s the worker exits 75 for
+    its supervisor, and a fresh worker stores everything once the lock is gone."""
+    monkeypatch.setenv("TRIALWIRE_STREAM_STALL_RESTART_S", "10")
+    worker = rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 10)])
+    await wait_for(lambda: _count_is(rig.dsn, 10), timeout=120, what="the first batch",
+                   rig=rig)
+    async with await psycopg.AsyncConnection.connect(rig.dsn) as locker:
+        await locker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+        await rig.produce([hr_envelope(10, [71.0] * 10)])
+        code = await asyncio.to_thread(worker.wait, 120)
+        assert code == EXIT_STALLED, rig.log("w1")[-2000:]
+        assert "no progress for" in rig.log("w1")
+        await locker.rollback()
+    rig.stopped.append(worker)
+    rig.start_worker("w2")
+
+    async def stored() -> bool:
+        return await readings(rig.dsn) == 20 and await rig.uncommitted() == 0
+    await wait_for(stored, timeout=120, what="the held batch stored by a fresh worker",
+                   rig=rig)
+
+
+async def _count_is(dsn: str, n: int) -> bool:
+    return await readings(dsn) == n
 
 
 @pytest.mark.timeout(600)  # the restart re-reads 6,000 readings; a busy CI box is slow
@@ -251,8 +282,11 @@ async def test_gateway_status_feeds_heartbeats_quality_flags_and_completeness(
 
     # The watch stops after minute 1; the gateway keeps reporting every minute until 30,
     # and its clock estimate for the watch jumps to 10 minutes off from minute 20.
-    statuses = [status(m, last_reading_min=min(m, 1), offset_ms=600_000 if m >= 20 else 50)
-                for m in range(0, 31)]
+    statuses: list[bytes | None] = [
+        status(m, last_reading_min=min(m, 1), offset_ms=600_000 if m >= 20 else 50)
+        for m in range(0, 31)]
+    # A status that does not decode and a tombstone: dead-lettered alone, the rest handled.
+    statuses[5:5] = [b'{"gateway_id": "GW-1", "at": "soon"}', None]
     await rig.produce(statuses, key=b"GW-1", topic=rig.kafka.topics.status)
 
     async def flagged() -> bool:
@@ -263,6 +297,10 @@ async def test_gateway_status_feeds_heartbeats_quality_flags_and_completeness(
         rig.dsn, "SELECT window_start FROM flags WHERE rule_id = 'device_silent'")
     assert silent_start == T0 + timedelta(minutes=17)  # first status over 15 min of silence
     assert await scalar(rig.dsn, "SELECT count(*) FROM gateway_heartbeats") == 31
+    dead = await rig.read(rig.kafka.topics.dead_letter, minimum=2)
+    assert sorted((dict(r.headers)["reason"], r.key, r.value) for r in dead) == [
+        (b"invalid_status", b"GW-1", b""),
+        (b"invalid_status", b"GW-1", b'{"gateway_id": "GW-1", "at": "soon"}')]
 
     # Minute 0 has readings; minute 1 the gateway reported a reading the database lacks
     # (upload backlog); 2-30 the gateway was up and the watch silent; 31-59 no gateway.
