@@ -9,7 +9,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from faust import Worker
 from prometheus_client import start_http_server
 from pydantic import SecretStr
 
@@ -23,6 +22,7 @@ from stream.flags.config import definitions_from_file, load_rules
 from stream.kafka.admin import ensure_topics, partition_count
 from stream.kafka.settings import KafkaSettings
 from stream.settings import StreamSettings
+from stream.stop_deadline import DeadlineWorker
 
 logger = logging.getLogger(__name__)
 
@@ -79,5 +79,5 @@ def run(*, settings: StreamSettings, kafka: KafkaSettings, dsn: str, data_dir: P
                      storage_mode=ready.storage_mode, raw_partitions=ready.raw_partitions,
                      status_partitions=ready.status_partitions, data_dir=data_dir / "stream")
     garbage_collection.tune()
-    Worker(app, loglevel=logging.getLogger().level, quiet=True,
+    DeadlineWorker(app, loglevel=logging.getLogger().level, quiet=True,
            override_logging=False).execute_from_commandline()

@@ -8,7 +8,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(stderr=True)
+
+class _MessageConsole(Console):
+    """rich's console, except that a reader gone away (a closed pipe or terminal) raises
+    BrokenPipeError, which a long-running command handles by shutting down in order,
+    instead of rich's immediate SystemExit(1); later messages are dropped."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("the output's reader went away")
+
+
+console = _MessageConsole(stderr=True)
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:

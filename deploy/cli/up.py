@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import signal
 import sys
 from typing import Annotated
@@ -50,9 +52,13 @@ def command(
 
 
 async def _run(stack: UpStack) -> None:
+    """Run until Ctrl-C, SIGTERM, or the terminal going away (SIGHUP, or a closed output
+    pipe); whichever it is, every child is stopped before returning: the children run in
+    sessions of their own (so a Ctrl-C reaches only this process), and nothing else would
+    stop them."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
@@ -60,10 +66,33 @@ async def _run(stack: UpStack) -> None:
         console.print(f"\nweb page: [bold]{stack.web_url}[/]  study {stack.describe()['study']}"
                       f"\nmonitor token: [bold]{stack.token}[/]\nCtrl-C stops everything.\n")
         await _watch(stack, stop)
+    except OSError as exc:  # output gone (BrokenPipeError, EIO): stop all the same
+        _detach_output()
+        stop.set()
+        if not isinstance(exc, BrokenPipeError | ConnectionError) and exc.errno != errno.EIO:
+            raise
     finally:
-        console.print("[up] stopping ...")
+        _say("[up] stopping ...")
         await asyncio.to_thread(stack.stop)
-        console.print("[up] stopped")
+        _say("[up] stopped")
+
+
+def _say(message: str) -> None:
+    """A progress line that cannot stop the shutdown when the terminal is gone."""
+    try:
+        console.print(message, markup=False, highlight=False)
+    except OSError:
+        _detach_output()
+
+
+def _detach_output() -> None:
+    """Point stdout and stderr at /dev/null: the reader went away, and the interpreter
+    would otherwise fail again flushing them at exit."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(null, stream.fileno())
+    os.close(null)
 
 
 async def _watch(stack: UpStack, stop: asyncio.Event) -> None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from deploy.bench.stream_rig import StreamRig
+from deploy.bench.stream_rig import StreamRig, create_topics
+from deploy.services.broker import EmbeddedBroker
 from stream.agents.crash import EXIT_AGENT_CRASHED
 from stream.app import EXIT_STALLED
+from stream.kafka.settings import KafkaSettings
 from tests.integration.stream.worker_harness import T0, hr_envelope, scalar, wait_for
 
 pytestmark = pytest.mark.integration
@@ -346,3 +350,32 @@ async def test_backfilled_hypoglycaemia_is_flagged_once_as_backfill(rig: StreamR
     assert await readings(rig.dsn) == 11
     await asyncio.sleep(3)  # a second copy (re-sent) would have been judged by now
     assert await scalar(rig.dsn, "SELECT count(*) FROM flags WHERE rule_id = 'glucose_hypo_l2'") == 1
+
+
+async def test_a_worker_stops_within_10_s_of_sigterm_when_the_broker_is_gone(
+        migrated_dsn: str, tmp_path: Path) -> None:
+    """``trialwire up`` stops the broker before it knows the worker is gone, and a closed
+    terminal leaves the worker alone with a dead broker: Faust's graceful stop then
+    waited on the broker for ever. Now it has a deadline."""
+    broker = EmbeddedBroker(tmp_path / "broker", storage="memory")
+    broker.start()
+    try:
+        kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
+        await create_topics(kafka)
+        own = StreamRig(kafka, migrated_dsn, tmp_path / "worker", "deadline-stream")
+        own.data_dir.mkdir(parents=True)
+        worker = own.start_worker()
+
+        async def ready() -> bool:
+            return "Worker ready" in own.log()
+        await wait_for(ready, timeout=120, what="the worker ready", rig=own)
+    finally:
+        broker.stop()
+    await asyncio.sleep(2.0)
+    asked = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.to_thread(worker.wait, 30)
+    finally:
+        own.stop_all()
+    assert time.monotonic() - asked < 10.0, own.log()[-2000:]
