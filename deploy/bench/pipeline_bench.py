@@ -11,11 +11,13 @@ complete a tachycardia run; the time from producing one to its flag row being vi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ from aiokafka import AIOKafkaProducer
 from deploy.bench.report import percentile, progress
 from deploy.bench.seed import seed_study
 from deploy.bench.stream_rig import StreamRig, create_topics
-from deploy.services.broker import EmbeddedBroker
+from deploy.services.broker import BrokerStorage, EmbeddedBroker
+from deploy.services.object_store import EmbeddedObjectStore
 from deploy.services.postgres import EmbeddedPostgres
 from devices.model import Observation
 from storage import admin as admin_queries
@@ -68,7 +71,8 @@ def _ecg(subject: int, block: int, segments: int, rng: random.Random) -> bytes:
                            sent_at=T0, segments=segs))
 
 
-async def _fresh_database(admin_dsn: str, name: str, subjects: int) -> str:
+async def fresh_database(admin_dsn: str, name: str, subjects: int,
+                         since: datetime = T0 - timedelta(days=1)) -> str:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin_queries.recreate_database(admin, name=name)
     dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
@@ -76,13 +80,13 @@ async def _fresh_database(admin_dsn: str, name: str, subjects: int) -> str:
     try:
         await migrate(conn)
         await conn.commit()
-        await seed_study(conn, subjects=subjects, start=T0 - timedelta(days=1))
+        await seed_study(conn, subjects=subjects, start=since)
     finally:
         await conn.close()
     return dsn
 
 
-async def _produce(kafka: KafkaSettings, keyed: list[tuple[bytes, bytes]]) -> None:
+async def produce(kafka: KafkaSettings, keyed: list[tuple[bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(**kafka.producer_config())
     await producer.start()
     try:
@@ -105,7 +109,7 @@ async def _count(dsn: str, table: str) -> int:
         return await _COUNTS[table](conn)
 
 
-async def _poll_until(dsn: str, table: str, expected: int, timeout_s: float,
+async def poll_until(dsn: str, table: str, expected: int, timeout_s: float,
                       ) -> list[tuple[float, int]]:
     """(epoch seconds, committed rows) every 250 ms until ``expected`` rows are there."""
     samples: list[tuple[float, int]] = []
@@ -120,7 +124,7 @@ async def _poll_until(dsn: str, table: str, expected: int, timeout_s: float,
                        f"committed in {timeout_s} s")
 
 
-def _last_ready(logs: list[str]) -> float | None:
+def last_ready(logs: list[str]) -> float | None:
     """When the last of the workers said "Worker ready" (epoch seconds): from then on the
     group is settled, with every worker consuming its partitions."""
     last = None
@@ -149,7 +153,7 @@ def _sustained_rate(samples: list[tuple[float, int]], settled: float | None) -> 
 async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, workers: int,
                  subjects: int, envelopes: int, per_envelope: int, partitions: int) -> float:
     name = f"bench_{kind}_{workers}"
-    dsn = await _fresh_database(admin_dsn, name, subjects)
+    dsn = await fresh_database(admin_dsn, name, subjects)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     kafka = base.model_copy(update={"topic_prefix": prefix})
     await create_topics(kafka, partitions)
@@ -161,17 +165,17 @@ async def _phase(admin_dsn: str, base: KafkaSettings, tmp: Path, *, kind: str, w
         make = _vitals if kind == "vitals" else _ecg
         keyed.append((f"S-{subject}".encode(), make(subject, block, per_envelope, rng)))
     progress(f"{kind}, {workers} worker(s): producing {envelopes} envelopes")
-    await _produce(kafka, keyed)
+    await produce(kafka, keyed)
     rig = StreamRig(kafka, dsn, tmp / name, f"{prefix}-stream", completeness_interval_s=None)
     rig.data_dir.mkdir(parents=True)
     for i in range(workers):
         rig.start_worker(f"w{i + 1}")
     try:
         table = "readings" if kind == "vitals" else "waveform_segments"
-        samples = await _poll_until(dsn, table, envelopes * per_envelope, timeout_s=600)
+        samples = await poll_until(dsn, table, envelopes * per_envelope, timeout_s=600)
     finally:
         rig.stop_all()
-    rate = _sustained_rate(samples, _last_ready([rig.log(f"w{i + 1}") for i in range(workers)]))
+    rate = _sustained_rate(samples, last_ready([rig.log(f"w{i + 1}") for i in range(workers)]))
     return rate * (1 if kind == "vitals" else SAMPLES_PER_SEGMENT)
 
 
@@ -180,7 +184,7 @@ async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: floa
                    probes: int) -> list[float]:
     """Produce → flag visible, for ``probes`` tachycardia runs under half the vitals load
     (``rate``, as measured with ``workers`` workers, which run here too)."""
-    dsn = await _fresh_database(admin_dsn, "bench_latency", subjects + probes)
+    dsn = await fresh_database(admin_dsn, "bench_latency", subjects + probes)
     kafka = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}"})
     await create_topics(kafka, partitions)
     rig = StreamRig(kafka, dsn, tmp / "latency", "bench-latency-stream",
@@ -206,7 +210,7 @@ async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: floa
 
     try:
         # Wait until the worker stores readings before timing anything.
-        await _produce(kafka, [(b"S-1", _vitals(1, 10_000, per_envelope, rng))])
+        await produce(kafka, [(b"S-1", _vitals(1, 10_000, per_envelope, rng))])
         for _ in range(600):
             if await _count(dsn, "readings"):
                 break
@@ -239,7 +243,7 @@ async def _latency(admin_dsn: str, base: KafkaSettings, tmp: Path, *, rate: floa
 
 
 async def _raw_copy_rate(admin_dsn: str, rows: int) -> float:
-    dsn = await _fresh_database(admin_dsn, "bench_raw_copy", 1)
+    dsn = await fresh_database(admin_dsn, "bench_raw_copy", 1)
     conn = await connect(dsn)
     rng = random.Random(2)
     spent = 0.0
@@ -308,21 +312,36 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, subjects: int, enve
 
 def run(*, subjects: int = 100, envelopes: int = 8_000, per_envelope: int = 100,
         ecg_envelopes: int = 3_000, segments: int = 40, partitions: int = 4,
-        probes: int = 30) -> dict[str, Any]:
+        probes: int = 30, broker_storage: BrokerStorage = "memory") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as name:
         tmp = Path(name)
-        progress("starting embedded PostgreSQL (durable settings) and broker")
+        progress(f"starting embedded PostgreSQL (durable settings) and broker ({broker_storage})")
         server = EmbeddedPostgres(tmp / "pg")
-        broker = EmbeddedBroker(tmp / "broker", storage="memory")
         server.start()
         try:
-            broker.start()
-            try:
-                return asyncio.run(_run(
+            with embedded_broker(tmp, broker_storage) as broker:
+                result = asyncio.run(_run(
                     server.dsn("postgres"), broker.bootstrap, tmp, subjects=subjects,
                     envelopes=envelopes, per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
                     segments=segments, partitions=partitions, probes=probes))
-            finally:
-                broker.stop()
+                result["setup"]["broker_storage"] = broker_storage
+                return result
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def embedded_broker(tmp: Path, storage: BrokerStorage) -> Iterator[EmbeddedBroker]:
+    """An embedded broker in ``tmp``: in memory, or persistent (an object store beside it,
+    as ``trialwire up`` runs it)."""
+    store = EmbeddedObjectStore(tmp / "s3") if storage == "s3" else None
+    if store is not None:
+        store.start()
+    broker = EmbeddedBroker(tmp / "broker", storage=storage, object_store=store)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        if store is not None:
+            store.stop()

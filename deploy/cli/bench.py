@@ -6,11 +6,20 @@ wheel as well as from a checkout; each is imported when its command runs."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+
+
+def _storage(value: str) -> Literal["memory", "s3"]:
+    """The embedded broker's storage option, checked."""
+    if value == "memory":
+        return "memory"
+    if value == "s3":
+        return "s3"
+    raise typer.BadParameter(f"{value!r}: choose memory or s3", param_hint="--broker-storage")
 
 
 @app.command()
@@ -49,6 +58,8 @@ def pipeline(
     segments: Annotated[int, typer.Option(help="73-sample segments per ECG envelope.")] = 40,
     partitions: Annotated[int, typer.Option(help="Raw topic partitions.")] = 4,
     probes: Annotated[int, typer.Option(help="Flag-latency probes at half load.")] = 30,
+    broker_storage: Annotated[str, typer.Option(
+        help="Embedded broker storage: memory, or s3 (persistent, as `trialwire up`).")] = "memory",
 ) -> None:
     """Raw topic → database rows/s with all rules on (1 and 2 workers), raw COPY ceiling,
     and produce → flag latency at half load."""
@@ -56,8 +67,26 @@ def pipeline(
 
     print(json.dumps(module.run(subjects=subjects, envelopes=envelopes,
                                 per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
-                                segments=segments, partitions=partitions, probes=probes),
+                                segments=segments, partitions=partitions, probes=probes,
+                                broker_storage=_storage(broker_storage)),
                      indent=2))
+
+
+@app.command()
+def catchup(
+    homes: Annotated[int, typer.Option(help="Homes (a smartwatch and an ECG patch each).")] = 3,
+    minutes: Annotated[float, typer.Option(help="Minutes the worker was stopped.")] = 30.0,
+    partitions: Annotated[int, typer.Option(help="Raw topic partitions.")] = 4,
+    broker_storage: Annotated[str, typer.Option(
+        help="Embedded broker storage: s3 (persistent, as `trialwire up`) or memory.")] = "s3",
+) -> None:
+    """Backlog drain after a stalled worker: envelopes/s and speed-up over the live rate."""
+    from deploy.bench import catchup_bench as module
+
+    if homes < 1 or minutes <= 0 or partitions < 1:
+        raise typer.BadParameter("homes and partitions must be ≥ 1, minutes > 0")
+    print(json.dumps(module.run(homes=homes, minutes=minutes, partitions=partitions,
+                                broker_storage=_storage(broker_storage)), indent=2))
 
 
 @app.command()

@@ -39,13 +39,15 @@ def chaos(
     faults: Annotated[str, typer.Option(
         help="Comma-separated faults, injected in this order: worker_sigkill, "
              "database_restart, broker_restart, gateway_sigkill, ble_link_loss, "
-             "gateway_offline.")] = ",".join(
+             "gateway_offline, poison_records, worker_freeze.")] = ",".join(
         ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-         "ble_link_loss", "gateway_offline")),
+         "ble_link_loss", "gateway_offline", "poison_records", "worker_freeze")),
     homes: Annotated[int, typer.Option(help="Simulated homes streaming throughout.")] = 3,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
     steady_s: Annotated[float, typer.Option(
         help="Real seconds of normal streaming before each fault and after the last.")] = 15.0,
+    freeze_s: Annotated[float, typer.Option(
+        help="worker_freeze: real seconds the stream worker stays stopped.")] = 600.0,
     keep: Annotated[Path | None, typer.Option(
         help="Keep servers' data and every process log in this directory.")] = None,
 ) -> None:
@@ -59,8 +61,11 @@ def chaos(
         fail("--speed must be positive")
     if steady_s < 0:
         fail("--steady-s must not be negative")
+    if freeze_s <= 0:
+        fail("--freeze-s must be positive")
     try:
-        result = run(names, homes=homes, speed=speed, steady_s=steady_s, keep=keep)
+        result = run(names, homes=homes, speed=speed, steady_s=steady_s, freeze_s=freeze_s,
+                     keep=keep)
     except (ValueError, TimeoutError) as exc:
         fail(str(exc))
     print(to_json(result))

@@ -16,10 +16,19 @@ Faults, in order (each after a steady spell, each cleared before the next):
 - ``gateway_sigkill``: home 1's gateway is SIGKILLed; the supervisor starts it again.
 - ``ble_link_loss``: home 2's wearables go out of range, then come back.
 - ``gateway_offline``: home 3's gateway is off for 30 simulated minutes.
+- ``poison_records``: hostile records (a tombstone, garbage bytes, out-of-range integers,
+  a NUL character, a reading 200 days ahead, an unenrolled subject) are put on the raw
+  topic under each home's key, beside its real data: each must be dead-lettered alone.
+- ``worker_freeze``: the stream worker is stopped (SIGSTOP) for ``freeze_s`` real seconds
+  (600 by default: a long pause, a locked table), then continued: the backlog drains and
+  gateways must not have re-sent what the broker held.
 
-Per fault: ``lost`` and ``doubled`` readings emitted while the fault was the latest one,
-and ``recovery_s``, the wall time from clearing the fault until every home's newest
-stored heart rate was measured after the clearing.
+Per fault: ``lost`` and ``doubled`` readings emitted while the fault was the latest one;
+``recovery_s``, the wall time from clearing the fault until every home's newest stored
+heart rate was measured after the clearing (the backlog before it is consumed first, so
+this is also the time until the lag is back to normal); and ``sent`` / ``resent``, the
+batches gateways had acknowledged, and of them re-sent, in the fault's phase (from
+injecting it until the next fault, or the end).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from rich.console import Console
 
 from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
+from deploy.eval.poison import hostile_records
 from deploy.eval.reconcile import ECG, Item, KillGap, Tally, kill_gaps, reconcile
 from deploy.processes import ProcessGroup
 from deploy.services.ports import free_port, wait_for_tcp
@@ -51,12 +61,13 @@ from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-          "ble_link_loss", "gateway_offline")
+          "ble_link_loss", "gateway_offline", "poison_records", "worker_freeze")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
 LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
 DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
+FREEZE_S = 600.0  # worker_freeze: real seconds the worker is stopped
 IN_FLIGHT_S = 1.0  # real seconds from a notification to its receive stamp, at most
 IN_FLIGHT_REACH_S = 5.0  # real seconds before a gateway SIGKILL a value can still be unspooled
 LATE_S = 2.0  # real seconds: a value stamped later than this after an emission is not its copy
@@ -89,6 +100,11 @@ class FaultRecord:
     injected_at: datetime  # simulated time: the phase of this fault starts here
     recovery_s: float | None = None
     note: str = ""
+    sent: int = 0  # batches gateways had acknowledged in this fault's phase
+    resent: int = 0  # of which re-sent
+    uploads_at_start: dict[str, tuple[int, int]] = field(default_factory=dict)
+    poisoned: int = 0  # poison_records: hostile records put on the raw topic
+    dead_lettered: int = 0  # ... and dead letters published from then until recovery
 
 
 @dataclass
@@ -98,6 +114,7 @@ class ChaosRun:
     speed: float = 10.0
     steady_s: float = 15.0  # real seconds of normal streaming before each fault
     recovery_timeout_s: float = 240.0
+    freeze_s: float = FREEZE_S
     report: Callable[[str], None] = _progress
     platform: Platform | None = None
     group: ProcessGroup | None = None
@@ -135,6 +152,7 @@ class ChaosRun:
         try:
             for seed in range(1, self.homes + 1):
                 config = gateway_config(seed, DEVICES, study="CHAOS", resend_after_s=20.0,
+                                        resend_unpersisted_after_s=90.0,
                                         status_interval_s=2.0)
                 await register(conn, config, since=self.start - timedelta(hours=1),
                                study_name="Chaos evaluation")
@@ -185,7 +203,10 @@ class ChaosRun:
     async def inject(self, name: str) -> FaultRecord:
         assert self.platform is not None
         assert self.group is not None
-        record = FaultRecord(name, self.sim_now())
+        uploads = self.upload_counts()
+        if self.faults:
+            self.close_upload_window(uploads)
+        record = FaultRecord(name, self.sim_now(), uploads_at_start=uploads)
         self.faults.append(record)
         self.report(f"{name}: injecting")
         if name == "worker_sigkill":
@@ -210,12 +231,54 @@ class ChaosRun:
             self.group.kill(home.gateway, signal.SIGTERM)
             await self.sim_sleep(OFFLINE_SIM_S)
             self.held.discard(home.gateway)  # the supervisor starts it again
+        elif name == "poison_records":
+            before = await self.platform.topic_size(self.platform.kafka.topics.dead_letter)
+            records = hostile_records([(h.config.subject, h.config.gateway_id,
+                                        h.config.devices[0].id) for h in self.members])
+            await self.platform.produce(self.platform.kafka.topics.raw_readings, records)
+            record.poisoned = len(records)
+        elif name == "worker_freeze":
+            self.group.kill(WORKER, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(self.freeze_s)
+            finally:
+                self.group.kill(WORKER, signal.SIGCONT)
         else:
             raise ValueError(f"unknown fault {name!r}; choose from {', '.join(FAULTS)}")
         cleared = self.sim_now()
         record.recovery_s = await self.recovered_after(cleared)
+        if record.poisoned:
+            after = await self.platform.topic_size(self.platform.kafka.topics.dead_letter)
+            record.dead_lettered = after - before
         self.report(f"{name}: recovered in {record.recovery_s:.1f} s")
         return record
+
+    def close_upload_window(self, uploads: dict[str, tuple[int, int]]) -> None:
+        """Charge the batches gateways sent and re-sent since the latest fault was
+        injected to that fault (its phase lasts until the next fault, like its readings)."""
+        record = self.faults[-1]
+        for gateway, (sent, resent) in uploads.items():
+            sent_before, resent_before = record.uploads_at_start.get(gateway, (0, 0))
+            if sent < sent_before:  # the gateway restarted: its counters began again
+                sent_before = resent_before = 0
+            record.sent += sent - sent_before
+            record.resent += resent - resent_before
+        self.report(f"{record.name}: gateways acknowledged {record.sent} batches in its "
+                    f"phase, {record.resent} of them re-sent")
+
+    def upload_counts(self) -> dict[str, tuple[int, int]]:
+        """Per gateway (batches acknowledged, batches re-sent) from its status file."""
+        out = {}
+        for home in self.members:
+            try:
+                status = status_codec.decode(self._status_path(home).read_bytes())
+            except (OSError, ValueError):
+                continue
+            out[home.gateway] = (status.upload.batches_sent, status.upload.resends)
+        return out
+
+    def _status_path(self, home: ChaosHome) -> Path:
+        return self.root / home.gateway / f"gateway-{home.config.gateway_id}" / "status.json"
 
     async def recovered_after(self, cleared: datetime) -> float:
         """Seconds until every home's newest stored heart rate was measured after
@@ -262,9 +325,8 @@ class ChaosRun:
 
     def _unsettled(self, home: ChaosHome, stopped: datetime) -> str | None:
         """Why ``home``'s gateway is not done yet, or None."""
-        path = self.root / home.gateway / f"gateway-{home.config.gateway_id}" / "status.json"
         try:
-            status = status_codec.decode(path.read_bytes())
+            status = status_codec.decode(self._status_path(home).read_bytes())
         except (OSError, ValueError):
             return "no status yet"
         if status.at <= stopped:
@@ -340,17 +402,21 @@ def _tally_json(tally: Tally) -> dict[str, Any]:
 
 
 def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
+    extra = ({"poisoned": fault.poisoned, "dead_lettered": fault.dead_lettered}
+             if fault.poisoned else {})
     return {**_tally_json(tally), "recovery_s": fault.recovery_s,
+            "sent": fault.sent, "resent": fault.resent, **extra,
             "injected_at": fault.injected_at.isoformat()}
 
 
 async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: float = 10.0,
-                   steady_s: float = 15.0,
+                   steady_s: float = 15.0, freeze_s: float = FREEZE_S,
                    report: Callable[[str], None] = _progress) -> dict[str, Any]:
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}")
-    run = ChaosRun(root, homes=homes, speed=speed, steady_s=steady_s, report=report)
+    run = ChaosRun(root, homes=homes, speed=speed, steady_s=steady_s, report=report,
+                   freeze_s=freeze_s, recovery_timeout_s=max(240.0, freeze_s))
     supervisor: asyncio.Task[None] | None = None
     try:
         await run.start_system()
@@ -362,6 +428,8 @@ async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: floa
             await asyncio.sleep(steady_s)
             await run.inject(name)
         await asyncio.sleep(steady_s)
+        if run.faults:
+            run.close_upload_window(run.upload_counts())
         report("stopping the wearables; waiting for every gateway spool to drain")
         await run.settle()
         return await run.result()
@@ -374,13 +442,14 @@ async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: floa
 
 
 def run(faults: list[str], *, homes: int, speed: float, steady_s: float = 15.0,
-        keep: Path | None = None) -> dict[str, Any]:
+        freeze_s: float = FREEZE_S, keep: Path | None = None) -> dict[str, Any]:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(evaluate(keep, faults, homes=homes, speed=speed, steady_s=steady_s))
+        return asyncio.run(evaluate(keep, faults, homes=homes, speed=speed, steady_s=steady_s,
+                                    freeze_s=freeze_s))
     with tempfile.TemporaryDirectory(prefix="trialwire-chaos-") as tmp:
         return asyncio.run(evaluate(Path(tmp), faults, homes=homes, speed=speed,
-                                    steady_s=steady_s))
+                                    steady_s=steady_s, freeze_s=freeze_s))
 
 
 def to_json(result: dict[str, Any]) -> str:

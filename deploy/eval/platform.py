@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.eval.workers import StreamWorkers
 from deploy.services.broker import EmbeddedBroker
@@ -65,6 +66,28 @@ class Platform:
 
     async def connect(self) -> psycopg.AsyncConnection[object]:
         return await connect(self.dsn)
+
+    async def produce(self, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Put (key, value) records on ``topic``, acknowledged."""
+        producer = AIOKafkaProducer(**self.kafka.producer_config())
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send(topic, value, key=key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def topic_size(self, topic: str) -> int:
+        """Records on ``topic`` so far (the sum of its partitions' end offsets)."""
+        consumer = AIOKafkaConsumer(**self.kafka.consumer_config(group_id=None))
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return sum(ends.values())
+        finally:
+            await consumer.stop()
 
     def stop(self) -> None:
         if self.workers is not None:

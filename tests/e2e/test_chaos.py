@@ -32,9 +32,11 @@ def workdir() -> Iterator[Path]:
 
 
 async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
-    # 30x: the 30 simulated minutes of gateway_offline take one real minute.
+    # 30x: the 30 simulated minutes of gateway_offline take one real minute; the worker
+    # freezes for one real minute (`trialwire eval chaos` defaults to ten).
     try:
-        result = await evaluate(workdir, list(FAULTS), homes=3, speed=30.0, steady_s=6.0)
+        result = await evaluate(workdir, list(FAULTS), homes=3, speed=30.0, steady_s=6.0,
+                                freeze_s=60.0)
     except Exception:
         _print_warnings(workdir / "logs")
         raise
@@ -47,6 +49,9 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
         assert (tally["lost"], tally["doubled"]) == (0, 0), (name, tally)
         assert tally["recovery_s"] is not None, name
     assert (result["steady"]["lost"], result["steady"]["doubled"]) == (0, 0)
+    # A frozen worker is no reason to re-send: the broker held every batch.
+    freeze = result["faults"]["worker_freeze"]
+    assert freeze["sent"] > 0 and freeze["resent"] <= 0.1 * freeze["sent"], freeze
     # The faults really happened: the supervisor restarted what they killed.
     restarts = result["restarts"]
     assert restarts["stream-worker"] >= 2  # SIGKILL, then the broker's reset
