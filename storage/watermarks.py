@@ -16,28 +16,23 @@ from psycopg import AsyncConnection
 
 def advance(through: int, pending: list[list[int]], ranges: Iterable[tuple[int, int]],
             ) -> tuple[int, list[list[int]]]:
-    """Pure: fold stored ``ranges`` into (``through``, ``pending``); returns the new pair."""
-    spans = sorted([list(r) for r in pending] + [[a, b] for a, b in ranges])
+    """Pure: fold stored ``ranges`` into (``through``, ``pending``); returns the new pair.
+    Pending spans are kept merged (overlapping or adjacent ones become one), so a gap that
+    stays open holds a few spans, not one per batch stored after it."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted([list(r) for r in pending] + [[a, b] for a, b in ranges]):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
     kept: list[list[int]] = []
-    for lo, hi in spans:
+    for lo, hi in merged:
         if hi <= through:
             continue
         if lo <= through + 1:
             through = hi
         else:
             kept.append([lo, hi])
-    # A pending span may now touch the new watermark.
-    changed = True
-    while changed:
-        changed = False
-        rest = []
-        for lo, hi in kept:
-            if lo <= through + 1:
-                through = max(through, hi)
-                changed = True
-            else:
-                rest.append([lo, hi])
-        kept = rest
     return through, kept
 
 

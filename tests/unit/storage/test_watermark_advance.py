@@ -16,7 +16,7 @@ def test_gap_waits_until_filled_then_merges() -> None:
     through, pending = advance(-1, [], [(0, 9), (20, 29)])
     assert (through, pending) == (9, [[20, 29]])
     through, pending = advance(through, pending, [(30, 39)])
-    assert (through, pending) == (9, [[20, 29], [30, 39]])
+    assert (through, pending) == (9, [[20, 39]])  # adjacent spans kept as one
     assert advance(through, pending, [(10, 19)]) == (39, [])
 
 
@@ -31,3 +31,13 @@ def test_any_arrival_order_ends_at_the_top(order: list[int]) -> None:
     for i in order:
         through, pending = advance(through, pending, [(i * 10, i * 10 + 9)])
     assert (through, pending) == (119, [])
+
+
+def test_pending_spans_stay_merged_while_a_gap_is_open() -> None:
+    """A re-sent or duplicate batch, and batches stored one after another behind a gap,
+    must not pile up in ``pending`` (it grew by a span per batch, duplicates included)."""
+    through, pending = advance(9, [], [(20, 29), (30, 39), (20, 29), (45, 49)])
+    assert (through, pending) == (9, [[20, 39], [45, 49]])
+    through, pending = advance(through, pending, [(40, 44), (30, 39)])
+    assert (through, pending) == (9, [[20, 49]])
+    assert advance(through, pending, [(10, 19)]) == (49, [])
