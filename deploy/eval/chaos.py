@@ -19,6 +19,9 @@ Faults, in order (each after a steady spell, each cleared before the next):
 - ``poison_records``: hostile records (a tombstone, garbage bytes, out-of-range integers,
   a NUL character, a reading 200 days ahead, an unenrolled subject) are put on the raw
   topic under each home's key, beside its real data: each must be dead-lettered alone.
+- ``up_sighup``: a separate ``trialwire up --homes 1`` (its own data directory) loses its
+  terminal (SIGHUP, output closed); every process it started must be gone within 30 s
+  (``orphans``, ``stopped_s``). The homes under test keep streaming meanwhile.
 - ``worker_freeze``: the stream worker is stopped (SIGSTOP) for ``freeze_s`` real seconds
   (600 by default: a long pause, a locked table), then continued: the backlog drains and
   gateways must not have re-sent what the broker held.
@@ -51,6 +54,7 @@ from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
 from deploy.eval.poison import hostile_records
 from deploy.eval.reconcile import ECG, Item, KillGap, Tally, kill_gaps, reconcile
+from deploy.eval.up_hangup import Hangup, hang_up
 from deploy.processes import ProcessGroup
 from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
@@ -61,7 +65,7 @@ from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-          "ble_link_loss", "gateway_offline", "poison_records", "worker_freeze")
+          "ble_link_loss", "gateway_offline", "poison_records", "up_sighup", "worker_freeze")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
@@ -105,6 +109,7 @@ class FaultRecord:
     uploads_at_start: dict[str, tuple[int, int]] = field(default_factory=dict)
     poisoned: int = 0  # poison_records: hostile records put on the raw topic
     dead_lettered: int = 0  # ... and dead letters published from then until recovery
+    hangup: Hangup | None = None  # up_sighup: how the hung-up `trialwire up` ended
 
 
 @dataclass
@@ -237,6 +242,8 @@ class ChaosRun:
                                         h.config.devices[0].id) for h in self.members])
             await self.platform.produce(self.platform.kafka.topics.raw_readings, records)
             record.poisoned = len(records)
+        elif name == "up_sighup":
+            record.hangup = await hang_up(self.root / "up-sighup")
         elif name == "worker_freeze":
             self.group.kill(WORKER, signal.SIGSTOP)
             try:
@@ -402,8 +409,11 @@ def _tally_json(tally: Tally) -> dict[str, Any]:
 
 
 def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
-    extra = ({"poisoned": fault.poisoned, "dead_lettered": fault.dead_lettered}
-             if fault.poisoned else {})
+    extra: dict[str, Any] = ({"poisoned": fault.poisoned, "dead_lettered": fault.dead_lettered}
+                             if fault.poisoned else {})
+    if fault.hangup is not None:
+        extra.update(up_children=fault.hangup.children, up_exit_code=fault.hangup.exit_code,
+                     stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans)
     return {**_tally_json(tally), "recovery_s": fault.recovery_s,
             "sent": fault.sent, "resent": fault.resent, **extra,
             "injected_at": fault.injected_at.isoformat()}

@@ -34,8 +34,11 @@ def workdir() -> Iterator[Path]:
 async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     # 30x: the 30 simulated minutes of gateway_offline take one real minute; the worker
     # freezes for one real minute (`trialwire eval chaos` defaults to ten).
+    # up_sighup starts a second whole stack beside the one under test; its check
+    # (deploy/eval/up_hangup.py) runs on its own in tests/e2e/test_up.py.
+    faults = [f for f in FAULTS if f != "up_sighup"]
     try:
-        result = await evaluate(workdir, list(FAULTS), homes=3, speed=30.0, steady_s=6.0,
+        result = await evaluate(workdir, faults, homes=3, speed=30.0, steady_s=6.0,
                                 freeze_s=60.0)
     except Exception:
         _print_warnings(workdir / "logs")
@@ -43,12 +46,14 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     print(json.dumps(result, indent=2, default=str))  # the figures, in the test log
     if any(t["lost"] or t["doubled"] for t in result["faults"].values()):
         _print_warnings(workdir / "logs")  # what went wrong, in the CI log
-    assert list(result["faults"]) == list(FAULTS)
+    assert list(result["faults"]) == faults
     for name, tally in result["faults"].items():
         assert tally["emitted"] > 0, name
         assert (tally["lost"], tally["doubled"]) == (0, 0), (name, tally)
         assert tally["recovery_s"] is not None, name
     assert (result["steady"]["lost"], result["steady"]["doubled"]) == (0, 0)
+    poison = result["faults"]["poison_records"]
+    assert poison["dead_lettered"] >= poison["poisoned"] > 0, poison
     # A frozen worker is no reason to re-send: the broker held every batch.
     freeze = result["faults"]["worker_freeze"]
     assert freeze["sent"] > 0 and freeze["resent"] <= 0.1 * freeze["sent"], freeze

@@ -23,6 +23,7 @@ import httpx
 import psutil
 import pytest
 
+from deploy.eval.up_hangup import hang_up, leftovers
 from deploy.services.ports import free_port
 
 # The timeout covers waiting for its turn (tests/conftest.py) behind the other such tests.
@@ -58,21 +59,6 @@ def _fresh_venv(root: Path) -> Path:
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
-
-
-def _leftovers(pids: set[int], marker: str) -> list[str]:
-    """Processes still alive that ``up`` started (by pid or by its data dir)."""
-    alive = []
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if proc.info["pid"] in pids or marker in cmdline:
-            alive.append(f"{proc.info['pid']}: {cmdline[:160]}")
-    return alive
 
 
 async def _wait_for(what: str, check, timeout_s: float, up: subprocess.Popen[bytes],
@@ -169,7 +155,7 @@ async def test_readme_install_then_trialwire_up(workdir: Path, page: object) -> 
             up.stdout.close()
     assert code == 0, f"trialwire up exited {code} on SIGINT:\n{log.read_text()[-3000:]}"
     await asyncio.sleep(1)
-    assert _leftovers(started, str(data_dir)) == []
+    assert leftovers(started, str(data_dir)) == []
 
 
 async def test_up_stops_everything_when_its_terminal_goes_away(workdir: Path) -> None:
@@ -177,28 +163,7 @@ async def test_up_stops_everything_when_its_terminal_goes_away(workdir: Path) ->
     stop every child (they run in sessions of their own, so nothing else would) instead
     of dying and leaving PostgreSQL, the broker, the worker, the API, the homes and the
     gateways running."""
-    data_dir = workdir / "trialwire-data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALWIRE_")}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "up", "--homes", "1", "--data-dir", str(data_dir),
-         "--api-port", str(free_port())],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert up.stdout is not None and up.stderr is not None
-    try:
-        line = await asyncio.wait_for(asyncio.to_thread(up.stdout.readline), 180)
-        assert line and json.loads(line)["web"], "no banner from trialwire up"
-        started = {p.pid for p in psutil.Process(up.pid).children(recursive=True)}
-        assert len(started) >= 6  # PostgreSQL, broker, object store, worker, API, home...
-        up.stdout.close()  # the terminal is gone: nobody reads, and the hang-up signal
-        up.stderr.close()
-        hung_up = time.monotonic()
-        up.send_signal(signal.SIGHUP)
-        code = await asyncio.to_thread(up.wait, 60)
-        stopped_s = time.monotonic() - hung_up
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
-    await asyncio.sleep(1)
-    assert _leftovers(started, str(data_dir)) == []
-    assert code == 0 and stopped_s < 30, (code, stopped_s)
+    ended = await hang_up(workdir / "trialwire-data")
+    assert ended.children >= 6  # PostgreSQL, broker, object store, worker, API, home...
+    assert ended.orphans == []
+    assert ended.exit_code == 0 and ended.stopped_s < 30, ended
