@@ -14,7 +14,11 @@ key, so a live copy and a backfilled copy of one record are spooled once.
 
 Disk budget: when the database uses more than ``budget_bytes``, the oldest items of the
 lowest priority are dropped first (ECG segments, then vitals, then BP/temperature, glucose
-last), never silently: every drop is counted by priority and shown in status.
+last), never silently: every drop is counted by priority and shown in status, and each
+dropped range is sent to the platform as a loss report (an envelope with ``dropped`` in
+place of the data) that raises a ``data_dropped`` flag and lets the persisted watermark
+pass the range, so the device's spool keeps draining. Batches never span a hole in the
+numbering, so a report's range is never covered by a batch.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ CREATE TABLE IF NOT EXISTS record_keys (
     device_id TEXT NOT NULL, record INTEGER NOT NULL, added INTEGER NOT NULL,
     PRIMARY KEY (device_id, record)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dropped (
+    device_id TEXT NOT NULL, gseq_from INTEGER NOT NULL, gseq_to INTEGER NOT NULL,
+    items INTEGER NOT NULL, first_time TEXT NOT NULL, last_time TEXT NOT NULL);
 """
 # Columns added after the first release, for spools written by it.
 _ADDED_COLUMNS = {"batches": ("ack_partition INTEGER", "ack_offset INTEGER", "checked_at REAL")}
@@ -107,6 +114,22 @@ class SpoolDepth:
 
 # (device_id, gseq_from, gseq_to, payloads) -> (batch_id, envelope bytes)
 EnvelopeBuilder = Callable[[str, int, int, list[bytes], list[str]], tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedRange:
+    """Contiguous items of one device the spool dropped, for a loss report."""
+
+    device_id: str
+    gseq_from: int
+    gseq_to: int
+    items: int
+    first: str  # ISO measured time of the first item dropped
+    last: str
+
+
+# DroppedRange -> (batch_id, envelope bytes) of its loss report
+ReportBuilder = Callable[[DroppedRange], tuple[str, bytes]]
 
 _encoder = msgspec.json.Encoder()
 
@@ -214,7 +237,10 @@ class Spool:
                         "SELECT gseq, kind, payload, created_at FROM items"
                         " WHERE device_id = ? AND batch_id IS NULL ORDER BY gseq LIMIT ?",
                         (device_id, max_items)).fetchall()
-                    if not rows or (len(rows) < max_items and rows[0][3] > now - linger_s):
+                    hole = next((i for i, r in enumerate(rows) if r[0] != rows[0][0] + i), None)
+                    if hole is not None:  # a dropped range: the batch ends before it
+                        rows = rows[:hole]
+                    elif not rows or (len(rows) < max_items and rows[0][3] > now - linger_s):
                         break
                     gseq_from, gseq_to = rows[0][0], rows[-1][0]
                     batch_id, envelope = build(device_id, gseq_from, gseq_to,
@@ -228,9 +254,42 @@ class Spool:
                                (batch_id, device_id, gseq_from, gseq_to))
                     db.execute("COMMIT")
                     out.append(Batch(batch_id, device_id, gseq_from, gseq_to, envelope))
-                    if len(rows) < max_items:
+                    if len(rows) < max_items and hole is None:
                         break
         return out
+
+    def cut_loss_reports(self, build: ReportBuilder, now: float | None = None) -> int:
+        """Turn dropped ranges into loss-report batches (sent like any batch); returns
+        how many reports were cut."""
+        now = time.time() if now is None else now
+        with self._lock:
+            db = self._db
+            rows = db.execute("SELECT device_id, gseq_from, gseq_to, items, first_time,"
+                              " last_time FROM dropped ORDER BY device_id, gseq_from").fetchall()
+            if not rows:
+                return 0
+            ranges: list[DroppedRange] = []
+            for device_id, lo, hi, items, first, last in rows:
+                prev = ranges[-1] if ranges else None
+                if prev is not None and prev.device_id == device_id and lo <= prev.gseq_to + 1:
+                    ranges[-1] = DroppedRange(device_id, prev.gseq_from, max(hi, prev.gseq_to),
+                                              prev.items + items, min(first, prev.first),
+                                              max(last, prev.last))
+                else:
+                    ranges.append(DroppedRange(device_id, lo, hi, items, first, last))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for r in ranges:
+                    batch_id, envelope = build(r)
+                    db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
+                               " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
+                               (batch_id, r.device_id, r.gseq_from, r.gseq_to, now, envelope))
+                db.execute("DELETE FROM dropped")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return len(ranges)
 
     def due_batches(self) -> list[Batch]:
         """Batches to send: never acknowledged, or found lost by the broker."""
@@ -320,7 +379,8 @@ class Spool:
                          " DO UPDATE SET value = value + excluded.value", (name, by))
 
     def _enforce_budget(self) -> None:
-        """Drop oldest lowest-priority items (never silently) until under budget."""
+        """Drop oldest lowest-priority items (never silently) until under budget; each
+        dropped range is kept for a loss report (:meth:`cut_loss_reports`)."""
         if self.used_bytes() <= self.budget_bytes:
             return
         db = self._db
@@ -333,17 +393,29 @@ class Spool:
                 break
             db.execute("BEGIN IMMEDIATE")
             for device_id, gseq, priority, batch_id in rows:
+                args: tuple[object, ...]
                 if batch_id is not None:  # the stored envelope holds it: drop the batch whole
-                    n = db.execute("DELETE FROM items WHERE batch_id = ?", (batch_id,)).rowcount
-                    db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
-                    self._bump(f"dropped_priority_{priority}", n)
+                    where, args = "batch_id = ?", (batch_id,)
                 else:
-                    n = db.execute("DELETE FROM items WHERE device_id = ? AND gseq = ?",
-                                   (device_id, gseq)).rowcount
-                    self._bump(f"dropped_priority_{priority}", n)
+                    where, args = "device_id = ? AND gseq = ?", (device_id, gseq)
+                lo, hi, n, first, last = db.execute(
+                    "SELECT min(gseq), max(gseq), count(*), min(json_extract(payload, '$.time')),"
+                    f" max(json_extract(payload, '$.time')) FROM items WHERE {where}",
+                    args).fetchone()
+                if not n:
+                    continue  # gone with a batch dropped earlier in this round
+                if batch_id is not None:
+                    lo, hi = db.execute("SELECT gseq_from, gseq_to FROM batches"
+                                        " WHERE batch_id = ?", (batch_id,)).fetchone()
+                    db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+                db.execute(f"DELETE FROM items WHERE {where}", args)
+                db.execute("INSERT INTO dropped (device_id, gseq_from, gseq_to, items,"
+                           " first_time, last_time) VALUES (?, ?, ?, ?, ?, ?)",
+                           (device_id, lo, hi, n, first, last))
+                self._bump(f"dropped_priority_{priority}", n)
             db.execute("COMMIT")
-        logger.warning("spool over its %d-byte budget: dropped oldest low-priority items",
-                       self.budget_bytes)
+        logger.warning("spool over its %d-byte budget: dropped oldest low-priority items "
+                       "(reported to the platform)", self.budget_bytes)
 
     def depth(self) -> SpoolDepth:
         with self._lock:

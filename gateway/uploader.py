@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from datetime import datetime
 
 import msgspec
 import stamina
@@ -31,10 +32,16 @@ from gateway import retry_policy
 from gateway.broker_log import BrokerLog
 from gateway.loss_evidence import lost_batches, probe_offsets, stale_batches
 from gateway.retry_policy import BROKER_TRANSIENT
-from gateway.spool import Batch, Spool
+from gateway.spool import Batch, DroppedRange, Spool
 from gateway.wallclock import Clock
 from stream.contract import watermark as watermarks
-from stream.contract.envelope import ClockEstimate, Envelope, WireReading, WireSegment
+from stream.contract.envelope import (
+    ClockEstimate,
+    DroppedData,
+    Envelope,
+    WireReading,
+    WireSegment,
+)
 from stream.contract.envelope import encode as encode_envelope
 from stream.contract.gateway_config import GatewayConfig
 from stream.contract.status import UploadStatus
@@ -100,8 +107,22 @@ class Uploader:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5)
 
+    def build_loss_report(self, dropped: DroppedRange) -> tuple[str, bytes]:
+        """The envelope reporting a range the spool dropped, in place of its data."""
+        batch_id = str(uuid.uuid4())
+        envelope = Envelope(
+            batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=dropped.device_id,
+            device_type=self._types.get(dropped.device_id, "unknown"),
+            subject=self.config.subject, seq_from=dropped.gseq_from, seq_to=dropped.gseq_to,
+            sent_at=self.clock.now(), dropped=DroppedData(
+                items=dropped.items, first=datetime.fromisoformat(dropped.first),
+                last=datetime.fromisoformat(dropped.last)))
+        return batch_id, encode_envelope(envelope)
+
     def _cut_and_list(self) -> list[Batch]:
-        """One trip to the spool thread: cut new batches, then list what is due."""
+        """One trip to the spool thread: cut loss reports and new batches, then list what
+        is due."""
+        self.status.loss_reports += self.spool.cut_loss_reports(self.build_loss_report)
         self.spool.build_batches(self.build_envelope, max_items=self.config.batch_max_items,
                                  linger_s=self.config.batch_linger_ms / 1000)
         return self.spool.due_batches()

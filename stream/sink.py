@@ -116,6 +116,8 @@ def to_rows(env: Envelope) -> tuple[list[Observation], list[WaveformSegment]]:
 
 def _time_span(env: Envelope) -> tuple[object, object] | None:
     times = [r.time for r in env.readings] + [s.time for s in env.segments]
+    if env.dropped is not None:  # a loss report: the enrollment must cover the lost data
+        times += [env.dropped.first, env.dropped.last]
     return (min(times), max(times)) if times else None
 
 

@@ -37,6 +37,7 @@ from stream.agents.completeness import CompletenessRefresher
 from stream.agents.database import Database
 from stream.contract import flag as flag_codec
 from stream.contract import watermark as watermark_codec
+from stream.contract.envelope import Envelope
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.flag import Flag
 from stream.errors import DeadLetterReason, first_line
@@ -147,7 +148,9 @@ class Pipeline:
         studies = {s: (enrollments.study_of(s) if enrollments else None)
                    for s in per_subject.keys() | replay.keys()}
         known = {s: st for s, st in studies.items() if st is not None}
-        if not known and not any(d.reason == DeadLetterReason.IMPLAUSIBLE_VALUE for d in result.dead_letters):
+        if (not known and not any(d.reason == DeadLetterReason.IMPLAUSIBLE_VALUE
+                                  for d in result.dead_letters)
+                and not any(i.envelope.dropped for i in result.accepted)):
             return []
         await self.db.run("rules", lambda c: self.rulebook.refresh(c, set(known.values())))
         flags: list[Flag] = []
@@ -166,6 +169,7 @@ class Pipeline:
                 late += [(study, r) for r in behind]
             new_states[subject] = state
         flags += self._impossible_value_flags(result)
+        flags += self._data_dropped_flags(result)
 
         async def store(conn: psycopg.AsyncConnection[Any]) -> list[Flag]:
             found = list(flags)  # a fresh list per attempt: this may be retried
@@ -188,6 +192,21 @@ class Pipeline:
             self.state[subject.encode()] = state
         return published
 
+    def _data_dropped_flags(self, result: SinkResult) -> list[Flag]:
+        out = []
+        enrollments = self.sink.enrollments
+        for item in result.accepted:
+            env = item.envelope
+            study = enrollments.study_of(env.subject) if enrollments else None
+            rule = self.rulebook.rules(study or "").get("data_dropped")
+            if study is None or rule is None:
+                continue
+            flag = data_dropped_flag(env, study=study, rule_id=rule.rule_id,
+                                     version=rule.version, severity=rule.severity)
+            if flag is not None:
+                out.append(flag)
+        return out
+
     def _impossible_value_flags(self, result: SinkResult) -> list[Flag]:
         out = []
         enrollments = self.sink.enrollments
@@ -208,6 +227,22 @@ class Pipeline:
                 trigger_values=[(r.time, r.value) for r in env.readings][:20],
                 details={"reason": dead.detail[:200]}))
         return out
+
+
+def data_dropped_flag(env: Envelope, *, study: str, rule_id: str, version: int,
+                      severity: str) -> Flag | None:
+    """Pure: the flag of a gateway's loss report (None for any other envelope)."""
+    if env.dropped is None:
+        return None
+    return Flag(
+        study=study, subject=env.subject, device_id=env.device_id, metric=None,
+        rule_id=rule_id, rule_version=version, severity=severity,
+        window_start=env.dropped.first, window_end=env.dropped.last,
+        raised_at=env.dropped.last,
+        raised_on="live", closed=True, trigger_values=[],
+        details={"items": env.dropped.items, "gateway_id": env.gateway_id,
+                 "seq_from": env.seq_from, "seq_to": env.seq_to,
+                 "reason": "the gateway's spool was over its disk budget"})
 
 
 async def _stored_samples(conn: psycopg.AsyncConnection[Any], late: LateRange,

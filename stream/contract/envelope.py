@@ -72,6 +72,16 @@ class ClockEstimate(msgspec.Struct, frozen=True, kw_only=True):
     samples: QualityBits = 0
 
 
+class DroppedData(msgspec.Struct, frozen=True, kw_only=True):
+    """Items of this envelope's sequence range that the gateway's spool dropped over its
+    disk budget: reported in place of the data, so the loss is visible (a ``data_dropped``
+    flag) and the persisted watermark passes the range instead of waiting for it."""
+
+    items: Annotated[int, msgspec.Meta(ge=1, le=INTEGER_MAX)]
+    first: UtcTime  # measured time of the first dropped item
+    last: UtcTime
+
+
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     schema_version: Annotated[int, msgspec.Meta(ge=1, le=INTEGER_MAX)] = SCHEMA_VERSION
     batch_id: Code  # UUID; unique per batch, re-sent batches keep it
@@ -85,6 +95,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     readings: Annotated[list[WireReading], msgspec.Meta(max_length=MAX_ITEMS)] = []
     segments: Annotated[list[WireSegment], msgspec.Meta(max_length=MAX_ITEMS)] = []
     clock: ClockEstimate | None = None
+    dropped: DroppedData | None = None  # a loss report (readings and segments empty)
 
 
 _encoder = msgspec.json.Encoder()

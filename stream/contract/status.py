@@ -43,6 +43,7 @@ class UploadStatus(msgspec.Struct, kw_only=True):
     resends: int = 0
     lost_by_broker: int = 0  # acknowledged batches the broker no longer held (re-sent)
     resent_unpersisted: int = 0  # held by the broker, unpersisted for long (re-sent)
+    loss_reports: int = 0  # ranges dropped over the spool budget, reported to the platform
     last_ack_at: UtcTime | None = None
     last_error: str | None = None
     ack_latency_ms: dict[str, float] = {}  # notification -> Kafka ack: p50, p99, max, count

@@ -22,7 +22,7 @@ READING_KINDS: dict[str, type] = {
     "threshold": SustainedThreshold, "rate_of_change": RateOfChange, "flatline": Flatline,
     "baseline_deviation": BaselineDeviation, "rr_irregularity": RrIrregularity,
 }
-ENGINE_KINDS = ("device_silent", "clock_drift", "impossible_value")
+ENGINE_KINDS = ("device_silent", "clock_drift", "impossible_value", "data_dropped")
 
 
 class RuleConfigError(ValueError):

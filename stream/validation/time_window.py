@@ -25,6 +25,8 @@ def time_problem(env: Envelope, now: datetime) -> str | None:
     times = [env.sent_at, *(r.time for r in env.readings),
              *(r.received_at for r in env.readings), *(s.time for s in env.segments),
              *(s.received_at for s in env.segments)]
+    if env.dropped is not None:
+        times += [env.dropped.first, env.dropped.last]
     if earliest <= min(times) and max(times) <= latest:
         return None  # the hot path: one pass, no labels
     for label, value in _labelled_times(env):
@@ -41,4 +43,6 @@ def _labelled_times(env: Envelope) -> list[tuple[str, datetime]]:
         out += [(f"readings[{i}].time", r.time), (f"readings[{i}].received_at", r.received_at)]
     for i, s in enumerate(env.segments):
         out += [(f"segments[{i}].time", s.time), (f"segments[{i}].received_at", s.received_at)]
+    if env.dropped is not None:
+        out += [("dropped.first", env.dropped.first), ("dropped.last", env.dropped.last)]
     return out

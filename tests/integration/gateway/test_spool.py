@@ -3,11 +3,12 @@ crash safety, and the disk-budget policy."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.spool import PRIORITY, PendingItem, Spool
+from gateway.spool import PRIORITY, DroppedRange, PendingItem, Spool
 from stream.contract.envelope import WireReading, WireSegment
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -111,4 +112,21 @@ def test_disk_budget_drops_oldest_low_priority_first_and_counts(tmp_path: Path) 
     oldest_kept = min(r[1] for r in ecg)
     assert oldest_kept > 0  # the oldest went first
     assert depth.items == len(ecg) + 40
+
+    # Every dropped item is in a loss report: contiguous ranges, disjoint from batches,
+    # which never span a hole (the platform's watermark must be able to pass them).
+    reports: list[DroppedRange] = []
+    def report(r: DroppedRange) -> tuple[str, bytes]:
+        reports.append(r)
+        return f"loss-{r.device_id}-{r.gseq_from}", b"{}"
+    assert spool.cut_loss_reports(report) == len(reports) > 0
+    assert spool.cut_loss_reports(report) == 0  # reported once
+    assert sum(r.items for r in reports) == sum(depth.dropped.values())
+    assert {r.device_id for r in reports} == {"ECG"}
+    assert reports[0].first <= reports[0].last
+    batches = spool.build_batches(build, max_items=100_000, linger_s=0)
+    covered = sorted([(r.gseq_from, r.gseq_to) for r in reports]
+                     + [(b.gseq_from, b.gseq_to) for b in batches if b.device_id == "ECG"])
+    assert covered[0][0] == 0 and covered[-1][1] == 40 * 60 - 1
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(covered))
     spool.close()

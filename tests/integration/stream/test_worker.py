@@ -158,6 +158,33 @@ async def test_a_stalled_partition_ends_the_worker_and_a_fresh_one_resumes_it(
                    rig=rig)
 
 
+async def test_a_loss_report_passes_the_watermark_and_raises_a_flag(rig: StreamRig) -> None:
+    """A gateway whose spool dropped seq 10..19 over its disk budget reports the range in
+    place of the data: nothing is stored for it, the watermark passes it (the gateway's
+    later data is not held back for ever), and a data_dropped flag says what was lost."""
+    from stream.contract.envelope import DroppedData, Envelope, encode
+    report = encode(Envelope(
+        batch_id="loss-1", gateway_id="GW-1", device_id="W-1", device_type="smartwatch",
+        subject="S-1", seq_from=10, seq_to=19, sent_at=T0 + timedelta(seconds=40),
+        dropped=DroppedData(items=10, first=T0 + timedelta(seconds=10),
+                            last=T0 + timedelta(seconds=19))))
+    rig.start_worker()
+    await rig.produce([hr_envelope(0, [70.0] * 10), report, hr_envelope(20, [72.0] * 10)])
+
+    async def through() -> bool:
+        return await scalar(rig.dsn, "SELECT persisted_through FROM gateway_watermarks"
+                                     " WHERE device_id = 'W-1'") == 29
+    await wait_for(through, timeout=120, what="the watermark past the reported range",
+                   rig=rig)
+    assert await readings(rig.dsn) == 20
+    flag = await scalar(rig.dsn, "SELECT array[rule_id, severity, details->>'items']"
+                                 " FROM flags")
+    assert flag == ["data_dropped", "high", "10"]
+    assert await scalar(rig.dsn, "SELECT window_start FROM flags") == T0 + timedelta(seconds=10)
+    marks = await rig.read(rig.kafka.topics.watermarks, minimum=1)
+    assert any(b'"W-1":29' in m.value for m in marks)
+
+
 async def _count_is(dsn: str, n: int) -> bool:
     return await readings(dsn) == n
 
