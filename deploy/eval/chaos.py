@@ -19,6 +19,10 @@ Faults, in order (each after a steady spell, each cleared before the next):
 - ``poison_records``: hostile records (a tombstone, garbage bytes, out-of-range integers,
   a NUL character, a reading 200 days ahead, an unenrolled subject) are put on the raw
   topic under each home's key, beside its real data: each must be dead-lettered alone.
+- ``spool_overflow``: home 3's gateway restarts with a spool budget of
+  ``OVERFLOW_BUDGET_MB`` and the worker is stopped for ``OVERFLOW_S``, so that spool
+  overflows and drops ECG; every dropped value must lie in a range the gateway reported
+  (a ``data_dropped`` flag): ``lost_reported``, not ``lost``. Then the budget is restored.
 - ``up_sighup``: a separate ``trialwire up --homes 1`` (its own data directory) loses its
   terminal (SIGHUP, output closed); every process it started must be gone within 30 s
   (``orphans``, ``stopped_s``). The homes under test keep streaming meanwhile.
@@ -48,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.console import Console
 
 from deploy.eval.homes import gateway_config, register
@@ -65,13 +70,16 @@ from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-          "ble_link_loss", "gateway_offline", "poison_records", "up_sighup", "worker_freeze")
+          "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "up_sighup",
+          "worker_freeze")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
 LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
 DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
 FREEZE_S = 600.0  # worker_freeze: real seconds the worker is stopped
+OVERFLOW_BUDGET_MB = 0.15  # spool_overflow: the small budget (an empty spool is ~40 kB)
+OVERFLOW_S = 30.0  # spool_overflow: real seconds the worker is stopped meanwhile
 IN_FLIGHT_S = 1.0  # real seconds from a notification to its receive stamp, at most
 IN_FLIGHT_REACH_S = 5.0  # real seconds before a gateway SIGKILL a value can still be unspooled
 LATE_S = 2.0  # real seconds: a value stamped later than this after an emission is not its copy
@@ -110,6 +118,8 @@ class FaultRecord:
     poisoned: int = 0  # poison_records: hostile records put on the raw topic
     dead_lettered: int = 0  # ... and dead letters published from then until recovery
     hangup: Hangup | None = None  # up_sighup: how the hung-up `trialwire up` ended
+    spool_dropped: int = 0  # spool_overflow: items the small spool dropped (its counters)
+    loss_reports: int = 0  # ... and the loss reports its gateway sent for them
 
 
 @dataclass
@@ -242,6 +252,20 @@ class ChaosRun:
                                         h.config.devices[0].id) for h in self.members])
             await self.platform.produce(self.platform.kafka.topics.raw_readings, records)
             record.poisoned = len(records)
+        elif name == "spool_overflow":
+            home = self.members[min(2, len(self.members) - 1)]
+            await self.restart_gateway(home, spool_budget_mb=OVERFLOW_BUDGET_MB)
+            self.group.kill(WORKER, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(OVERFLOW_S)
+            finally:
+                self.group.kill(WORKER, signal.SIGCONT)
+            await asyncio.sleep(10.0)  # the backlog drains, the reports go out
+            status = self._status(home)
+            if status is not None:
+                record.spool_dropped = sum(status.spool.dropped.values())
+                record.loss_reports = status.upload.loss_reports
+            await self.restart_gateway(home)
         elif name == "up_sighup":
             record.hangup = await hang_up(self.root / "up-sighup")
         elif name == "worker_freeze":
@@ -254,9 +278,12 @@ class ChaosRun:
             raise ValueError(f"unknown fault {name!r}; choose from {', '.join(FAULTS)}")
         cleared = self.sim_now()
         record.recovery_s = await self.recovered_after(cleared)
-        if record.poisoned:
-            after = await self.platform.topic_size(self.platform.kafka.topics.dead_letter)
-            record.dead_lettered = after - before
+        if record.poisoned:  # every hostile record dead-lettered, or 30 s passed
+            deadline = time.monotonic() + 30.0
+            while record.dead_lettered < record.poisoned and time.monotonic() < deadline:
+                after = await self.platform.topic_size(self.platform.kafka.topics.dead_letter)
+                record.dead_lettered = after - before
+                await asyncio.sleep(1.0)
         self.report(f"{name}: recovered in {record.recovery_s:.1f} s")
         return record
 
@@ -273,15 +300,33 @@ class ChaosRun:
         self.report(f"{record.name}: gateways acknowledged {record.sent} batches in its "
                     f"phase, {record.resent} of them re-sent")
 
+    async def restart_gateway(self, home: ChaosHome, **overrides: object) -> None:
+        """Rewrite ``home``'s gateway config (its own, with ``overrides``) and stop the
+        gateway; the supervisor starts it again on the new config."""
+        assert self.group is not None
+        config = msgspec.structs.replace(home.config, **overrides)
+        (self.root / f"{home.gateway}.yaml").write_text(dump_config(config))
+        before = self.group.restarts.get(home.gateway, 0)
+        self.group.kill(home.gateway, signal.SIGTERM)
+        deadline = time.monotonic() + 30.0
+        while self.group.restarts.get(home.gateway, 0) == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{home.gateway} did not restart within 30 s")
+            await asyncio.sleep(0.5)
+
+    def _status(self, home: ChaosHome) -> status_codec.GatewayStatus | None:
+        try:
+            return status_codec.decode(self._status_path(home).read_bytes())
+        except (OSError, ValueError):
+            return None
+
     def upload_counts(self) -> dict[str, tuple[int, int]]:
         """Per gateway (batches acknowledged, batches re-sent) from its status file."""
         out = {}
         for home in self.members:
-            try:
-                status = status_codec.decode(self._status_path(home).read_bytes())
-            except (OSError, ValueError):
-                continue
-            out[home.gateway] = (status.upload.batches_sent, status.upload.resends)
+            status = self._status(home)
+            if status is not None:
+                out[home.gateway] = (status.upload.batches_sent, status.upload.resends)
         return out
 
     def _status_path(self, home: ChaosHome) -> Path:
@@ -332,9 +377,8 @@ class ChaosRun:
 
     def _unsettled(self, home: ChaosHome, stopped: datetime) -> str | None:
         """Why ``home``'s gateway is not done yet, or None."""
-        try:
-            status = status_codec.decode(self._status_path(home).read_bytes())
-        except (OSError, ValueError):
+        status = self._status(home)
+        if status is None:
             return "no status yet"
         if status.at <= stopped:
             return "no status since the wearables stopped"
@@ -372,6 +416,26 @@ class ChaosRun:
             return "gateway_sigkill" if any(gap.holds(item) for gap in gaps) else None
         return killed_by
 
+    async def reported(self) -> Callable[[Item], bool]:
+        """Whether a missing value lies in a range its gateway reported dropped (a
+        data_dropped flag of its device), give or take the receive-stamp slack."""
+        assert self.platform is not None
+        conn = await self.platform.connect()
+        try:
+            losses = await evaluation.reported_losses(
+                conn, devices=[d.id for h in self.members for d in h.config.devices])
+        finally:
+            await conn.close()
+        slack = timedelta(seconds=LATE_S * self.speed)
+        windows: dict[str, list[tuple[datetime, datetime]]] = {}
+        for loss in losses:
+            windows.setdefault(loss.device_id.removeprefix("DEV-"), []).append(
+                (loss.window_start - slack, loss.window_end + slack))
+
+        def in_a_report(item: Item) -> bool:
+            return any(lo <= item.time <= hi for lo, hi in windows.get(item.device, []))
+        return in_a_report
+
     def _serials(self, subject: str) -> set[str]:
         return {d.serial or "" for h in self.members if h.config.subject == subject
                 for d in h.config.devices}
@@ -388,7 +452,8 @@ class ChaosRun:
                          slack=timedelta(seconds=IN_FLIGHT_S * self.speed),
                          reach=timedelta(seconds=IN_FLIGHT_REACH_S * self.speed))
         tallies = reconcile(self.emitted(), stored, phases=phases,
-                            in_flight=self.in_flight(gaps), late_s=LATE_S * self.speed)
+                            in_flight=self.in_flight(gaps), reported=await self.reported(),
+                            late_s=LATE_S * self.speed)
         restarts = dict(self.group.restarts) if self.group else {}
         return {
             "faults": {f.name: _fault_json(tallies[f.name], f) for f in self.faults},
@@ -403,6 +468,8 @@ def _tally_json(tally: Tally) -> dict[str, Any]:
                            "lost": tally.lost, "doubled": tally.doubled}
     if tally.lost_in_flight:
         out["lost_in_flight_at_kill"] = tally.lost_in_flight
+    if tally.lost_reported:
+        out["lost_reported"] = tally.lost_reported
     if tally.lost_examples:
         out["lost_examples"] = tally.lost_examples
     return out
@@ -411,6 +478,8 @@ def _tally_json(tally: Tally) -> dict[str, Any]:
 def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
     extra: dict[str, Any] = ({"poisoned": fault.poisoned, "dead_lettered": fault.dead_lettered}
                              if fault.poisoned else {})
+    if fault.name == "spool_overflow":
+        extra.update(spool_dropped=fault.spool_dropped, loss_reports=fault.loss_reports)
     if fault.hangup is not None:
         extra.update(up_children=fault.hangup.children, up_exit_code=fault.hangup.exit_code,
                      stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans)

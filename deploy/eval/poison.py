@@ -40,6 +40,9 @@ def hostile_records(homes: list[tuple[str, str, str]], now: datetime | None = No
                 "seq": 0, "metric": "heart_rate", "value": 70.0, "unit": "/min",
                 "time": (now + timedelta(days=200)).isoformat(),
                 "received_at": now.isoformat(), "quality": 2**31}]})),
-            (key, _envelope(subject, gateway, device, now, {"subject": "S-NOT-ENROLLED"})),
+            # Under a gateway of its own: a range of the real gateway's would be skipped
+            # as already persisted, before any enrollment check.
+            (key, _envelope(subject, f"{gateway}-X", device, now,
+                            {"subject": "S-NOT-ENROLLED"})),
         ]
     return out

@@ -59,6 +59,22 @@ async def fresh_devices(conn: AsyncConnection[Any], *, devices: list[str], metri
     return 0 if row is None else int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class ReportedLoss:
+    device_id: str
+    window_start: datetime
+    window_end: datetime
+
+
+async def reported_losses(conn: AsyncConnection[Any], *,
+                          devices: list[str]) -> list[ReportedLoss]:
+    """The data_dropped flags of ``devices``: ranges their gateways' spools dropped."""
+    return await fetch_all(
+        conn, ReportedLoss,
+        "SELECT device_id, window_start, window_end FROM flags"
+        " WHERE rule_id = 'data_dropped' AND device_id = ANY(%s)", (devices,))
+
+
 async def stored_values(conn: AsyncConnection[Any], *,
                         devices: list[str]) -> list[StoredValue]:
     return await fetch_all(

@@ -54,6 +54,8 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     assert (result["steady"]["lost"], result["steady"]["doubled"]) == (0, 0)
     poison = result["faults"]["poison_records"]
     assert poison["dead_lettered"] >= poison["poisoned"] > 0, poison
+    overflow = result["faults"]["spool_overflow"]
+    assert overflow["loss_reports"] > 0 and overflow["spool_dropped"] > 0, overflow
     # A frozen worker is no reason to re-send: the broker held every batch.
     freeze = result["faults"]["worker_freeze"]
     assert freeze["sent"] > 0 and freeze["resent"] <= 0.1 * freeze["sent"], freeze

@@ -54,6 +54,26 @@ def test_in_flight_losses_are_counted_apart() -> None:
     assert (tally.lost, tally.lost_in_flight) == (1, 1)
 
 
+def test_losses_in_a_reported_dropped_range_are_counted_apart() -> None:
+    emitted = [hr(t, 60 + t) for t in range(10)]
+    stored = [hr(t, 60 + t) for t in range(10) if t not in (2, 3, 7)]
+    reported = (T0 + timedelta(seconds=2), T0 + timedelta(seconds=3))
+    tally = reconcile(emitted, stored, phases=PHASES,
+                      reported=lambda item: reported[0] <= item.time <= reported[1])["steady"]
+    assert (tally.lost, tally.lost_reported) == (1, 2)
+
+
+def test_many_values_lost_from_a_run_are_lost_not_doubled() -> None:
+    """A dropped spool range takes many values out of a run; the diff must not pair the
+    rest wrongly and count "doubled" values that were stored once (seen in eval chaos)."""
+    emitted = [hr(t, 60 + (t * 7) % 5) for t in range(300)]
+    stored = [hr(t, 60 + (t * 7) % 5) for t in range(300)
+              if not (40 <= t < 90 or t % 11 == 3 or 200 <= t < 230)]
+    tally = reconcile(emitted, stored, phases=PHASES)
+    assert sum(t.doubled for t in tally.values()) == 0
+    assert sum(t.lost for t in tally.values()) == 300 - len(stored)
+
+
 def test_a_long_equal_run_is_compared_fast_and_counts_only_what_differs() -> None:
     emitted = [hr(t, 60 + t % 11) for t in range(100_000)]
     stored = emitted[:50_000] + emitted[50_001:]
