@@ -9,6 +9,13 @@ acknowledgement (partition, offset) is kept with the batch: a batch not persiste
 ``resend_after_s`` after sending is checked against the broker and sent again, byte for
 byte (same batch id), only if the broker lost it (``gateway/loss_evidence.py``).
 
+Numbering starts, for a new spool, at ``sequence_base``: its creation time in seconds
+shifted left by 24 bits. A hub replaced or re-imaged under the same gateway id starts a
+new spool whose numbers lie above everything its predecessor sent, so the platform cannot
+take its data for duplicates of old ranges; its first batch per device says so
+(``starts_spool``), and the platform's watermark closes the gap below it. (A spool created
+before this numbering keeps base 0.)
+
 Records that devices keep (CGM, glucose meter) are de-duplicated here by their record
 key, so a live copy and a backfilled copy of one record are spooled once.
 
@@ -43,6 +50,9 @@ PRIORITY = {"ecg": 0, "heart_rate": 1, "rr_interval": 1, "spo2": 1, "pulse_rate"
             "battery_level": 1, "energy_expended": 1, "body_temperature": 2, "systolic_bp": 2,
             "diastolic_bp": 2, "mean_arterial_pressure": 2, "glucose": 3}
 RECORD_KEYS_KEPT = 5_000  # per device, for de-duplicating live and backfilled records
+# 2^24 numbers per second of a spool's creation time: a spool would have to number 16.7 M
+# items per second of its life to reach its successor's base (bigint holds ~17 000 years).
+SEQUENCE_BASE_SHIFT = 24
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -64,6 +74,7 @@ CREATE TABLE IF NOT EXISTS record_keys (
     device_id TEXT NOT NULL, record INTEGER NOT NULL, added INTEGER NOT NULL,
     PRIMARY KEY (device_id, record)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dropped (
     device_id TEXT NOT NULL, gseq_from INTEGER NOT NULL, gseq_to INTEGER NOT NULL,
     items INTEGER NOT NULL, first_time TEXT NOT NULL, last_time TEXT NOT NULL);
@@ -137,7 +148,9 @@ _encoder = msgspec.json.Encoder()
 class Spool:
     """Synchronous core (one connection, guarded by a lock); call it via asyncio.to_thread."""
 
-    def __init__(self, path: Path, *, budget_bytes: int) -> None:
+    def __init__(self, path: Path, *, budget_bytes: int, new_base: int | None = None) -> None:
+        """Open (or create) the spool at ``path``. ``new_base``: the sequence base a new
+        spool gets (default: from its creation time; tests pass 0 to read numbers)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.budget_bytes = budget_bytes
@@ -147,11 +160,32 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just crashes
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
-        self._next = dict(self._db.execute("SELECT device_id, next_gseq FROM devices"))
+        self.sequence_base = self._sequence_base(new_base)
+        self._next = self._load_next()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _load_next(self) -> dict[str, int]:
+        # A device row made for its cursor or a watermark has numbered nothing (next 0).
+        return {d: max(n, self.sequence_base) for d, n in
+                self._db.execute("SELECT device_id, next_gseq FROM devices")}
+
+    def _sequence_base(self, new_base: int | None) -> int:
+        """This spool's first gateway sequence number per device (see the module doc)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'sequence_base'").fetchone()
+        if row is not None:
+            return int(row[0])
+        numbered = self._db.execute("SELECT 1 FROM devices LIMIT 1").fetchone() is not None
+        if numbered:
+            base = 0
+        elif new_base is not None:
+            base = new_base
+        else:
+            base = int(time.time()) << SEQUENCE_BASE_SHIFT
+        self._db.execute("INSERT INTO meta (name, value) VALUES ('sequence_base', ?)", (base,))
+        return base
 
     def _add_missing_columns(self) -> None:
         for table, columns in _ADDED_COLUMNS.items():
@@ -180,7 +214,7 @@ class Spool:
                         if cur.rowcount == 0:
                             duplicates += 1
                             continue
-                    gseq = self._next.get(item.device_id, 0)
+                    gseq = self._next.get(item.device_id, self.sequence_base)
                     self._next[item.device_id] = gseq + 1
                     touched.add(item.device_id)
                     if item.reading is not None:
@@ -209,7 +243,7 @@ class Spool:
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
-                self._next = dict(db.execute("SELECT device_id, next_gseq FROM devices"))
+                self._next = self._load_next()
                 raise
             self._enforce_budget()
         return stored

@@ -89,7 +89,8 @@ class Uploader:
             batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=device_id,
             device_type=self._types.get(device_id, "unknown"), subject=self.config.subject,
             seq_from=gseq_from, seq_to=gseq_to, sent_at=self.clock.now(),
-            readings=readings, segments=segments, clock=self.clock_estimates.get(device_id))
+            readings=readings, segments=segments, clock=self.clock_estimates.get(device_id),
+            starts_spool=gseq_from == self.spool.sequence_base)
         return batch_id, encode_envelope(envelope)
 
     # -- sending ------------------------------------------------------------------------
@@ -114,7 +115,8 @@ class Uploader:
             batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=dropped.device_id,
             device_type=self._types.get(dropped.device_id, "unknown"),
             subject=self.config.subject, seq_from=dropped.gseq_from, seq_to=dropped.gseq_to,
-            sent_at=self.clock.now(), dropped=DroppedData(
+            sent_at=self.clock.now(), starts_spool=dropped.gseq_from == self.spool.sequence_base,
+            dropped=DroppedData(
                 items=dropped.items, first=datetime.fromisoformat(dropped.first),
                 last=datetime.fromisoformat(dropped.last)))
         return batch_id, encode_envelope(envelope)

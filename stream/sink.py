@@ -248,6 +248,10 @@ class Sink:
             if dead.span is not None:
                 gateway_id, device_id, lo, hi = dead.span
                 ranges.setdefault((gateway_id, device_id), []).append((lo, hi))
+        for _value, _key, env in decoded:
+            if env.starts_spool and env.seq_from > 0:  # a new spool: nothing below is to come
+                ranges.setdefault((env.gateway_id, env.device_id), []).append(
+                    (0, env.seq_from - 1))
         async with conn.transaction():
             observations = [o for item in accepted for o in item.observations]
             segments = [s for item in accepted for s in item.segments]

@@ -96,6 +96,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     segments: Annotated[list[WireSegment], msgspec.Meta(max_length=MAX_ITEMS)] = []
     clock: ClockEstimate | None = None
     dropped: DroppedData | None = None  # a loss report (readings and segments empty)
+    # The first batch of this device from a new spool (a new or replaced hub): nothing of
+    # this gateway and device below seq_from is still to come.
+    starts_spool: bool = False
 
 
 _encoder = msgspec.json.Encoder()

@@ -44,7 +44,7 @@ async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
     config = gateway_config(7, (DeviceType.SMARTWATCH,), study="TEST", resend_after_s=1.0,
                             batch_max_items=10, batch_linger_ms=0)
     device = config.devices[0].id
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
     status = UploadStatus()
     uploader = Uploader(config=config, spool=spool, kafka=kafka, status=status,
                         clock=SystemClock())
@@ -81,7 +81,7 @@ async def test_watermarks_still_arrive_when_the_topic_returns_with_more_partitio
     kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
     config = gateway_config(8, (DeviceType.SMARTWATCH,), study="TEST", batch_linger_ms=0)
     device = config.devices[0].id
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
     uploader = Uploader(config=config, spool=spool, kafka=kafka, status=UploadStatus(),
                         clock=SystemClock())
     follower: asyncio.Task[None] | None = None

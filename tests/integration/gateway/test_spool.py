@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def build(device: str, lo: int, hi: int, payloads: list[bytes], kinds: list[str]
 
 
 def test_numbering_dedup_batches_watermarks(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
     assert spool.write([PendingItem("D1", reading(at=i)) for i in range(10)], now=0) == 10
     # Records keep their own key as seq; a second copy (backfill) is not spooled again.
     glucose = [PendingItem("D2", reading("glucose", 100 + r, record=r), record_key=r)
@@ -74,15 +75,33 @@ def test_numbering_dedup_batches_watermarks(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_a_new_spool_numbers_above_any_spool_before_it(tmp_path: Path) -> None:
+    """A replaced or re-imaged hub keeps its gateway id but starts an empty spool: its
+    numbers must lie above its predecessor's, or the platform takes its data for
+    duplicates of ranges it already holds."""
+    old = Spool(tmp_path / "old.sqlite", budget_bytes=50 * 2**20)
+    old.write([PendingItem("D1", reading(at=i)) for i in range(3)])
+    [first] = old.build_batches(build, max_items=10, linger_s=0)
+    assert first.gseq_from == old.sequence_base > 0
+    old.close()
+    reopened = Spool(tmp_path / "old.sqlite", budget_bytes=50 * 2**20)
+    assert reopened.sequence_base == old.sequence_base  # kept for the spool's life
+    reopened.close()
+    time.sleep(1.1)
+    new = Spool(tmp_path / "new.sqlite", budget_bytes=50 * 2**20)
+    assert new.sequence_base > first.gseq_to
+    new.close()
+
+
 def test_restart_keeps_numbering_and_unsent_batches(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite"
-    spool = Spool(path, budget_bytes=50 * 2**20)
+    spool = Spool(path, budget_bytes=50 * 2**20, new_base=0)
     spool.write([PendingItem("D1", reading(at=i)) for i in range(3)], now=0)
     [batch] = spool.build_batches(build, max_items=10, linger_s=0, now=1)
     spool.apply_watermark("D1", 2)
     spool.close()  # as after a crash: nothing else survives but the file
 
-    spool = Spool(path, budget_bytes=50 * 2**20)
+    spool = Spool(path, budget_bytes=50 * 2**20, new_base=0)
     spool.write([PendingItem("D1", reading(at=9))], now=2)
     rows = spool.items("D1")
     assert [r[1] for r in rows] == [3]  # numbering continues after the persisted range
@@ -95,7 +114,7 @@ def test_restart_keeps_numbering_and_unsent_batches(tmp_path: Path) -> None:
 
 def test_disk_budget_drops_oldest_low_priority_first_and_counts(tmp_path: Path) -> None:
     budget = 2 * 2**20
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=budget)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=budget, new_base=0)
     for minute in range(40):  # ~40 × 60 segments of 130 samples ≈ 10+ MB of ECG
         spool.write([PendingItem("ECG", segment=segment(minute * 60 + s)) for s in range(60)],
                     now=minute)

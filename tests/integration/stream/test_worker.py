@@ -185,6 +185,35 @@ async def test_a_loss_report_passes_the_watermark_and_raises_a_flag(rig: StreamR
     assert any(b'"W-1":29' in m.value for m in marks)
 
 
+async def test_a_replaced_hub_is_stored_and_its_watermark_closes_the_gap(
+        rig: StreamRig) -> None:
+    """A hub replaced under the same gateway id starts a new spool, numbered from a base
+    far above the old one's (gateway/spool.py). Its data must be stored (the issue: a new
+    spool from 0 was dropped as duplicates of old ranges, and the gateway then deleted
+    it), and its first batch closes the gap below it so the watermark reaches it."""
+    base = 1_800_000_000 << 24
+
+    def renumbered(envelope: bytes, seq_from: int, **extra: object) -> bytes:
+        body = json.loads(envelope)
+        body.update(seq_from=seq_from, seq_to=seq_from + len(body["readings"]) - 1, **extra)
+        for i, reading in enumerate(body["readings"]):
+            reading["seq"] = seq_from + i
+        return json.dumps(body).encode()
+    old = hr_envelope(0, [70.0] * 10)
+    first = renumbered(hr_envelope(100, [71.0] * 10), base, starts_spool=True)
+    second = renumbered(hr_envelope(200, [72.0] * 10), base + 10)
+    rig.start_worker()
+    await rig.produce([old, first, second])
+
+    async def through() -> bool:
+        return await scalar(rig.dsn, "SELECT persisted_through FROM gateway_watermarks"
+                                     " WHERE device_id = 'W-1'") == base + 19
+    await wait_for(through, timeout=120, what="the watermark at the new spool's end", rig=rig)
+    assert await readings(rig.dsn) == 30
+    assert await scalar(rig.dsn, "SELECT pending FROM gateway_watermarks"
+                                 " WHERE device_id = 'W-1'") == []
+
+
 async def _count_is(dsn: str, n: int) -> bool:
     return await readings(dsn) == n
 

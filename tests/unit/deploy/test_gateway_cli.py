@@ -36,7 +36,7 @@ def test_spool_inspection(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(dump_config(config))
     t = datetime(2026, 11, 25, tzinfo=UTC)
-    spool = Spool(spool_path(config, tmp_path), budget_bytes=2**20)
+    spool = Spool(spool_path(config, tmp_path), budget_bytes=2**20, new_base=0)
     spool.write([PendingItem("D1", WireReading(seq=0, metric="heart_rate", value=71.0,
                                                unit="/min", time=t, received_at=t))])
     spool.close()
