@@ -26,10 +26,10 @@ import msgspec
 from psycopg import AsyncConnection
 
 from devices.model import Observation, Quality, WaveformSegment
-from storage import watermarks
+from storage import device_records, watermarks
 from storage.errors import InvalidReadingError
 from storage.readings import ReadingWriter, validate_observation, validate_segment
-from stream.contract.envelope import SCHEMA_VERSION, Envelope
+from stream.contract.envelope import SCHEMA_VERSION, Envelope, WireReading
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.envelope import encode as encode_envelope
 from stream.errors import DeadLetterReason
@@ -112,6 +112,12 @@ def to_rows(env: Envelope) -> tuple[list[Observation], list[WaveformSegment]]:
         received_at=s.received_at, unit=s.unit, quality=s.quality, gateway_id=env.gateway_id,
         clock_offset_ms=offset) for s in env.segments]
     return observations, segments
+
+
+def _wire_of(item: Accepted) -> list[WireReading]:
+    """The wire readings behind ``item.observations``, in order."""
+    by_key = {(r.metric, r.seq): r for r in item.envelope.readings}
+    return [by_key[(o.metric, o.seq)] for o in item.observations]
 
 
 def _time_span(env: Envelope) -> tuple[object, object] | None:
@@ -253,12 +259,13 @@ class Sink:
                 ranges.setdefault((env.gateway_id, env.device_id), []).append(
                     (0, env.seq_from - 1))
         async with conn.transaction():
+            await self._drop_stored_records(conn, accepted, result)
             observations = [o for item in accepted for o in item.observations]
             segments = [s for item in accepted for s in item.segments]
             if observations:
                 written = await self.writer.write_readings(conn, observations, validated=True)
                 result.readings_inserted = written.inserted
-                result.readings_duplicate = written.duplicates
+                result.readings_duplicate += written.duplicates
             if segments:
                 written = await self.writer.write_segments(conn, segments, validated=True)
                 result.segments_inserted = written.inserted
@@ -271,6 +278,25 @@ class Sink:
                         await watermarks.for_gateways(conn, wanted)).items():
                     result.watermarks.setdefault(gateway_id, {})[device_id] = through
         return result
+
+    async def _drop_stored_records(self, conn: AsyncConnection[object],
+                                   accepted: list[Accepted], result: SinkResult) -> None:
+        """Leave out device records already stored under another time stamp (a replaced
+        hub backfilling the device's store again: ``storage/device_records.py``)."""
+        records = [((o.subject, o.device_id, o.metric, o.seq), o.time)
+                   for item in accepted for o, w in zip(item.observations, _wire_of(item),
+                                                        strict=True)
+                   if w.record is not None]
+        if not records:
+            return
+        stored = await device_records.already_stored(conn, records)
+        if not stored:
+            return
+        for item in accepted:
+            kept = [o for o in item.observations
+                    if (o.subject, o.device_id, o.metric, o.seq) not in stored]
+            result.readings_duplicate += len(item.observations) - len(kept)
+            item.observations[:] = kept
 
     async def reject(self, conn: AsyncConnection[object], value: bytes | None,
                      key: bytes | None, error: str) -> SinkResult:

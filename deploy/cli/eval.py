@@ -39,11 +39,11 @@ def chaos(
     faults: Annotated[str, typer.Option(
         help="Comma-separated faults, injected in this order: worker_sigkill, "
              "database_restart, broker_restart, gateway_sigkill, ble_link_loss, "
-             "gateway_offline, poison_records, spool_overflow, up_sighup, "
+             "gateway_offline, poison_records, spool_overflow, hub_replaced, up_sighup, "
              "worker_freeze.")] = ",".join(
         ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-         "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "up_sighup",
-         "worker_freeze")),
+         "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow",
+         "hub_replaced", "up_sighup", "worker_freeze")),
     homes: Annotated[int, typer.Option(help="Simulated homes streaming throughout.")] = 3,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
     steady_s: Annotated[float, typer.Option(

@@ -23,6 +23,10 @@ Faults, in order (each after a steady spell, each cleared before the next):
   ``OVERFLOW_BUDGET_MB`` and the worker is stopped for ``OVERFLOW_S``, so that spool
   overflows and drops ECG; every dropped value must lie in a range the gateway reported
   (a ``data_dropped`` flag): ``lost_reported``, not ``lost``. Then the budget is restored.
+- ``hub_replaced``: home 1's hub is replaced under the same gateway id: its wearables go
+  out of range, its gateway drains and stops, its data directory (spool included) is
+  deleted, and a gateway with an empty spool takes over. Its data must be stored, not
+  taken for duplicates of the old hub's ranges.
 - ``up_sighup``: a separate ``trialwire up --homes 1`` (its own data directory) loses its
   terminal (SIGHUP, output closed); every process it started must be gone within 30 s
   (``orphans``, ``stopped_s``). The homes under test keep streaming meanwhile.
@@ -43,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
 import tempfile
 import time
@@ -70,8 +75,8 @@ from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-          "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "up_sighup",
-          "worker_freeze")
+          "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "hub_replaced",
+          "up_sighup", "worker_freeze")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
@@ -266,6 +271,8 @@ class ChaosRun:
                 record.spool_dropped = sum(status.spool.dropped.values())
                 record.loss_reports = status.upload.loss_reports
             await self.restart_gateway(home)
+        elif name == "hub_replaced":
+            await self.replace_hub(self.members[0])
         elif name == "up_sighup":
             record.hangup = await hang_up(self.root / "up-sighup")
         elif name == "worker_freeze":
@@ -299,6 +306,24 @@ class ChaosRun:
             record.resent += resent - resent_before
         self.report(f"{record.name}: gateways acknowledged {record.sent} batches in its "
                     f"phase, {record.resent} of them re-sent")
+
+    async def replace_hub(self, home: ChaosHome) -> None:
+        """Out of range, drained, stopped, wiped, started afresh (see ``hub_replaced``)."""
+        assert self.group is not None
+        self.group.kill(home.sim, signal.SIGUSR1)  # LINK_LOSS_SIM_S without the wearables
+        deadline = time.monotonic() + LINK_LOSS_SIM_S / self.speed * 0.75
+        while time.monotonic() < deadline:  # what the old hub holds reaches the platform
+            status = self._status(home)
+            if status is not None and status.spool.items == 0 and not any(
+                    d.connected for d in status.devices):
+                break
+            await asyncio.sleep(0.2)
+        self.held.add(home.gateway)
+        self.group.kill(home.gateway, signal.SIGTERM)
+        proc = self.group.processes[home.gateway]
+        await asyncio.to_thread(proc.wait, 30)
+        shutil.rmtree(self.root / home.gateway)  # the new hub's disk is empty
+        self.held.discard(home.gateway)  # the supervisor starts the new hub's gateway
 
     async def restart_gateway(self, home: ChaosHome, **overrides: object) -> None:
         """Rewrite ``home``'s gateway config (its own, with ``overrides``) and stop the
