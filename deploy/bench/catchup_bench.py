@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,16 +22,15 @@ from typing import Any
 from deploy.bench.pipeline_bench import (
     ECG_RATE_HZ,
     SAMPLES_PER_SEGMENT,
-    embedded_broker,
     fresh_database,
     last_ready,
     poll_until,
     produce,
 )
 from deploy.bench.report import progress
+from deploy.bench.servers import bench_servers
 from deploy.bench.stream_rig import StreamRig, create_topics
 from deploy.services.broker import BrokerStorage
-from deploy.services.postgres import EmbeddedPostgres
 from stream.contract.envelope import Envelope, WireReading, WireSegment, encode
 from stream.kafka.settings import KafkaSettings
 
@@ -122,15 +120,7 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, homes: int, minutes
 
 def run(*, homes: int = 3, minutes: float = 30.0, partitions: int = 4,
         broker_storage: BrokerStorage = "s3") -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as name:
-        tmp = Path(name)
-        progress(f"starting embedded PostgreSQL and broker ({broker_storage})")
-        server = EmbeddedPostgres(tmp / "pg")
-        server.start()
-        try:
-            with embedded_broker(tmp, broker_storage) as broker:
-                return asyncio.run(_run(server.dsn("postgres"), broker.bootstrap, tmp,
-                                        homes=homes, minutes=minutes, partitions=partitions,
-                                        storage=broker_storage))
-        finally:
-            server.stop()
+    with bench_servers(broker_storage) as servers:
+        return asyncio.run(_run(servers.admin_dsn, servers.bootstrap, servers.tmp,
+                                homes=homes, minutes=minutes, partitions=partitions,
+                                storage=broker_storage))

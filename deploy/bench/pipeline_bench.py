@@ -11,13 +11,10 @@ complete a tachycardia run; the time from producing one to its flag row being vi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,9 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.bench.report import percentile, progress
 from deploy.bench.seed import seed_study
+from deploy.bench.servers import bench_servers
 from deploy.bench.stream_rig import StreamRig, create_topics
-from deploy.services.broker import BrokerStorage, EmbeddedBroker
-from deploy.services.object_store import EmbeddedObjectStore
-from deploy.services.postgres import EmbeddedPostgres
+from deploy.services.broker import BrokerStorage
 from devices.model import Observation
 from storage import admin as admin_queries
 from storage import benchmark, partitions
@@ -313,35 +309,10 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, subjects: int, enve
 def run(*, subjects: int = 100, envelopes: int = 8_000, per_envelope: int = 100,
         ecg_envelopes: int = 3_000, segments: int = 40, partitions: int = 4,
         probes: int = 30, broker_storage: BrokerStorage = "memory") -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="trialwire-bench-") as name:
-        tmp = Path(name)
-        progress(f"starting embedded PostgreSQL (durable settings) and broker ({broker_storage})")
-        server = EmbeddedPostgres(tmp / "pg")
-        server.start()
-        try:
-            with embedded_broker(tmp, broker_storage) as broker:
-                result = asyncio.run(_run(
-                    server.dsn("postgres"), broker.bootstrap, tmp, subjects=subjects,
-                    envelopes=envelopes, per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
-                    segments=segments, partitions=partitions, probes=probes))
-                result["setup"]["broker_storage"] = broker_storage
-                return result
-        finally:
-            server.stop()
-
-
-@contextlib.contextmanager
-def embedded_broker(tmp: Path, storage: BrokerStorage) -> Iterator[EmbeddedBroker]:
-    """An embedded broker in ``tmp``: in memory, or persistent (an object store beside it,
-    as ``trialwire up`` runs it)."""
-    store = EmbeddedObjectStore(tmp / "s3") if storage == "s3" else None
-    if store is not None:
-        store.start()
-    broker = EmbeddedBroker(tmp / "broker", storage=storage, object_store=store)
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.stop()
-        if store is not None:
-            store.stop()
+    with bench_servers(broker_storage) as servers:
+        result = asyncio.run(_run(
+            servers.admin_dsn, servers.bootstrap, servers.tmp, subjects=subjects,
+            envelopes=envelopes, per_envelope=per_envelope, ecg_envelopes=ecg_envelopes,
+            segments=segments, partitions=partitions, probes=probes))
+    result["setup"]["broker_storage"] = broker_storage
+    return result
