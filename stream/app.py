@@ -8,13 +8,18 @@ rules' state where the previous owner of the partition left it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import faust
 
+from storage import stream_health
 from storage.migrate import StorageMode
 from storage.readings import ReadingWriter
 from storage.settings import DatabaseSettings
@@ -38,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
 EXIT_STALLED = 75  # EX_TEMPFAIL: a partition stalled; restart me
+PARTITION_HEALTH_TIMEOUT_S = 2.0  # writing the partitions' health for the page
 
 
 def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: DatabaseSettings,
@@ -111,6 +117,14 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         metrics.STALLED.clear()
         for (topic, partition), seconds in stalled.items():
             metrics.STALLED.labels(topic, str(partition)).set(seconds)
+        if db.failing_since is None:  # for the monitoring page; never wait on it
+            def report(conn: Any) -> Awaitable[None]:
+                return stream_health.record(conn, app_id=stream.app_id, now=datetime.now(UTC),
+                                            positions=positions, stalled=stalled)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(db.run("partition health", report),
+                                       PARTITION_HEALTH_TIMEOUT_S)
+        for (topic, partition), seconds in stalled.items():
             logger.critical("partition %s[%d]: records waiting and no progress for %.0f s; "
                             "exiting with %d for a fresh worker to resume it", topic,
                             partition, seconds, EXIT_STALLED)

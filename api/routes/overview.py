@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from api.routes.readings import Reading
-from storage import access_log
+from storage import access_log, stream_health
 from storage.queries.overview import study_overview
 from storage.queries.readings import latest_readings
 
@@ -47,10 +47,22 @@ class SubjectRow(BaseModel):
     completeness_24h: float | None
 
 
+class PartitionOut(BaseModel):
+    """A stream partition some worker reported on lately (platform-wide, no subject data)."""
+
+    topic: str
+    partition: int
+    lag: int  # records not yet committed by the worker
+    stalled_s: float | None  # records waiting and no progress for this long; None: moving
+
+
 class Overview(BaseModel):
     study: str
     at: datetime
     subjects: list[SubjectRow]
+    # The data pipeline's partitions, most behind first: the page warns when one has
+    # stalled (the worker restarts itself after stall_restart_s) or lags.
+    pipeline: list[PartitionOut] = []
 
 
 @router.get("/overview")
@@ -65,7 +77,10 @@ async def overview(study: str, conn: Conn, who: Monitor) -> Overview:
         latest.setdefault(r.subject, {})[r.metric] = Reading(
             time=r.time, value=r.value, unit=r.unit, device_id=r.device_id, seq=r.seq,
             quality=r.quality)
-    return Overview(study=study, at=now, subjects=[SubjectRow(
+    pipeline = [PartitionOut(topic=p.topic, partition=p.partition, lag=p.lag,
+                             stalled_s=p.stalled_s)
+                for p in await stream_health.current(conn, now=now)]
+    return Overview(study=study, at=now, pipeline=pipeline, subjects=[SubjectRow(
         code=s.code, site=s.site, arm=s.arm, status=s.status, open_flags=s.open_flags,
         latest=latest.get(s.code, {}), completeness_24h=s.completeness_24h,
         gateway=None if s.gateway is None else GatewayOut(

@@ -103,10 +103,28 @@ async function showOverview() {
   view.replaceChildren(
     el("h1", {}, `Study ${overview.study}`),
     el("p", { class: "hint" }, `${overview.subjects.length} subjects · as of ${fmtTime(overview.at)}`),
+    pipelineNotice(overview.pipeline || []),
     subjectTable(overview.subjects),
     el("h2", {}, `Flag queue (${flags.length})`),
     flagTable(flags, true),
   );
+}
+
+// Readings are delayed while a stream partition has stalled (the worker restarts itself
+// after a few minutes) or lags far behind; say so above the table, whose values it affects.
+const LAG_WARN_RECORDS = 1000;
+
+function pipelineNotice(partitions) {
+  const stalled = partitions.filter((p) => p.stalled_s !== null);
+  const lagging = partitions.filter((p) => p.stalled_s === null && p.lag >= LAG_WARN_RECORDS);
+  if (!stalled.length && !lagging.length) return [];
+  const items = [
+    ...stalled.map((p) => `${p.topic} [${p.partition}] stalled for ${Math.round(p.stalled_s)} s (${p.lag} waiting)`),
+    ...lagging.map((p) => `${p.topic} [${p.partition}] ${p.lag} records behind`),
+  ];
+  return el("div", { class: "notice", id: "pipeline-notice", role: "status" },
+    el("strong", {}, "Data pipeline delayed: "), items.join("; "),
+    " — newest readings and flags may be missing until it catches up.");
 }
 
 function subjectTable(subjects) {

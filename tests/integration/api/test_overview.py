@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from api.web.mount import STATIC
 from deploy.bench.seed import STUDY
+from storage import stream_health
 from tests.integration.api.conftest import Api
 from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
 
@@ -36,6 +39,23 @@ async def test_overview_shows_vitals_flags_gateway_and_devices(api: Api) -> None
     log = (await api.client.get(f"/v1/studies/{STUDY}/access-log",
                                 headers=api.headers("admin"))).json()
     assert log[0]["action"] == "overview" and log[0]["role"] == "monitor"
+
+
+async def test_overview_shows_stalled_and_lagging_stream_partitions(api: Api) -> None:
+    """The page warns while the data pipeline is delayed: what the workers last reported
+    of their partitions, stalled first; a report older than two minutes is left out."""
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
+        await stream_health.record(conn, app_id="w", now=now, positions={
+            ("raw", 0): (100, 3), ("raw", 1): (50, 4200), ("raw", 2): (70, 0)},
+            stalled={("raw", 1): 42.0})
+        await stream_health.record(conn, app_id="old", now=now - timedelta(minutes=10),
+                                   positions={("raw", 3): (1, 99)}, stalled={})
+        await conn.commit()
+    body = (await api.client.get(f"/v1/studies/{STUDY}/overview",
+                                 headers=api.headers("monitor"))).json()
+    assert [(p["partition"], p["lag"], p["stalled_s"]) for p in body["pipeline"]] == [
+        (1, 4200, 42.0), (0, 3, None), (2, 0, None)]
 
 
 async def test_acknowledged_flags_leave_the_open_count(api: Api) -> None:

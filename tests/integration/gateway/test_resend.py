@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,12 +30,20 @@ from tests.integration.gateway.test_spool import reading
 pytestmark = [pytest.mark.integration]
 
 
-async def _run_for(uploader: Uploader, seconds: float) -> None:
+async def _run_until(uploader: Uploader, done: Callable[[], bool], *, then_s: float,
+                     timeout_s: float = 90.0) -> None:
+    """Run the uploader until ``done()`` (a busy machine may take a while), then
+    ``then_s`` seconds more: the periods in which a re-send could happen."""
     task = asyncio.create_task(uploader.run())
-    await asyncio.sleep(seconds)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():  # noqa: ASYNC110 (the uploader's status is polled)
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(then_s)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
@@ -51,8 +60,9 @@ async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
     try:
         await ensure_topics(kafka)
         spool.write([PendingItem(device, reading(at=i)) for i in range(50)])
-        # No worker: nothing is ever reported persisted. Five resend_after_s periods pass.
-        await _run_for(uploader, 6.0)
+        # No worker: nothing is ever reported persisted. Five resend_after_s periods pass
+        # after the last acknowledgement.
+        await _run_until(uploader, lambda: status.batches_sent >= 5, then_s=5.0)
         assert status.batches_sent == 5
         assert (status.resends, status.lost_by_broker) == (0, 0)
         assert len(await read_envelopes(kafka, config.gateway_id)) == 5
@@ -60,7 +70,7 @@ async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
         await uploader.close()
         await asyncio.to_thread(broker.restart)  # in memory: every record is gone
         await ensure_topics(kafka)
-        await _run_for(uploader, 6.0)
+        await _run_until(uploader, lambda: status.resends >= 5, then_s=5.0)
         assert (status.resends, status.lost_by_broker) == (5, 5)
         again = await read_envelopes(kafka, config.gateway_id)
         assert sorted((e.seq_from, e.seq_to) for e in again) == [

@@ -51,6 +51,27 @@ async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what
                          f"{rig.diagnostics() if rig else ''}")
 
 
+async def supervise_until(check: Callable[[], Awaitable[bool]], *, rig: StreamRig,
+                          timeout: float, what: str, restart_code: int) -> int:
+    """``wait_for``, restarting a worker that exits with ``restart_code`` as its supervisor
+    (systemd, Kubernetes) would; returns how many restarts it took."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    restarts = 0
+    while loop.time() < deadline:
+        if await check():
+            return restarts
+        for proc in rig.crashed():
+            if proc.returncode != restart_code:
+                raise AssertionError(f"a worker exited ({proc.returncode}) while waiting "
+                                     f"for {what}:\n{rig.diagnostics()}")
+            rig.stopped.append(proc)
+            restarts += 1
+            rig.start_worker(f"restart-{restarts}")
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{rig.diagnostics()}")
+
+
 async def scalar(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         row = await (await conn.execute(sql, params)).fetchone()
