@@ -103,7 +103,7 @@ async function showOverview() {
   view.replaceChildren(
     el("h1", {}, `Study ${overview.study}`),
     el("p", { class: "hint" }, `${overview.subjects.length} subjects · as of ${fmtTime(overview.at)}`),
-    pipelineNotice(overview.pipeline || []),
+    ...pipelineNotice(overview.pipeline || []),
     subjectTable(overview.subjects),
     el("h2", {}, `Flag queue (${flags.length})`),
     flagTable(flags, true),
@@ -117,14 +117,14 @@ const LAG_WARN_RECORDS = 1000;
 function pipelineNotice(partitions) {
   const stalled = partitions.filter((p) => p.stalled_s !== null);
   const lagging = partitions.filter((p) => p.stalled_s === null && p.lag >= LAG_WARN_RECORDS);
-  if (!stalled.length && !lagging.length) return [];
+  if (!stalled.length && !lagging.length) return [];  // nothing to say: no element
   const items = [
     ...stalled.map((p) => `${p.topic} [${p.partition}] stalled for ${Math.round(p.stalled_s)} s (${p.lag} waiting)`),
     ...lagging.map((p) => `${p.topic} [${p.partition}] ${p.lag} records behind`),
   ];
-  return el("div", { class: "notice", id: "pipeline-notice", role: "status" },
+  return [el("div", { class: "notice", id: "pipeline-notice", role: "status" },
     el("strong", {}, "Data pipeline delayed: "), items.join("; "),
-    " — newest readings and flags may be missing until it catches up.");
+    " — newest readings and flags may be missing until it catches up.")];
 }
 
 function subjectTable(subjects) {

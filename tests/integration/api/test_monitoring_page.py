@@ -4,9 +4,13 @@ see its charts drawn from data, acknowledge and resolve a flag."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import psycopg
 import pytest
 
 from deploy.bench.seed import STUDY
+from storage import stream_health
 from tests.integration.api.conftest import Api
 from tests.integration.api.monitoring_data import SUBJECT, write_recent_data
 
@@ -17,6 +21,11 @@ async def test_monitor_signs_in_sees_charts_and_works_the_flag_queue(
     api: Api, live_server: str, page: object,
 ) -> None:
     _, flag_id = await write_recent_data(api.dsn)
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn:  # a stalled partition
+        await stream_health.record(conn, app_id="w", now=datetime.now(UTC),
+                                   positions={("readings.raw.v1", 2): (10, 500)},
+                                   stalled={("readings.raw.v1", 2): 61.0})
+        await conn.commit()
     tab = page  # playwright Page
     await tab.goto(f"{live_server}/")  # type: ignore[attr-defined]
     assert tab.url.endswith("/monitor/")  # type: ignore[attr-defined]
@@ -39,6 +48,8 @@ async def test_monitor_signs_in_sees_charts_and_works_the_flag_queue(
     assert await tab.locator("#subjects tbody tr").count() == 2  # type: ignore[attr-defined]
     assert await tab.locator("#error").is_hidden()  # type: ignore[attr-defined]
     assert await tab.locator(f"#flags tr[data-flag='{flag_id}']").count() == 1  # type: ignore[attr-defined]
+    notice = await tab.locator("#pipeline-notice").inner_text()  # type: ignore[attr-defined]
+    assert "readings.raw.v1 [2] stalled for 61 s (500 waiting)" in notice
 
     # Subject page: every vital's chart is drawn from buckets, the ECG strip from samples.
     await row.locator("a").click()
