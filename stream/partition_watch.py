@@ -27,16 +27,23 @@ class _Progress:
 @dataclass
 class PartitionWatch:
     stall_after_s: float
+    # Observations further apart than this mean the worker itself was not running (a
+    # SIGSTOP, a suspended VM): that time is not the partition's fault, start afresh.
+    paused_after_s: float = 30.0
     _seen: dict[TopicPartition, _Progress] = field(default_factory=dict)
+    _last: float | None = None
 
     def observe(self, now: float, positions: dict[TopicPartition, tuple[int, int]], *,
                 database_down: bool = False) -> dict[TopicPartition, float]:
         """Record (committed, lag) per partition at ``now``; return the stalled ones with
         the seconds since their committed offset last moved."""
         stalled: dict[TopicPartition, float] = {}
+        paused = self._last is not None and now - self._last > self.paused_after_s
+        self._last = now
         for tp, (committed, lag) in positions.items():
             seen = self._seen.get(tp)
-            if seen is None or committed != seen.committed or lag <= 0 or database_down:
+            if (seen is None or committed != seen.committed or lag <= 0 or database_down
+                    or paused):
                 self._seen[tp] = _Progress(committed, now)
                 continue
             if now - seen.moved_at >= self.stall_after_s:

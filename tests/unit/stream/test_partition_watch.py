@@ -8,14 +8,14 @@ RAW0, RAW1 = ("raw", 0), ("raw", 1)
 
 
 def test_a_partition_stuck_while_another_drains_is_stalled() -> None:
-    watch = PartitionWatch(stall_after_s=60)
+    watch = PartitionWatch(stall_after_s=60, paused_after_s=1000)
     assert watch.observe(0, {RAW0: (100, 5), RAW1: (50, 5)}) == {}
     assert watch.observe(30, {RAW0: (100, 40), RAW1: (80, 2)}) == {}
     assert watch.observe(61, {RAW0: (100, 90), RAW1: (95, 0)}) == {RAW0: 61}
 
 
 def test_progress_an_empty_partition_or_a_database_outage_is_not_a_stall() -> None:
-    watch = PartitionWatch(stall_after_s=60)
+    watch = PartitionWatch(stall_after_s=60, paused_after_s=1000)
     watch.observe(0, {RAW0: (100, 5), RAW1: (7, 0)})
     assert watch.observe(50, {RAW0: (101, 5), RAW1: (7, 0)}) == {}  # moved
     assert watch.observe(200, {RAW0: (101, 5), RAW1: (7, 0)}, database_down=True) == {}
@@ -24,7 +24,19 @@ def test_progress_an_empty_partition_or_a_database_outage_is_not_a_stall() -> No
 
 
 def test_a_partition_revoked_and_assigned_again_starts_afresh() -> None:
-    watch = PartitionWatch(stall_after_s=60)
+    watch = PartitionWatch(stall_after_s=60, paused_after_s=1000)
     watch.observe(0, {RAW0: (100, 5)})
     watch.observe(30, {})
     assert watch.observe(70, {RAW0: (100, 5)}) == {}
+
+
+def test_time_the_worker_itself_was_stopped_is_not_a_stall() -> None:
+    """SIGSTOPped for 10 minutes, the worker sees no progress over 600 s when it resumes:
+    that is its own pause, not a stalled partition (it restarted itself for nothing)."""
+    watch = PartitionWatch(stall_after_s=60)  # sampled every 5 s, as the worker does
+    for t in range(0, 30, 5):
+        assert watch.observe(t, {RAW0: (100, 5)}) == {}
+    assert watch.observe(625, {RAW0: (100, 900)}) == {}  # resumed: a fresh start
+    for t in range(630, 685, 5):
+        assert watch.observe(t, {RAW0: (100, 900)}) == {}
+    assert watch.observe(685, {RAW0: (100, 900)}) == {RAW0: 60}  # a real stall still counts
