@@ -15,9 +15,12 @@ made it slow (issue 14). Evidence, per batch acknowledged at (partition, offset)
 
 A batch the broker holds can still go unpersisted for ever if the platform skipped it (a
 consumer group whose committed offsets moved past it, as a worker's last commit into a
-broker that had just restarted empty can do). Such a batch is re-sent after
-``unpersisted_s``, then after twice that, and so on (:func:`stale_batches`): a platform
-that is only slow sees almost nothing of it, and one that lost data still gets it.
+broker that had just restarted empty can do). The stream worker's consumer group tells
+which (:func:`skipped_batches`): a batch below the group's committed offset was read and
+passed over, and is re-sent; one at or above it waits for a platform that has not got
+there yet, however long that takes (a frozen worker gets nothing extra). Only when the
+group's offset cannot be learnt is a held batch re-sent on time alone: after
+``unpersisted_s``, then twice that, and so on (:func:`stale_batches`).
 
 Pure: the I/O that gathers a :class:`PartitionLog` is in ``gateway/broker_log.py``.
 """
@@ -42,12 +45,14 @@ class AckedBatch:
 @dataclass(frozen=True, slots=True)
 class PartitionLog:
     """What the broker holds of one partition now; ``probe`` is the value at one offset
-    (None: nothing there)."""
+    (None: nothing there); ``committed`` is the stream worker group's next offset to read
+    (None: unknown, or the group never committed on this partition)."""
 
     start: int
     end: int
     probe_offset: int | None = None
     probe: bytes | None = None
+    committed: int | None = None
 
 
 def probe_offsets(batches: list[AckedBatch]) -> dict[int, int]:
@@ -78,6 +83,26 @@ def lost_batches(batches: list[AckedBatch], logs: dict[int, PartitionLog]) -> li
         if b.partition in reset or not log.start <= b.offset < log.end:
             lost.append(b.batch_id)
     return lost
+
+
+def skipped_batches(batches: list[AckedBatch], logs: dict[int, PartitionLog]) -> list[str]:
+    """Held batches the platform's consumer group has already read past (committed beyond
+    their offset) without persisting them."""
+    skipped: list[str] = []
+    for b in batches:
+        log = logs.get(b.partition) if b.partition is not None else None
+        if log is not None and log.committed is not None and b.offset is not None \
+                and b.offset < log.committed:
+            skipped.append(b.batch_id)
+    return skipped
+
+
+def platform_position_unknown(batches: list[AckedBatch],
+                              logs: dict[int, PartitionLog]) -> list[AckedBatch]:
+    """Held batches on partitions where the group's committed offset is unknown."""
+    return [b for b in batches
+            if b.partition is not None and b.partition in logs
+            and logs[b.partition].committed is None]
 
 
 def stale_batches(batches: list[AckedBatch], *, now: float, unpersisted_s: float,

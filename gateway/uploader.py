@@ -30,7 +30,13 @@ from aiokafka.errors import KafkaError
 
 from gateway import retry_policy
 from gateway.broker_log import BrokerLog
-from gateway.loss_evidence import lost_batches, probe_offsets, stale_batches
+from gateway.loss_evidence import (
+    lost_batches,
+    platform_position_unknown,
+    probe_offsets,
+    skipped_batches,
+    stale_batches,
+)
 from gateway.retry_policy import BROKER_TRANSIENT
 from gateway.spool import Batch, DroppedRange, Spool
 from gateway.wallclock import Clock
@@ -73,7 +79,7 @@ class Uploader:
         self.latencies_ms: deque[float] = deque(maxlen=20_000)
         self.tick_s = max(0.1, config.batch_linger_ms / 2000)
         self.check_every_s = min(5.0, config.resend_after_s / 2)
-        self._broker_log = BrokerLog(kafka)
+        self._broker_log = BrokerLog(kafka, config.platform_group)
         self._next_check = 0.0
 
     # -- envelopes ----------------------------------------------------------------------
@@ -173,9 +179,11 @@ class Uploader:
                 raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
 
     async def check_overdue(self) -> int:
-        """Ask the broker about batches overdue for a persisted watermark; those it lost
-        are due again, and those unpersisted for long (backing off, capped per check);
-        the rest wait another ``resend_after_s``. Returns how many are due again."""
+        """Ask the broker about batches overdue for a persisted watermark. Due again: those
+        it lost, those the platform read past without storing (each backing off), and,
+        where the platform's position is unknown, those unpersisted for long (backing off,
+        capped per check). The rest wait another ``resend_after_s``. Returns how many are
+        due again."""
         overdue = await asyncio.to_thread(self.spool.overdue_batches,
                                           resend_after_s=self.config.resend_after_s)
         if not overdue:
@@ -183,22 +191,31 @@ class Uploader:
         logs = await self._broker_log.describe(probe_offsets(overdue))
         lost = set(lost_batches(overdue, logs))
         held = [b for b in overdue if b.batch_id not in lost and b.partition in logs]
-        stale = set(stale_batches(held, now=time.time(),
+        passed = set(skipped_batches(held, logs))
+        skipped = set(stale_batches([b for b in held if b.batch_id in passed], now=time.time(),
+                                    unpersisted_s=self.config.resend_after_s,
+                                    limit=STALE_RESENDS_PER_CHECK))
+        stale = set(stale_batches(platform_position_unknown(held, logs), now=time.time(),
                                   unpersisted_s=self.config.resend_unpersisted_after_s,
                                   limit=STALE_RESENDS_PER_CHECK))
+        again = lost | skipped | stale
         await asyncio.to_thread(self.spool.mark_checked,
-                                [b.batch_id for b in held if b.batch_id not in stale],
-                                sorted(lost | stale))
+                                [b.batch_id for b in held if b.batch_id not in again],
+                                sorted(again))
         if lost:
             self.status.lost_by_broker += len(lost)
             logger.warning("the broker no longer holds %d acknowledged batch(es); re-sending",
                            len(lost))
+        if skipped:
+            self.status.skipped_by_platform += len(skipped)
+            logger.warning("the platform read past %d batch(es) without storing them; "
+                           "re-sending", len(skipped))
         if stale:
             self.status.resent_unpersisted += len(stale)
-            logger.warning("%d batch(es) held by the broker but unpersisted for over %.0f s; "
-                           "re-sending (backing off)", len(stale),
-                           self.config.resend_unpersisted_after_s)
-        return len(lost) + len(stale)
+            logger.warning("%d batch(es) held by the broker but unpersisted for over %.0f s "
+                           "(the platform's position is unknown); re-sending (backing off)",
+                           len(stale), self.config.resend_unpersisted_after_s)
+        return len(again)
 
     async def _check_now_and_then(self) -> None:
         now = time.monotonic()

@@ -172,7 +172,6 @@ class ChaosRun:
         try:
             for seed in range(1, self.homes + 1):
                 config = gateway_config(seed, DEVICES, study="CHAOS", resend_after_s=20.0,
-                                        resend_unpersisted_after_s=90.0,
                                         status_interval_s=2.0)
                 await register(conn, config, since=self.start - timedelta(hours=1),
                                study_name="Chaos evaluation")

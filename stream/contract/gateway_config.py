@@ -32,10 +32,13 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     batch_max_items: Annotated[int, msgspec.Meta(ge=1, le=50_000)] = 2_000
     batch_linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 200
     # An unpersisted batch is checked against the broker after this, and re-sent only if
-    # the broker lost it; one the broker holds is re-sent after resend_unpersisted_after_s,
-    # then twice that, and so on (gateway/loss_evidence.py).
+    # the broker lost it or the platform's consumer group read past it without storing it;
+    # where that group's position is unknown, one the broker holds is re-sent after
+    # resend_unpersisted_after_s, then twice that, and so on (gateway/loss_evidence.py).
     resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     resend_unpersisted_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
+    # The stream worker's consumer group (its app id, `TRIALWIRE_STREAM_APP_ID`).
+    platform_group: Code = "trialwire-stream"
     status_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     availability_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     connect_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6

@@ -1,6 +1,7 @@
 """After a broker reset: re-sends on evidence only (batches the broker holds are never sent
 again however long the platform takes to persist them; batches a broker restart lost are
-sent again, once), and watermarks are read on whatever partitions the topic comes back
+sent again, once; batches the platform's consumer group read past unstored are sent again,
+those it has not reached are not), and watermarks are read on whatever partitions the topic comes back
 with."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from deploy.eval.homes import gateway_config
 from deploy.services import EmbeddedBroker
@@ -75,6 +77,59 @@ async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
         again = await read_envelopes(kafka, config.gateway_id)
         assert sorted((e.seq_from, e.seq_to) for e in again) == [
             (i, i + 9) for i in range(0, 50, 10)]  # each batch once, byte for byte
+    finally:
+        await uploader.close()
+        spool.close()
+        broker.stop()
+
+
+async def _commit_as_platform(kafka: KafkaSettings, group: str, topic: str, partition: int,
+                              offset: int) -> None:
+    """Commit ``offset`` for the platform's consumer group, as a worker that read (and
+    skipped) everything below it would."""
+    consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=group))
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+    finally:
+        await consumer.stop()
+
+
+async def test_resend_what_the_platform_read_past_and_nothing_it_has_not_reached(
+        tmp_path: Path) -> None:
+    """The worker group committed past two of five batches without storing them (a
+    ghost commit): those two are re-sent; the three it has not reached wait, although the
+    time-based fallback (1 s here) would have re-sent them were the position unknown."""
+    broker = EmbeddedBroker(tmp_path / "broker", storage="memory")
+    broker.start()
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
+    config = gateway_config(9, (DeviceType.SMARTWATCH,), study="TEST", resend_after_s=1.0,
+                            resend_unpersisted_after_s=1.0, batch_max_items=10,
+                            batch_linger_ms=0)
+    device = config.devices[0].id
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=status,
+                        clock=SystemClock())
+    try:
+        await ensure_topics(kafka)
+        spool.write([PendingItem(device, reading(at=i)) for i in range(50)])
+        await uploader.send_due()
+        assert status.batches_sent == 5
+        acked = spool.overdue_batches(resend_after_s=0.0, now=1e12)
+        partition = acked[0].partition
+        offsets = sorted(b.offset for b in acked if b.offset is not None)
+        assert partition is not None and len(offsets) == 5
+        await _commit_as_platform(kafka, config.platform_group, kafka.topics.raw_readings,
+                                  partition, offsets[2])
+        await _run_until(uploader, lambda: status.skipped_by_platform >= 2, then_s=5.0)
+        assert (status.skipped_by_platform, status.resends) == (2, 2)
+        assert (status.lost_by_broker, status.resent_unpersisted) == (0, 0)
+        again = await read_envelopes(kafka, config.gateway_id)
+        assert sorted((e.seq_from, e.seq_to) for e in again) == [
+            (0, 9), (0, 9), (10, 19), (10, 19), (20, 29), (30, 39), (40, 49)]
     finally:
         await uploader.close()
         spool.close()

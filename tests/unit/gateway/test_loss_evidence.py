@@ -6,7 +6,9 @@ from gateway.loss_evidence import (
     AckedBatch,
     PartitionLog,
     lost_batches,
+    platform_position_unknown,
     probe_offsets,
+    skipped_batches,
     stale_batches,
 )
 
@@ -62,3 +64,20 @@ def test_a_held_batch_unpersisted_for_long_is_resent_with_backoff_and_a_cap() ->
     assert stale_batches(batches, now=1000.0, unpersisted_s=900, limit=10) == ["old"]
     assert stale_batches(batches, now=1800.0, unpersisted_s=900, limit=10) == ["old", "again"]
     assert stale_batches(batches, now=1800.0, unpersisted_s=900, limit=1) == ["old"]
+
+
+def test_a_batch_the_platform_read_past_is_skipped_one_it_has_not_reached_waits() -> None:
+    """The worker group committed offset 11 on partition 0: it passed "a" (offset 10)
+    without storing it, and has not reached "b" (offset 11) yet, however long ago "b" was
+    sent. Partition 1's position is unknown: only the time-based fallback applies there."""
+    logs = {0: PartitionLog(0, 500, 10, b"A", committed=11), 1: PartitionLog(0, 40, 5, b"C")}
+    assert lost_batches(BATCHES, logs) == []
+    assert skipped_batches(BATCHES, logs) == ["a"]
+    assert [b.batch_id for b in platform_position_unknown(BATCHES, logs)] == ["c"]
+
+
+def test_a_frozen_platform_makes_nothing_due_however_long() -> None:
+    logs = {0: PartitionLog(0, 500, 10, b"A", committed=3), 1: PartitionLog(0, 40, 5, b"C",
+                                                                          committed=5)}
+    assert skipped_batches(BATCHES, logs) == []
+    assert platform_position_unknown(BATCHES, logs) == []
