@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api import errors
+from api.ingest.service import IngestService
 from api.metrics import MetricsMiddleware
 from api.routes import (
     analytics,
@@ -62,17 +62,16 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(database, name="api")
-        app.state.producer = None
+        app.state.ingest = None
         app.state.export_lag = timedelta(seconds=settings.export_lag_s)
-        app.state.topics = (kafka or KafkaSettings()).topics
         try:
             if kafka is not None:
-                app.state.producer = AIOKafkaProducer(**kafka.producer_config())
-                await app.state.producer.start()
+                app.state.ingest = IngestService(kafka, app.state.pool, database.dsn())
+                await app.state.ingest.start()
             yield
         finally:
-            if app.state.producer is not None:
-                await app.state.producer.stop()
+            if app.state.ingest is not None:
+                await app.state.ingest.stop()
             await app.state.pool.close()
 
     app = FastAPI(title="trialwire", version="1", lifespan=lifespan, responses=ERRORS,

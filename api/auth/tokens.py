@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 
 from api.auth.roles import Principal, Role
 from storage.queries import tokens as stored_tokens
+from storage.queries.tokens import StoredToken
 
 _FORMAT = re.compile(r"^tw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -44,22 +45,32 @@ async def create_token(conn: AsyncConnection[object], *, role: Role, study: str 
     return f"tw_{token_id}_{secret}"
 
 
-async def authenticate(conn: AsyncConnection[object], token: str) -> Principal | None:
-    """The principal of a valid, unexpired, unrevoked token; None otherwise."""
+def parse(token: str) -> tuple[str, str] | None:
+    """(token id, secret) of a well-formed API token; None for anything else."""
     match = _FORMAT.match(token)
-    if match is None:
+    return None if match is None else (match.group(1), match.group(2))
+
+
+def check(row: StoredToken | None, token_id: str, secret: str,
+          now: datetime | None = None) -> Principal | None:
+    """The principal if ``secret`` matches the stored row and the token is unexpired and
+    unrevoked at ``now``; None otherwise (the same hashing work either way)."""
+    presented = secret_hash(token_id, secret)
+    if row is None or not hmac.compare_digest(row.secret_hash, presented):
         return None
-    token_id, secret = match.groups()
-    row = await stored_tokens.find_token(conn, token_id=token_id)
-    if row is None:
-        secret_hash(token_id, secret)  # same work either way
-        return None
-    if not hmac.compare_digest(row.secret_hash, secret_hash(token_id, secret)):
-        return None
-    if row.revoked_at is not None or (row.expires_at is not None
-                                      and row.expires_at <= datetime.now(UTC)):
+    now = now or datetime.now(UTC)
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
     return Principal(token_id, Role(row.role), row.study, row.gateway_id)
+
+
+async def authenticate(conn: AsyncConnection[object], token: str) -> Principal | None:
+    """The principal of a valid, unexpired, unrevoked token; None otherwise."""
+    parsed = parse(token)
+    if parsed is None:
+        return None
+    token_id, secret = parsed
+    return check(await stored_tokens.find_token(conn, token_id=token_id), token_id, secret)
 
 
 async def revoke(conn: AsyncConnection[object], token_id: str) -> bool:

@@ -1,7 +1,12 @@
-"""Ingest over HTTP for gateways that cannot reach Kafka: the same envelope as on the wire
-(docs/stream.md), authenticated as that gateway, produced to the raw topic keyed by
-subject. 202 means the broker has the envelope (acks=all); the persisted watermark then
-comes back as usual."""
+"""Ingest over HTTP(S): a gateway posts the same envelope as on the wire (docs/stream.md),
+authenticated with its own token; 202 means the broker has it (acks=all). The answer, and
+``GET .../watermarks`` (a long-poll), carry this gateway's persisted watermarks, and no
+other gateway's: a home's download does not grow with the number of homes.
+
+Checked at the edge, without touching the database per request (``api/ingest/``): the
+token, the gateway's status (retired → 403, its spool keeps the data), that each
+envelope's device was enrolled through this gateway for that subject, the envelope's
+field ranges and times, and the body's size before it is read."""
 
 from __future__ import annotations
 
@@ -9,20 +14,28 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
 from api import metrics
-from api.auth.roles import Principal, Role
-from api.deps import requires
+from api.ingest.auth import Gateway, Service
+from api.ingest.ttl_cache import LookupUnavailable
+from stream.contract.envelope import Envelope
 from stream.contract.envelope import decode as decode_envelope
 from stream.validation.time_window import time_problem
 
 router = APIRouter(tags=["ingest"])
 
-Gateway = Annotated[Principal, Depends(requires(Role.GATEWAY))]
-
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+MAX_WAIT_S = 30.0
+
+
+class Persisted(BaseModel):
+    """A gateway's persisted watermarks: device id → the highest sequence stored (all
+    below it too); ``version`` grows with every change (pass it back as ``after``)."""
+
+    devices: dict[str, int]
+    version: int
 
 
 class Accepted(BaseModel):
@@ -30,12 +43,13 @@ class Accepted(BaseModel):
     topic: str
     partition: int
     offset: int
+    persisted: Persisted
 
 
 @router.post("/v1/gateways/{gateway_id}/envelopes", status_code=status.HTTP_202_ACCEPTED,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}})
-async def ingest(gateway_id: str, request: Request, who: Gateway) -> Accepted:
+async def ingest(gateway_id: str, request: Request, who: Gateway, service: Service) -> Accepted:
     body = await _read_bounded(request)
     try:
         envelope = decode_envelope(body)
@@ -49,18 +63,53 @@ async def ingest(gateway_id: str, request: Request, who: Gateway) -> Accepted:
     if envelope.gateway_id != gateway_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"envelope is from gateway {envelope.gateway_id}, token is for {gateway_id}")
-    producer = request.app.state.producer
+    await _check_enrollment(service, envelope)
+    producer = service.producer
     if producer is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is not configured (no Kafka)")
-    topic = request.app.state.topics.raw_readings
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
     try:
-        record = await producer.send_and_wait(topic, body, key=envelope.subject.encode())
+        record = await producer.send_and_wait(service.topic, body,
+                                              key=envelope.subject.encode())
     except Exception as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"broker unavailable, retry later: {exc}") from None
+                            f"broker unavailable, retry later: {exc}",
+                            headers={"Retry-After": "5"}) from None
+    service.seen(gateway_id)
     metrics.INGESTED.inc()
-    return Accepted(batch_id=envelope.batch_id, topic=topic, partition=record.partition,
-                    offset=record.offset)
+    devices, version = service.board.latest(gateway_id)
+    return Accepted(batch_id=envelope.batch_id, topic=service.topic, partition=record.partition,
+                    offset=record.offset, persisted=Persisted(devices=devices, version=version))
+
+
+@router.get("/v1/gateways/{gateway_id}/watermarks")
+async def watermarks(gateway_id: str, who: Gateway, service: Service,
+                     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                     wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0) -> Persisted:
+    """This gateway's persisted watermarks; with ``wait_s``, answered as soon as their
+    version passes ``after`` (or when the wait ends)."""
+    service.seen(gateway_id)
+    devices, version = await service.board.wait(gateway_id, newer_than=after, timeout_s=wait_s)
+    return Persisted(devices=devices, version=version)
+
+
+async def _check_enrollment(service: Service, envelope: Envelope) -> None:
+    try:
+        access = await service.gateway_access(envelope.gateway_id)
+    except LookupUnavailable:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "enrollments cannot be checked now; retry later",
+                            headers={"Retry-After": "5"}) from None
+    if access is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"gateway {envelope.gateway_id} is not registered")
+    if access.status == "retired":
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"gateway {envelope.gateway_id} is retired; nothing more is taken "
+                            "from it (its spool keeps the data)")
+    if (envelope.device_id, envelope.subject) not in access.pairs:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"device {envelope.device_id} was never enrolled through gateway "
+                            f"{envelope.gateway_id} for subject {envelope.subject}")
 
 
 async def _read_bounded(request: Request) -> bytes:

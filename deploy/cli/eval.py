@@ -40,16 +40,18 @@ def chaos(
         help="Comma-separated faults, injected in this order: worker_sigkill, "
              "database_restart, broker_restart, gateway_sigkill, ble_link_loss, "
              "gateway_offline, poison_records, spool_overflow, hub_replaced, up_sighup, "
-             "worker_freeze.")] = ",".join(
+             "worker_freeze, overload.")] = ",".join(
         ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
          "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow",
-         "hub_replaced", "up_sighup", "worker_freeze")),
+         "hub_replaced", "up_sighup", "worker_freeze", "overload")),
     homes: Annotated[int, typer.Option(help="Simulated homes streaming throughout.")] = 3,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
     steady_s: Annotated[float, typer.Option(
         help="Real seconds of normal streaming before each fault and after the last.")] = 15.0,
     freeze_s: Annotated[float, typer.Option(
         help="worker_freeze: real seconds the stream worker stays stopped.")] = 600.0,
+    overload_s: Annotated[float, typer.Option(
+        help="overload: real seconds of 5x the homes with every core busy.")] = 300.0,
     keep: Annotated[Path | None, typer.Option(
         help="Keep servers' data and every process log in this directory.")] = None,
 ) -> None:
@@ -65,9 +67,11 @@ def chaos(
         fail("--steady-s must not be negative")
     if freeze_s <= 0:
         fail("--freeze-s must be positive")
+    if overload_s <= 0:
+        fail("--overload-s must be positive")
     try:
         result = run(names, homes=homes, speed=speed, steady_s=steady_s, freeze_s=freeze_s,
-                     keep=keep)
+                     overload_s=overload_s, keep=keep)
     except (ValueError, TimeoutError) as exc:
         fail(str(exc))
     print(to_json(result))

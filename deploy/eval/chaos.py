@@ -33,6 +33,11 @@ Faults, in order (each after a steady spell, each cleared before the next):
 - ``worker_freeze``: the stream worker is stopped (SIGSTOP) for ``freeze_s`` real seconds
   (600 by default: a long pause, a locked table), then continued: the backlog drains and
   gateways must not have re-sent what the broker held.
+- ``overload``: four times as many homes again join (5x the load) and a busy-loop process
+  per core leaves the machine no spare CPU, for ``overload_s`` real seconds (300 by
+  default); then the extra wearables stop (their gateways stay and drain) and the burn
+  ends. Nothing may be lost or doubled, the lag must be back within 10 minutes
+  (``recovery_s``), and gateways must not answer a slow platform with re-sends.
 
 Per fault: ``lost`` and ``doubled`` readings emitted while the fault was the latest one;
 ``recovery_s``, the wall time from clearing the fault until every home's newest stored
@@ -60,6 +65,7 @@ from typing import Any
 import msgspec
 from rich.console import Console
 
+from deploy.eval.cpu_burn import CpuBurn
 from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
 from deploy.eval.poison import hostile_records
@@ -76,13 +82,15 @@ from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
           "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "hub_replaced",
-          "up_sighup", "worker_freeze")
+          "up_sighup", "worker_freeze", "overload")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
 LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
 DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
 FREEZE_S = 600.0  # worker_freeze: real seconds the worker is stopped
+OVERLOAD_S = 300.0  # overload: real seconds of 5x the homes on a machine with no spare CPU
+OVERLOAD_HOMES_FACTOR = 5
 OVERFLOW_BUDGET_MB = 0.15  # spool_overflow: the small budget (an empty spool is ~40 kB)
 OVERFLOW_S = 30.0  # spool_overflow: real seconds the worker is stopped meanwhile
 IN_FLIGHT_S = 1.0  # real seconds from a notification to its receive stamp, at most
@@ -124,6 +132,8 @@ class FaultRecord:
     dead_lettered: int = 0  # ... and dead letters published from then until recovery
     hangup: Hangup | None = None  # up_sighup: how the hung-up `trialwire up` ended
     spool_dropped: int = 0  # spool_overflow: items the small spool dropped (its counters)
+    extra_homes: int = 0  # overload: homes added for its duration
+    burners: int = 0  # ... and busy-loop processes (one per core)
     loss_reports: int = 0  # ... and the loss reports its gateway sent for them
 
 
@@ -135,6 +145,7 @@ class ChaosRun:
     steady_s: float = 15.0  # real seconds of normal streaming before each fault
     recovery_timeout_s: float = 240.0
     freeze_s: float = FREEZE_S
+    overload_s: float = OVERLOAD_S
     report: Callable[[str], None] = _progress
     platform: Platform | None = None
     group: ProcessGroup | None = None
@@ -145,6 +156,7 @@ class ChaosRun:
     members: list[ChaosHome] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
     held: set[str] = field(default_factory=set)  # children the supervisor leaves down
+    departed: set[str] = field(default_factory=set)  # gateways whose wearables stopped
     kills: list[tuple[datetime, str]] = field(default_factory=list)  # (sim time, serial)
 
     # -- clock --------------------------------------------------------------------------
@@ -168,19 +180,28 @@ class ChaosRun:
         if not wait_for_tcp(hub_port, timeout=30):
             raise RuntimeError("the Bluetooth hub did not start")
         self.hub = f"127.0.0.1:{hub_port}"
+        self.real_start = datetime.now(UTC)
+        await self.add_homes(range(1, self.homes + 1))
+        self.report(f"{self.homes} home(s) streaming at {self.speed:g}x "
+                    f"({', '.join(d.value for d in DEVICES)})")
+
+    async def add_homes(self, seeds: range) -> list[ChaosHome]:
+        """Register a home per seed, then start its wearables and its gateway."""
+        assert self.platform is not None
+        assert self.group is not None
+        homes = []
         conn = await self.platform.connect()
         try:
-            for seed in range(1, self.homes + 1):
+            for seed in seeds:
                 config = gateway_config(seed, DEVICES, study="CHAOS", resend_after_s=20.0,
-                                        status_interval_s=2.0)
+                                        status_interval_s=2.0,
+                                        platform_group=self.platform.app_id)
                 await register(conn, config, since=self.start - timedelta(hours=1),
                                study_name="Chaos evaluation")
-                self.members.append(ChaosHome(seed, config,
-                                              self.root / f"emitted-{seed}.jsonl"))
+                homes.append(ChaosHome(seed, config, self.root / f"emitted-{seed}.jsonl"))
         finally:
             await conn.close()
-        self.real_start = datetime.now(UTC)
-        for home in self.members:
+        for home in homes:
             config_path = self.root / f"{home.gateway}.yaml"
             config_path.write_text(dump_config(home.config))
             self.group.start_cli(home.sim, [
@@ -194,8 +215,21 @@ class ChaosRun:
                 "--hub", self.hub, "--data-dir", str(self.root / home.gateway),
                 "--time-scale", str(self.speed), "--time-origin", self.start.isoformat(),
                 "--time-real-origin", self.real_start.isoformat(), "--log-level", "INFO"])
-        self.report(f"{self.homes} home(s) streaming at {self.speed:g}x "
-                    f"({', '.join(d.value for d in DEVICES)})")
+        self.members.extend(homes)
+        return homes
+
+    async def overload(self, record: FaultRecord) -> None:
+        """Four times as many homes again, and every core busy, for ``overload_s``; then
+        the extra homes' wearables stop (their gateways stay to drain) and the burn ends."""
+        assert self.group is not None
+        extra = await self.add_homes(range(self.homes + 1,
+                                           self.homes * OVERLOAD_HOMES_FACTOR + 1))
+        record.extra_homes = len(extra)
+        with CpuBurn(self.overload_s + 60.0) as burn:
+            record.burners = burn.cores
+            await asyncio.sleep(self.overload_s)
+        await asyncio.to_thread(self.group.stop, *(h.sim for h in extra))
+        self.departed.update(h.gateway for h in extra)
 
     def _env(self) -> dict[str, str]:
         assert self.platform is not None
@@ -274,6 +308,8 @@ class ChaosRun:
             await self.replace_hub(self.members[0])
         elif name == "up_sighup":
             record.hangup = await hang_up(self.root / "up-sighup")
+        elif name == "overload":
+            await self.overload(record)
         elif name == "worker_freeze":
             self.group.kill(WORKER, signal.SIGSTOP)
             try:
@@ -362,7 +398,7 @@ class ChaosRun:
         assert self.platform is not None
         began = time.monotonic()
         devices = [f"DEV-{d.serial}" for h in self.members for d in h.config.devices
-                   if d.type == DeviceType.SMARTWATCH]
+                   if d.type == DeviceType.SMARTWATCH and h.gateway not in self.departed]
         deadline = began + self.recovery_timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # the database may still be coming back
@@ -504,6 +540,8 @@ def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
                              if fault.poisoned else {})
     if fault.name == "spool_overflow":
         extra.update(spool_dropped=fault.spool_dropped, loss_reports=fault.loss_reports)
+    if fault.name == "overload":
+        extra.update(extra_homes=fault.extra_homes, burners=fault.burners)
     if fault.hangup is not None:
         extra.update(up_children=fault.hangup.children, up_exit_code=fault.hangup.exit_code,
                      stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans)
@@ -514,12 +552,14 @@ def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
 
 async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: float = 10.0,
                    steady_s: float = 15.0, freeze_s: float = FREEZE_S,
+                   overload_s: float = OVERLOAD_S,
                    report: Callable[[str], None] = _progress) -> dict[str, Any]:
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}")
     run = ChaosRun(root, homes=homes, speed=speed, steady_s=steady_s, report=report,
-                   freeze_s=freeze_s, recovery_timeout_s=max(240.0, freeze_s))
+                   freeze_s=freeze_s, overload_s=overload_s,
+                   recovery_timeout_s=max(240.0, freeze_s, 600.0 if "overload" in faults else 0))
     supervisor: asyncio.Task[None] | None = None
     try:
         await run.start_system()
@@ -545,14 +585,16 @@ async def evaluate(root: Path, faults: list[str], *, homes: int = 3, speed: floa
 
 
 def run(faults: list[str], *, homes: int, speed: float, steady_s: float = 15.0,
-        freeze_s: float = FREEZE_S, keep: Path | None = None) -> dict[str, Any]:
+        freeze_s: float = FREEZE_S, overload_s: float = OVERLOAD_S,
+        keep: Path | None = None) -> dict[str, Any]:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return asyncio.run(evaluate(keep, faults, homes=homes, speed=speed, steady_s=steady_s,
-                                    freeze_s=freeze_s))
+                                    freeze_s=freeze_s, overload_s=overload_s))
     with tempfile.TemporaryDirectory(prefix="trialwire-chaos-") as tmp:
         return asyncio.run(evaluate(Path(tmp), faults, homes=homes, speed=speed,
-                                    steady_s=steady_s, freeze_s=freeze_s))
+                                    steady_s=steady_s, freeze_s=freeze_s,
+                                    overload_s=overload_s))
 
 
 def to_json(result: dict[str, Any]) -> str:

@@ -57,7 +57,12 @@ class Platform:
                 "TRIALWIRE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": "true",
                 "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
-                "TRIALWIRE_STREAM_APP_ID": f"{self.kafka.topic_prefix}-stream"}
+                "TRIALWIRE_STREAM_APP_ID": self.app_id}
+
+    @property
+    def app_id(self) -> str:
+        """The stream workers' app id, which is also their consumer group."""
+        return f"{self.kafka.topic_prefix}-stream"
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         if self.workers is None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -43,3 +44,37 @@ async def study_of(conn: AsyncConnection[Any], *, gateway_id: str) -> str | None
 
 async def activate(conn: AsyncConnection[Any], *, gateway_id: str) -> None:
     await conn.execute("UPDATE gateways SET status = 'active' WHERE id = %s", (gateway_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAccess:
+    """What an upload from a gateway may carry: its study and status, and every
+    (device, subject) pair ever enrolled through it (the sink judges the times)."""
+
+    study: str
+    status: str
+    pairs: frozenset[tuple[str, str]]
+
+
+async def access(conn: AsyncConnection[Any], *, gateway_id: str) -> GatewayAccess | None:
+    """The gateway's study, status and enrolled (device, subject) pairs; None if unknown."""
+    cur = await conn.execute("SELECT study_code, status FROM gateways WHERE id = %s",
+                             (gateway_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    cur = await conn.execute(
+        "SELECT DISTINCT device_id, subject_code FROM enrollments WHERE gateway_id = %s",
+        (gateway_id,))
+    pairs = frozenset((device, subject) for device, subject in await cur.fetchall())
+    return GatewayAccess(study=row[0], status=row[1], pairs=pairs)
+
+
+async def mark_seen(conn: AsyncConnection[Any], *, seen: dict[str, datetime]) -> None:
+    """Record when each gateway was last heard from (never moving the time back)."""
+    if not seen:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "UPDATE gateways SET last_seen_at = greatest(last_seen_at, %s) WHERE id = %s",
+            [(at, gateway_id) for gateway_id, at in sorted(seen.items())])

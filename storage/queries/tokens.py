@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from storage import credential_events
 from storage.queries._rows import fetch_one
 
 
@@ -60,7 +61,10 @@ async def revoke_token(conn: AsyncConnection[Any], *, token_id: str) -> bool:
     cur = await conn.execute(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
         (token_id,))
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    await credential_events.announce(conn, credential_events.token_changed(token_id))
+    return True
 
 
 async def insert_enrollment_token(conn: AsyncConnection[Any], *, token_id: str,

@@ -3,19 +3,24 @@ subject, exactly as if the gateway had produced it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from api.auth.roles import Role
-from api.auth.tokens import create_token
+from api.auth.tokens import create_token, parse, revoke
 from api.main import create_app
 from deploy.bench.seed import seed_study
+from storage import credential_events
 from storage.settings import DatabaseSettings
+from stream.contract.watermark import Watermark
+from stream.contract.watermark import encode as encode_watermark
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 from tests.integration.api.conftest import Api
@@ -78,3 +83,107 @@ async def test_without_kafka_ingest_answers_503(api: Api) -> None:
     response = await api.client.post("/v1/gateways/GW-1/envelopes", content=hr_envelope(0, [70.0]),
                                      headers=api.headers("gateway"))
     assert response.status_code == 503
+
+
+async def test_edge_checks_enrollment_and_follows_revocation_and_retirement(
+        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+    """Enrollment is checked at the edge (a device never enrolled through this gateway for
+    this subject: 403); a revoked token and a retired gateway are refused at once
+    (PostgreSQL notices), although both were cached by an accepted upload before."""
+    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
+    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await seed_study(conn, subjects=2)
+        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        second = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        await conn.commit()
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    post = "/v1/gateways/GW-1/envelopes"
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        await asyncio.wait_for(app.state.ingest.listening.wait(), 30)
+        assert (await client.post(post, content=hr_envelope(0, [70.0]),
+                                  headers=headers)).status_code == 202
+        foreign = await client.post(post, headers=headers, content=hr_envelope(
+            0, [70.0], device="W-2", subject="S-2"))
+        assert foreign.status_code == 403 and "never enrolled" in foreign.json()["detail"]
+        wrong_subject = await client.post(post, headers=headers, content=hr_envelope(
+            0, [70.0], subject="S-2"))
+        assert wrong_subject.status_code == 403
+
+        async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+            assert await revoke(conn, parse(token)[0])  # type: ignore[index]
+            await conn.commit()
+        assert await _refused_within(client, post, headers, 401)
+        other = {**headers, "Authorization": f"Bearer {second}"}
+        assert (await client.post(post, content=hr_envelope(1, [71.0]),
+                                  headers=other)).status_code == 202
+
+        async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+            await conn.execute("UPDATE gateways SET status = 'retired' WHERE id = 'GW-1'")
+            await credential_events.announce(conn, credential_events.gateway_changed("GW-1"))
+            await conn.commit()
+        assert await _refused_within(client, post, other, 403)
+        retired = await client.post(post, content=hr_envelope(2, [72.0]), headers=other)
+        assert "retired" in retired.json()["detail"]
+
+
+async def _refused_within(client: httpx.AsyncClient, path: str, headers: dict[str, str],
+                          code: int, within_s: float = 5.0) -> bool:
+    """Whether an upload is refused with ``code`` within ``within_s`` (a notice travels
+    through PostgreSQL; the cache alone would take 30 s)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        answer = await client.post(path, content=hr_envelope(9, [70.0]), headers=headers)
+        if answer.status_code == code:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_a_gateway_gets_its_own_watermarks_only(
+        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+    """The answer to an upload and the long-poll carry this gateway's persisted watermarks,
+    never another gateway's, and the long-poll wakes when a new one is published."""
+    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
+    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await seed_study(conn, subjects=2)
+        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        await conn.commit()
+    await _publish(kafka, Watermark(gateway_id="GW-1", devices={"W-1": 41},
+                                    at=datetime.now(UTC)),
+                   Watermark(gateway_id="GW-2", devices={"W-2": 99}, at=datetime.now(UTC)))
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        marks = (await client.get("/v1/gateways/GW-1/watermarks",
+                                  params={"wait_s": 10}, headers=headers)).json()
+        assert marks["devices"] == {"W-1": 41}
+        accepted = await client.post("/v1/gateways/GW-1/envelopes",
+                                     content=hr_envelope(42, [70.0]), headers=headers)
+        assert accepted.json()["persisted"] == marks
+        poll = asyncio.create_task(client.get(
+            "/v1/gateways/GW-1/watermarks", headers=headers,
+            params={"after": marks["version"], "wait_s": 20}))
+        await asyncio.sleep(0.5)
+        assert not poll.done()  # nothing new: the long-poll waits
+        await _publish(kafka, Watermark(gateway_id="GW-1", devices={"W-1": 42},
+                                        at=datetime.now(UTC)))
+        newer = (await asyncio.wait_for(poll, 15)).json()
+        assert newer["devices"] == {"W-1": 42} and newer["version"] > marks["version"]
+        assert (await client.get("/v1/gateways/GW-2/watermarks",
+                                 headers=headers)).status_code == 403
+
+
+async def _publish(kafka: KafkaSettings, *marks: Watermark) -> None:
+    producer = AIOKafkaProducer(**kafka.producer_config())
+    await producer.start()
+    try:
+        for mark in marks:
+            await producer.send_and_wait(kafka.topics.watermarks, encode_watermark(mark),
+                                         key=mark.gateway_id.encode())
+    finally:
+        await producer.stop()
