@@ -7,7 +7,7 @@ batched (an envelope is built and stored with the batch) → sent (Kafka acknowl
 deleted when the per-device persisted watermark passes its ``gseq``. The broker's
 acknowledgement (partition, offset) is kept with the batch: a batch not persisted
 ``resend_after_s`` after sending is checked against the broker and sent again, byte for
-byte (same batch id), only if the broker lost it (``gateway/loss_evidence.py``).
+byte (same batch id), only if the broker lost it (``stream/contract/loss_evidence.py``).
 
 Numbering starts, for a new spool, at ``sequence_base``: its creation time in seconds
 shifted left by 24 bits. A hub replaced or re-imaged under the same gateway id starts a
@@ -40,8 +40,8 @@ from pathlib import Path
 
 import msgspec
 
-from gateway.loss_evidence import AckedBatch
 from stream.contract.envelope import WireReading, WireSegment
+from stream.contract.loss_evidence import AckedBatch, digest
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +359,8 @@ class Spool:
                 " FROM batches"
                 " WHERE state = 'sent' AND coalesce(checked_at, sent_at) < ?"
                 " ORDER BY ack_partition, ack_offset", (now - resend_after_s,)).fetchall()
-        return [AckedBatch(*r) for r in rows]
+        return [AckedBatch(batch_id, partition, offset, digest(envelope), sent_at, attempts)
+                for batch_id, partition, offset, envelope, sent_at, attempts in rows]
 
     def mark_checked(self, held: list[str], lost: list[str], now: float | None = None) -> None:
         """Record a check against the broker: ``held`` batches wait again, ``lost`` ones

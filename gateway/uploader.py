@@ -5,7 +5,7 @@ platform reports persisted.
   ``batch_linger_ms``) and stored with their envelope before the first send.
 - Sends go out in spool order per device; an acknowledged batch is marked sent.
 - A sent batch the sink has not reported persisted after ``resend_after_s`` is checked
-  against the broker (``gateway/loss_evidence.py``) and sent again, byte for byte, only if
+  against the broker (``stream/contract/loss_evidence.py``) and sent again, byte for byte, only if
   the broker lost it (an in-memory broker restarting, retention). A worker that is merely
   behind sees no re-sends: a slow platform gets less traffic, never more. The sink's
   writes are idempotent, so a re-send never doubles a row.
@@ -29,14 +29,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from gateway import retry_policy
-from gateway.broker_log import BrokerLog
-from gateway.loss_evidence import (
-    lost_batches,
-    platform_position_unknown,
-    probe_offsets,
-    skipped_batches,
-    stale_batches,
-)
 from gateway.retry_policy import BROKER_TRANSIENT
 from gateway.spool import Batch, DroppedRange, Spool
 from gateway.wallclock import Clock
@@ -50,7 +42,15 @@ from stream.contract.envelope import (
 )
 from stream.contract.envelope import encode as encode_envelope
 from stream.contract.gateway_config import GatewayConfig
+from stream.contract.loss_evidence import (
+    AckedBatch,
+    Verdict,
+    backed_off,
+    judge,
+    probe_offsets,
+)
 from stream.contract.status import UploadStatus
+from stream.kafka.broker_log import BrokerLog
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -189,15 +189,18 @@ class Uploader:
         if not overdue:
             return 0
         logs = await self._broker_log.describe(probe_offsets(overdue))
-        lost = set(lost_batches(overdue, logs))
-        held = [b for b in overdue if b.batch_id not in lost and b.partition in logs]
-        passed = set(skipped_batches(held, logs))
-        skipped = set(stale_batches([b for b in held if b.batch_id in passed], now=time.time(),
-                                    unpersisted_s=self.config.resend_after_s,
-                                    limit=STALE_RESENDS_PER_CHECK))
-        stale = set(stale_batches(platform_position_unknown(held, logs), now=time.time(),
-                                  unpersisted_s=self.config.resend_unpersisted_after_s,
-                                  limit=STALE_RESENDS_PER_CHECK))
+        verdicts = judge(overdue, logs)
+
+        def having(verdict: Verdict) -> list[AckedBatch]:
+            return [b for b in overdue if verdicts[b.batch_id] is verdict]
+        lost = {b.batch_id for b in having(Verdict.LOST)}
+        skipped = set(backed_off(having(Verdict.SKIPPED), now=time.time(),
+                                 base_s=self.config.resend_after_s,
+                                 limit=STALE_RESENDS_PER_CHECK))
+        stale = set(backed_off(having(Verdict.UNKNOWN), now=time.time(),
+                               base_s=self.config.resend_unpersisted_after_s,
+                               limit=STALE_RESENDS_PER_CHECK))
+        held = [b for b in overdue if verdicts[b.batch_id] is not Verdict.UNANSWERED]
         again = lost | skipped | stale
         await asyncio.to_thread(self.spool.mark_checked,
                                 [b.batch_id for b in held if b.batch_id not in again],

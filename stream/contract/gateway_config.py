@@ -34,7 +34,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # An unpersisted batch is checked against the broker after this, and re-sent only if
     # the broker lost it or the platform's consumer group read past it without storing it;
     # where that group's position is unknown, one the broker holds is re-sent after
-    # resend_unpersisted_after_s, then twice that, and so on (gateway/loss_evidence.py).
+    # resend_unpersisted_after_s, then twice that, and so on (stream/contract/loss_evidence.py).
     resend_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     resend_unpersisted_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # The stream worker's consumer group (its app id, `TRIALWIRE_STREAM_APP_ID`).

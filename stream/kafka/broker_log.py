@@ -1,6 +1,7 @@
 """Ask the broker what it still holds of the raw topic: log start and end per partition,
 the record at one offset, and how far the stream worker's consumer group has read (the
-evidence ``gateway/loss_evidence.py`` judges)."""
+evidence ``stream/contract/loss_evidence.py`` judges). Used by a gateway uploading to
+Kafka itself, and by the ingest service for gateways uploading over HTTPS."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from gateway.loss_evidence import PartitionLog
+from stream.contract.loss_evidence import PartitionLog, digest
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ class BrokerLog:
             start, end = starts[tp], ends[tp]
             if start <= offset < end:
                 value = await self._read_at(consumer, tp, offset)
-                out[tp.partition] = PartitionLog(start, end, offset, value,
-                                                 committed.get(tp.partition))
+                out[tp.partition] = PartitionLog(
+                    start, end, offset, None if value is None else digest(value),
+                    committed.get(tp.partition))
             else:  # out of range already says lost; nothing to read
                 out[tp.partition] = PartitionLog(start, end, committed=committed.get(tp.partition))
         return out
