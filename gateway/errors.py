@@ -45,3 +45,21 @@ class MetricsPortError(GatewayError, OSError):
     """The Prometheus endpoint could not bind its address (taken, or not this host's)."""
 
     reason = "metrics_port_unavailable"
+
+
+class PlatformUnavailable(GatewayError):
+    """The platform cannot take uploads now (broker away, ingest overloaded or down);
+    retried after ``retry_after_s`` if it said so, else with the usual backoff."""
+
+    reason = "platform_unavailable"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UploadRefused(GatewayError):
+    """The platform refuses this gateway (revoked or expired token, retired gateway): the
+    spool keeps everything, and uploading is tried again only now and then."""
+
+    reason = "upload_refused"

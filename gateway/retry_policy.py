@@ -14,10 +14,14 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from bleak.exc import BleakError
 
+from gateway.errors import PlatformUnavailable
+
 # A radio that lost the device, a connect that timed out, a socket the stack closed.
 BLE_TRANSIENT: tuple[type[Exception], ...] = (BleakError, TimeoutError, OSError)
 # The broker is restarting, unreachable, or slow to acknowledge.
 BROKER_TRANSIENT: tuple[type[Exception], ...] = (KafkaError, TimeoutError, OSError)
+# ... and the same through whichever transport uploads (the ingest service says so itself).
+UPLOAD_TRANSIENT: tuple[type[Exception], ...] = (*BROKER_TRANSIENT, PlatformUnavailable)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,13 @@ the watermark follower, status telemetry and the unknown-device watch, run toget
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
 from gateway.device_session import DeviceSession
+from gateway.errors import UploadRefused
+from gateway.kafka_transport import KafkaTransport
+from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.scanner import UnknownDeviceWatch
 from gateway.spool import Spool
 from gateway.spool_writer import SpoolWriter
@@ -24,6 +23,8 @@ from stream.contract.status import DeviceStatus, GatewayStatus, SpoolStatus, Upl
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
+
+STATUS_NOT_SENT: tuple[type[Exception], ...] = (*UPLOAD_TRANSIENT, UploadRefused)
 
 
 def spool_path(config: GatewayConfig, data_dir: Path) -> Path:
@@ -53,12 +54,13 @@ class Gateway:
             for d in config.devices
         ]
         self.clock_estimates: dict[str, ClockEstimate] = {}
-        self.uploader = Uploader(config=config, spool=self.spool, kafka=kafka,
+        self.transport = KafkaTransport(config=config, kafka=kafka,
+                                        on_stall=lambda s: self.uploader.report_stall(s))
+        self.uploader = Uploader(config=config, spool=self.spool, transport=self.transport,
                                  status=self.upload_status, clock=self.clock,
                                  clock_estimates=self.clock_estimates)
         self.unknown = UnknownDeviceWatch({d.address for d in config.devices}, scanner_backend)
         self._tasks: list[asyncio.Task[None]] = []
-        self._status_producer: AIOKafkaProducer | None = None
 
     def status(self) -> GatewayStatus:
         depth = self.spool.depth()
@@ -91,21 +93,11 @@ class Gateway:
                 current = await asyncio.to_thread(self.status)
                 await asyncio.to_thread(self._write_status_file, current)
                 try:
-                    if self._status_producer is None:
-                        producer = AIOKafkaProducer(**self.kafka.producer_config())
-                        await producer.start()
-                        self._status_producer = producer
-                    await asyncio.wait_for(self._status_producer.send_and_wait(
-                        self.kafka.topics.status, status_codec.encode(current),
-                        key=self.config.gateway_id.encode()), 10)
+                    await self.transport.publish_status(current)
                     last_shape = shape
                     next_at = loop.time() + self.config.status_interval_s
-                except (KafkaError, TimeoutError, OSError) as exc:
+                except STATUS_NOT_SENT as exc:
                     logger.debug("status not sent: %s", exc)
-                    producer, self._status_producer = self._status_producer, None
-                    if producer is not None:
-                        with contextlib.suppress(Exception):
-                            await producer.stop()
             await asyncio.sleep(1.0)
 
     def _write_status_file(self, current: GatewayStatus) -> None:
@@ -138,9 +130,6 @@ class Gateway:
         await self.unknown.stop()
         await self.writer.stop()
         await self.uploader.close()
-        if self._status_producer is not None:
-            with contextlib.suppress(Exception):
-                await self._status_producer.stop()
         self.spool.close()
 
     async def run_forever(self) -> None:

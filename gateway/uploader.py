@@ -1,22 +1,24 @@
-"""Upload: cut envelopes from the spool, send them with acks=all, and delete what the
+"""Upload: cut envelopes from the spool, send them through the platform transport
+(``gateway/transport.py``: the ingest service over HTTPS, or Kafka), and delete what the
 platform reports persisted.
 
 - Batches are cut per device (up to ``batch_max_items``, or older than
   ``batch_linger_ms``) and stored with their envelope before the first send.
 - Sends go out in spool order per device; an acknowledged batch is marked sent.
-- A sent batch the sink has not reported persisted after ``resend_after_s`` is checked
-  against the broker (``stream/contract/loss_evidence.py``) and sent again, byte for byte, only if
-  the broker lost it (an in-memory broker restarting, retention). A worker that is merely
-  behind sees no re-sends: a slow platform gets less traffic, never more. The sink's
-  writes are idempotent, so a re-send never doubles a row.
-- Broker outages pause uploading (items keep accumulating in the spool) and uploading
-  resumes on its own; nothing is dropped for being unsendable.
+- A sent batch the sink has not reported persisted after ``resend_after_s`` is judged on
+  the platform's evidence (``stream/contract/loss_evidence.py``) and sent again, byte for
+  byte, only if the broker lost it or the platform read past it unstored. A worker that is
+  merely behind sees no re-sends: a slow platform gets less traffic, never more. The
+  sink's writes are idempotent, so a re-send never doubles a row.
+- Outages pause uploading (items keep accumulating in the spool) and uploading resumes on
+  its own, after the platform's Retry-After where it gave one; nothing is dropped for
+  being unsendable. A platform that refuses the gateway (revoked token, retired gateway)
+  is asked again only every ``REFUSED_RETRY_S``; the spool keeps the data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -25,14 +27,13 @@ from datetime import datetime
 
 import msgspec
 import stamina
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from gateway import retry_policy
-from gateway.retry_policy import BROKER_TRANSIENT
+from gateway.errors import PlatformUnavailable, UploadRefused
+from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.spool import Batch, DroppedRange, Spool
+from gateway.transport import Transport
 from gateway.wallclock import Clock
-from stream.contract import watermark as watermarks
 from stream.contract.envelope import (
     ClockEstimate,
     DroppedData,
@@ -42,47 +43,48 @@ from stream.contract.envelope import (
 )
 from stream.contract.envelope import encode as encode_envelope
 from stream.contract.gateway_config import GatewayConfig
-from stream.contract.loss_evidence import (
-    AckedBatch,
-    Verdict,
-    backed_off,
-    judge,
-    probe_offsets,
-)
+from stream.contract.loss_evidence import AckedBatch, Verdict, backed_off
 from stream.contract.status import UploadStatus
-from stream.kafka.broker_log import BrokerLog
-from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 60.0
-ACK_STALL_S = 3.0
-WATERMARK_PARTITIONS_CHECK_S = 10.0
 STALE_RESENDS_PER_CHECK = 100  # a cap on what one check re-sends for want of persistence
+REFUSED_RETRY_S = 60.0
 _reading_decoder = msgspec.json.Decoder(WireReading)
 _segment_decoder = msgspec.json.Decoder(WireSegment)
 
 
 class Uploader:
-    def __init__(self, *, config: GatewayConfig, spool: Spool, kafka: KafkaSettings,
+    def __init__(self, *, config: GatewayConfig, spool: Spool, transport: Transport,
                  status: UploadStatus, clock: Clock,
                  clock_estimates: dict[str, ClockEstimate] | None = None) -> None:
         self.config = config
         self.spool = spool
-        self.kafka = kafka
+        self.transport = transport
         self.status = status
         self.clock = clock
         self.clock_estimates = clock_estimates if clock_estimates is not None else {}
         self._types = {d.id: d.type.value for d in config.devices}
-        self._producer: AIOKafkaProducer | None = None
-        # Notification → Kafka acknowledgement, per item, most recent first out.
+        # Notification → acknowledgement, per item, most recent first out.
         self.latencies_ms: deque[float] = deque(maxlen=20_000)
         self.tick_s = max(0.1, config.batch_linger_ms / 2000)
         self.check_every_s = min(5.0, config.resend_after_s / 2)
-        self._broker_log = BrokerLog(kafka, config.platform_group)
         self._next_check = 0.0
 
     # -- envelopes ----------------------------------------------------------------------
+
+    def _envelope(self, device_id: str, gseq_from: int, gseq_to: int,
+                  **content: object) -> tuple[str, bytes]:
+        """An envelope of this gateway's ``device_id`` for a sequence range, with its
+        readings/segments or a loss report as ``content``."""
+        batch_id = str(uuid.uuid4())
+        envelope = Envelope(
+            batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=device_id,
+            device_type=self._types.get(device_id, "unknown"), subject=self.config.subject,
+            seq_from=gseq_from, seq_to=gseq_to, sent_at=self.clock.now(),
+            starts_spool=gseq_from == self.spool.sequence_base,
+            **content)  # type: ignore[arg-type]  # Envelope's own fields, checked by msgspec
+        return batch_id, encode_envelope(envelope)
 
     def build_envelope(self, device_id: str, gseq_from: int, gseq_to: int,
                        payloads: list[bytes], kinds: list[str]) -> tuple[str, bytes]:
@@ -90,42 +92,17 @@ class Uploader:
                     if k == "reading"]
         segments = [_segment_decoder.decode(p) for p, k in zip(payloads, kinds, strict=True)
                     if k == "segment"]
-        batch_id = str(uuid.uuid4())
-        envelope = Envelope(
-            batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=device_id,
-            device_type=self._types.get(device_id, "unknown"), subject=self.config.subject,
-            seq_from=gseq_from, seq_to=gseq_to, sent_at=self.clock.now(),
-            readings=readings, segments=segments, clock=self.clock_estimates.get(device_id),
-            starts_spool=gseq_from == self.spool.sequence_base)
-        return batch_id, encode_envelope(envelope)
-
-    # -- sending ------------------------------------------------------------------------
-
-    async def _producer_ready(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(**self.kafka.producer_config())
-            await producer.start()
-            self._producer = producer
-        return self._producer
-
-    async def _drop_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5)
+        return self._envelope(device_id, gseq_from, gseq_to, readings=readings,
+                              segments=segments, clock=self.clock_estimates.get(device_id))
 
     def build_loss_report(self, dropped: DroppedRange) -> tuple[str, bytes]:
         """The envelope reporting a range the spool dropped, in place of its data."""
-        batch_id = str(uuid.uuid4())
-        envelope = Envelope(
-            batch_id=batch_id, gateway_id=self.config.gateway_id, device_id=dropped.device_id,
-            device_type=self._types.get(dropped.device_id, "unknown"),
-            subject=self.config.subject, seq_from=dropped.gseq_from, seq_to=dropped.gseq_to,
-            sent_at=self.clock.now(), starts_spool=dropped.gseq_from == self.spool.sequence_base,
-            dropped=DroppedData(
-                items=dropped.items, first=datetime.fromisoformat(dropped.first),
-                last=datetime.fromisoformat(dropped.last)))
-        return batch_id, encode_envelope(envelope)
+        return self._envelope(dropped.device_id, dropped.gseq_from, dropped.gseq_to,
+                              dropped=DroppedData(items=dropped.items,
+                                                  first=datetime.fromisoformat(dropped.first),
+                                                  last=datetime.fromisoformat(dropped.last)))
+
+    # -- sending ------------------------------------------------------------------------
 
     def _cut_and_list(self) -> list[Batch]:
         """One trip to the spool thread: cut loss reports and new batches, then list what
@@ -140,20 +117,12 @@ class Uploader:
         due = await asyncio.to_thread(self._cut_and_list)
         if not due:
             return 0
-        producer = await self._producer_ready()
         sent = 0
-        pending: list[tuple[Batch, asyncio.Future[object]]] = []
-        for batch in due:
-            future = await producer.send(self.kafka.topics.raw_readings, batch.envelope,
-                                         key=self.config.subject.encode())
-            pending.append((batch, future))
-        for batch, future in pending:
-            metadata = await self._await_ack(future)
+        async for batch, placed in self.transport.send(due):
             acked = time.time()
             received = await asyncio.to_thread(
-                self.spool.mark_sent, batch.batch_id, acked,
-                partition=getattr(metadata, "partition", None),
-                offset=getattr(metadata, "offset", None))
+                self.spool.mark_sent, batch.batch_id, acked, partition=placed.partition,
+                offset=placed.offset)
             self.latencies_ms.extend((acked - t) * 1000 for t in received)
             sent += 1
             if batch.attempts:
@@ -164,35 +133,25 @@ class Uploader:
         self.status.last_error = None
         return sent
 
-    async def _await_ack(self, future: asyncio.Future[object]) -> object:
-        """Wait for an acknowledgement (the record's metadata); a broker silent for
-        ACK_STALL_S shows as unreachable."""
-        waited = 0.0
-        while True:
-            done, _ = await asyncio.wait({future}, timeout=ACK_STALL_S)
-            if done:
-                return future.result()  # raises the producer's error, if any
-            waited += ACK_STALL_S
-            self.status.broker_reachable = False
-            self.status.last_error = f"no acknowledgement for {waited:.0f} s"
-            if waited >= SEND_TIMEOUT_S:
-                raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
+    def report_stall(self, waited_s: float) -> None:
+        """The platform has not acknowledged for ``waited_s``: show it unreachable."""
+        self.status.broker_reachable = False
+        self.status.last_error = f"no acknowledgement for {waited_s:.0f} s"
 
     async def check_overdue(self) -> int:
-        """Ask the broker about batches overdue for a persisted watermark. Due again: those
-        it lost, those the platform read past without storing (each backing off), and,
-        where the platform's position is unknown, those unpersisted for long (backing off,
-        capped per check). The rest wait another ``resend_after_s``. Returns how many are
-        due again."""
+        """Judge batches overdue for a persisted watermark on the platform's evidence. Due
+        again: those the broker lost, those the platform read past without storing (each
+        backing off), and, where the platform's position is unknown, those unpersisted for
+        long (backing off, capped per check). The rest wait another ``resend_after_s``.
+        Returns how many are due again."""
         overdue = await asyncio.to_thread(self.spool.overdue_batches,
                                           resend_after_s=self.config.resend_after_s)
         if not overdue:
             return 0
-        logs = await self._broker_log.describe(probe_offsets(overdue))
-        verdicts = judge(overdue, logs)
+        verdicts = await self.transport.judge(overdue)
 
         def having(verdict: Verdict) -> list[AckedBatch]:
-            return [b for b in overdue if verdicts[b.batch_id] is verdict]
+            return [b for b in overdue if verdicts.get(b.batch_id) is verdict]
         lost = {b.batch_id for b in having(Verdict.LOST)}
         skipped = set(backed_off(having(Verdict.SKIPPED), now=time.time(),
                                  base_s=self.config.resend_after_s,
@@ -200,10 +159,11 @@ class Uploader:
         stale = set(backed_off(having(Verdict.UNKNOWN), now=time.time(),
                                base_s=self.config.resend_unpersisted_after_s,
                                limit=STALE_RESENDS_PER_CHECK))
-        held = [b for b in overdue if verdicts[b.batch_id] is not Verdict.UNANSWERED]
+        answered = [b for b in overdue
+                    if verdicts.get(b.batch_id, Verdict.UNANSWERED) is not Verdict.UNANSWERED]
         again = lost | skipped | stale
         await asyncio.to_thread(self.spool.mark_checked,
-                                [b.batch_id for b in held if b.batch_id not in again],
+                                [b.batch_id for b in answered if b.batch_id not in again],
                                 sorted(again))
         if lost:
             self.status.lost_by_broker += len(lost)
@@ -237,87 +197,63 @@ class Uploader:
                 "count": float(len(values))}
 
     async def run(self) -> None:
-        """Send what is due every tick; while the broker is away, retry with backoff."""
+        """Send what is due every tick; while the platform is away, retry with backoff (or
+        after its Retry-After); while it refuses this gateway, ask again now and then."""
         while True:
-            async for attempt in stamina.retry_context(on=BROKER_TRANSIENT, attempts=None,
+            try:
+                await self._upload_until_refused()
+            except UploadRefused as exc:
+                self.status.broker_reachable = False
+                self.status.last_error = f"refused by the platform: {exc}"
+                logger.error("upload refused by the platform (%s); the spool keeps "
+                             "everything; asking again in %.0f s", exc, REFUSED_RETRY_S)
+                await asyncio.sleep(REFUSED_RETRY_S)
+
+    async def _upload_until_refused(self) -> None:
+        while True:
+            async for attempt in stamina.retry_context(on=UPLOAD_TRANSIENT, attempts=None,
                                                        **retry_policy.BROKER.stamina_kwargs()):
                 with attempt:
                     try:
                         await self.send_due()
                         await self._check_now_and_then()
-                    except BROKER_TRANSIENT as exc:
+                    except UPLOAD_TRANSIENT as exc:
                         self.status.broker_reachable = False
                         self.status.last_error = f"{type(exc).__name__}: {exc}"
                         logger.warning("upload paused (%s); retrying", exc)
-                        await self._drop_producer()
-                        await self._broker_log.close()
+                        if isinstance(exc, PlatformUnavailable) and exc.retry_after_s:
+                            await asyncio.sleep(exc.retry_after_s)  # as the platform asked
                         raise
             await asyncio.sleep(self.tick_s)
 
     async def close(self) -> None:
-        await self._drop_producer()
-        await self._broker_log.close()
+        await self.transport.close()
 
     # -- watermarks ---------------------------------------------------------------------
 
     async def follow_watermarks(self) -> None:
-        """Apply persisted watermarks for this gateway (all partitions, filtered by key)."""
-        async for attempt in stamina.retry_context(on=BROKER_TRANSIENT, attempts=None,
+        """Apply this gateway's persisted watermarks as they arrive; reconnect on errors."""
+        while True:
+            try:
+                await self._follow_until_refused()
+            except UploadRefused as exc:
+                logger.error("watermarks refused by the platform (%s); asking again in "
+                             "%.0f s", exc, REFUSED_RETRY_S)
+                await asyncio.sleep(REFUSED_RETRY_S)
+
+    async def _follow_until_refused(self) -> None:
+        async for attempt in stamina.retry_context(on=UPLOAD_TRANSIENT, attempts=None,
                                                    **retry_policy.BROKER.stamina_kwargs()):
             with attempt:
                 try:
-                    await self._apply_watermarks()
-                except BROKER_TRANSIENT as exc:
-                    logger.warning("watermark consumer: %s; reconnecting", exc)
+                    async for marks in self.transport.persisted():
+                        await self.apply_watermarks(marks)
+                except UPLOAD_TRANSIENT as exc:
+                    logger.warning("watermarks: %s; reconnecting", exc)
                     raise
 
-    async def _apply_watermarks(self) -> None:
-        """One consumer session: free spooled items as watermarks arrive, until an error.
-
-        The topic's partitions are looked up again every ``WATERMARK_PARTITIONS_CHECK_S``:
-        a broker that restarted empty (or an operator adding partitions) can bring the
-        topic back with more partitions, and a watermark there must not go unread."""
-        key = self.config.gateway_id.encode()
-        topic = self.kafka.topics.watermarks
-        config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
-        config["fetch_max_wait_ms"] = 1000  # watermarks are not urgent: poll gently
-        # The client's own view of the partitions, refreshed this often (not every 5 min).
-        config["metadata_max_age_ms"] = int(WATERMARK_PARTITIONS_CHECK_S * 1000)
-        consumer = AIOKafkaConsumer(**config)
-        try:
-            await consumer.start()
-            assigned: set[int] = set()
-            next_check = 0.0
-            while True:
-                if time.monotonic() >= next_check:
-                    # The topic may not exist yet: the metadata refresh will show it.
-                    partitions = consumer.partitions_for_topic(topic) or set()
-                    if partitions and partitions != assigned:
-                        consumer.assign([TopicPartition(topic, p) for p in partitions])
-                        assigned = set(partitions)
-                    next_check = time.monotonic() + (
-                        WATERMARK_PARTITIONS_CHECK_S if assigned else 1.0)
-                if not assigned:
-                    await asyncio.sleep(1.0)
-                    continue
-                fetched = await consumer.getmany(timeout_ms=1000)
-                for message in (m for records in fetched.values() for m in records):
-                    if message.key == key:
-                        await self._apply_watermark_message(message.value)
-                if fetched:
-                    with contextlib.suppress(KafkaError):
-                        await consumer.commit()
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-
-    async def _apply_watermark_message(self, value: bytes | None) -> None:
-        try:
-            wm = watermarks.decode(value or b"")
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            logger.warning("ignoring a malformed watermark message")
-            return
-        for device_id, through in wm.devices.items():
+    async def apply_watermarks(self, marks: dict[str, int]) -> None:
+        for device_id, through in marks.items():
             deleted = await asyncio.to_thread(self.spool.apply_watermark, device_id, through)
             logger.debug("%s persisted through %d: %d item(s) freed", device_id, through,
                          deleted)

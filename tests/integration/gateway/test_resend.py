@@ -19,6 +19,7 @@ from aiokafka.structs import OffsetAndMetadata
 from deploy.eval.homes import gateway_config
 from deploy.services import EmbeddedBroker
 from devices.catalog import DeviceType
+from gateway.kafka_transport import KafkaTransport
 from gateway.spool import PendingItem, Spool
 from gateway.uploader import Uploader
 from gateway.wallclock import SystemClock
@@ -57,8 +58,8 @@ async def test_resend_only_what_the_broker_lost(tmp_path: Path) -> None:
     device = config.devices[0].id
     spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
     status = UploadStatus()
-    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=status,
-                        clock=SystemClock())
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=KafkaTransport(config=config, kafka=kafka))
     try:
         await ensure_topics(kafka)
         spool.write([PendingItem(device, reading(at=i)) for i in range(50)])
@@ -111,8 +112,8 @@ async def test_resend_what_the_platform_read_past_and_nothing_it_has_not_reached
     device = config.devices[0].id
     spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
     status = UploadStatus()
-    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=status,
-                        clock=SystemClock())
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=KafkaTransport(config=config, kafka=kafka))
     try:
         await ensure_topics(kafka)
         spool.write([PendingItem(device, reading(at=i)) for i in range(50)])
@@ -147,8 +148,8 @@ async def test_watermarks_still_arrive_when_the_topic_returns_with_more_partitio
     config = gateway_config(8, (DeviceType.SMARTWATCH,), study="TEST", batch_linger_ms=0)
     device = config.devices[0].id
     spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
-    uploader = Uploader(config=config, spool=spool, kafka=kafka, status=UploadStatus(),
-                        clock=SystemClock())
+    uploader = Uploader(config=config, spool=spool, status=UploadStatus(), clock=SystemClock(),
+                        transport=KafkaTransport(config=config, kafka=kafka))
     follower: asyncio.Task[None] | None = None
     try:
         await ensure_topics(kafka, partitions={kafka.topics.watermarks: 1})

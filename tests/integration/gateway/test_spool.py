@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gateway.spool import PRIORITY, DroppedRange, PendingItem, Spool
 from stream.contract.envelope import WireReading, WireSegment
+from stream.contract.loss_evidence import digest
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -55,8 +56,8 @@ def test_numbering_dedup_batches_watermarks(tmp_path: Path) -> None:
     assert spool.overdue_batches(resend_after_s=60, now=30) == []
     # Not persisted within 60 s: overdue, to be checked against the broker.
     overdue = spool.overdue_batches(resend_after_s=60, now=71)
-    assert [(b.partition, b.offset, b.envelope) for b in overdue] == [
-        (0, i, b.envelope) for i, b in enumerate(batches)]
+    assert [(b.partition, b.offset, b.digest) for b in overdue] == [
+        (0, i, digest(b.envelope)) for i, b in enumerate(batches)]
     # The broker still holds the first four; the last was lost: only it is due again.
     spool.mark_checked([b.batch_id for b in batches[:4]], [batches[4].batch_id], now=71)
     assert spool.overdue_batches(resend_after_s=60, now=100) == []
