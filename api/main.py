@@ -34,7 +34,9 @@ from storage.pool import open_pool
 from storage.queries import health
 from storage.settings import DatabaseSettings
 from stream.contract.envelope import Envelope
+from stream.contract.loss_evidence import BatchCheck
 from stream.kafka.settings import KafkaSettings
+from stream.settings import StreamSettings
 
 
 class Error(BaseModel):
@@ -66,7 +68,8 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
         app.state.export_lag = timedelta(seconds=settings.export_lag_s)
         try:
             if kafka is not None:
-                app.state.ingest = IngestService(kafka, app.state.pool, database.dsn())
+                app.state.ingest = IngestService(kafka, app.state.pool, database.dsn(),
+                                                 platform_group=StreamSettings().app_id)
                 await app.state.ingest.start()
             yield
         finally:
@@ -110,15 +113,16 @@ async def _health(request: Request) -> Response:
 
 
 def _document_envelope(app: FastAPI) -> None:
-    """Put the wire envelope's schema (msgspec, the same the decoder enforces) into the
-    OpenAPI components, where the ingest route's request body refers to it."""
+    """Put the wire envelope's and the batch check's schemas (msgspec, the same the
+    decoders enforce) into the OpenAPI components, where the ingest routes' request
+    bodies refer to them."""
     base = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base()
             (_, components) = msgspec.json.schema_components(
-                [Envelope], ref_template="#/components/schemas/{name}")
+                [Envelope, BatchCheck], ref_template="#/components/schemas/{name}")
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
             app.openapi_schema = schema
         return app.openapi_schema

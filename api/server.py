@@ -43,4 +43,7 @@ def run(*, settings: ApiSettings, dsn: str, kafka: KafkaSettings | None) -> None
                                    f"{settings.metrics_port}: {exc.strerror or exc}") from exc
     app = create_app(DatabaseSettings(url=SecretStr(dsn)), kafka, settings)
     # log_config=None keeps the JSON/console handlers the entry point configured.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    # In-flight requests (long-polls hold 25 s) get 5 s: the process ends within 10 s of
+    # SIGTERM.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                timeout_graceful_shutdown=5)

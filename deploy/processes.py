@@ -16,17 +16,19 @@ class ProcessGroup:
         self.root = root
         self.env = env
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.args: dict[str, tuple[list[str], bool]] = {}  # to start a child again
+        # To start a child again: its arguments, stdout_to_log and environment.
+        self.args: dict[str, tuple[list[str], bool, dict[str, str] | None]] = {}
         self.restarts: dict[str, int] = {}
 
-    def start_cli(self, name: str, args: Sequence[str], *,
-                  stdout_to_log: bool = True) -> subprocess.Popen[bytes]:
+    def start_cli(self, name: str, args: Sequence[str], *, stdout_to_log: bool = True,
+                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """``trialwire <args>`` as a child named ``name``, logging to ``<root>/<name>.log``
-        (stdout as a pipe instead when ``stdout_to_log`` is False)."""
+        (stdout as a pipe instead when ``stdout_to_log`` is False), in the group's
+        environment or ``env``."""
         self.root.mkdir(parents=True, exist_ok=True)
         log = (self.root / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", *args], env=self.env,
+            [sys.executable, "-m", "deploy.cli", *args], env=self.env if env is None else env,
             stdout=log if stdout_to_log else subprocess.PIPE, stderr=log,
             stdin=subprocess.DEVNULL,
             # Own session: a Ctrl-C in the terminal reaches only the parent, which then
@@ -34,7 +36,7 @@ class ProcessGroup:
             start_new_session=True)
         log.close()  # the child holds its own descriptor
         self.processes[name] = proc
-        self.args[name] = (list(args), stdout_to_log)
+        self.args[name] = (list(args), stdout_to_log, env)
         return proc
 
     def respawn(self, names: set[str]) -> dict[str, int]:
@@ -42,9 +44,9 @@ class ProcessGroup:
         Kubernetes) would; returns name → the exit code it died with."""
         died = {name: code for name, code in self.failed().items() if name in names}
         for name in died:
-            args, stdout_to_log = self.args[name]
+            args, stdout_to_log, env = self.args[name]
             self.restarts[name] = self.restarts.get(name, 0) + 1
-            self.start_cli(name, args, stdout_to_log=stdout_to_log)
+            self.start_cli(name, args, stdout_to_log=stdout_to_log, env=env)
         return died
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:

@@ -15,6 +15,11 @@ from datetime import datetime, timedelta
 
 WINDOW = 32  # observations per max-envelope window
 HISTORY = 16  # windows kept for the drift fit
+# A drift is reported only from maxima spread over this much time, and only if a clock
+# could drift that much (quartz: tens of ppm; a cheap RC oscillator: ~1 %). A starved CPU
+# delays observations by seconds and fakes slopes of millions of ppm otherwise.
+MIN_DRIFT_SPAN_S = 600.0
+MAX_DRIFT_PPM = 10_000.0
 
 
 @dataclass
@@ -44,8 +49,11 @@ class ClockEstimator:
 
     @property
     def drift_ppm(self) -> float:
-        """Least-squares slope of the window maxima, in parts per million."""
-        if len(self._maxima) < 3:
+        """Least-squares slope of the window maxima, in parts per million; 0.0 (not
+        estimated) until they span ``MIN_DRIFT_SPAN_S``, or when the slope is beyond any
+        real clock's (``MAX_DRIFT_PPM``)."""
+        if len(self._maxima) < 3 or \
+                self._maxima[-1][0] - self._maxima[0][0] < MIN_DRIFT_SPAN_S:
             return 0.0
         ts = [t for t, _ in self._maxima]
         os_ = [o for _, o in self._maxima]
@@ -53,7 +61,8 @@ class ClockEstimator:
         den = sum((t - mt) ** 2 for t in ts)
         if den == 0:
             return 0.0
-        return sum((t - mt) * (o - mo) for t, o in zip(ts, os_, strict=True)) / den * 1e6
+        slope = sum((t - mt) * (o - mo) for t, o in zip(ts, os_, strict=True)) / den * 1e6
+        return slope if abs(slope) <= MAX_DRIFT_PPM else 0.0
 
     def to_utc(self, device_time: datetime, tz: object) -> datetime:
         """Convert a device-clock time to UTC with the current offset estimate."""

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, start_http_server
 
 from gateway.ble import Backend
 from gateway.errors import ConfigError, MetricsPortError
+from gateway.http_transport import check_url
 from gateway.metrics import GatewayCollector
 from gateway.runner import Gateway, spool_path
 from gateway.wallclock import Clock
@@ -36,8 +37,9 @@ class DaemonOptions:
     """Everything one gateway process needs, resolved by its caller."""
 
     config: GatewayConfig
-    kafka: KafkaSettings
+    kafka: KafkaSettings | None  # upload: kafka only
     data_dir: Path
+    token: str | None = None  # upload: ingest (read from the config's api_token_file)
     backend: Backend = Backend.BLEAK_DEFAULT
     hub: str | None = None  # HOST:PORT of the Bluetooth hub (bumble only)
     clock: Clock | None = None
@@ -47,6 +49,13 @@ class DaemonOptions:
     def __post_init__(self) -> None:
         if self.backend is Backend.BUMBLE and self.hub is None:
             raise ConfigError("the bumble backend needs a hub HOST:PORT (see `trialwire sim hub`)")
+        if self.config.upload == "ingest":
+            if not self.config.api_url or self.token is None:
+                raise ConfigError("upload: ingest needs api_url and api_token_file in the "
+                                  "gateway config (`trialwire gateway enroll` writes both)")
+            check_url(self.config.api_url, allow_plain_http=self.config.allow_plain_http)
+        elif self.kafka is None:
+            raise ConfigError("upload: kafka needs the Kafka settings (TRIALWIRE_KAFKA_*)")
 
 
 def run(options: DaemonOptions, status_view: StatusView | None = None) -> None:
@@ -58,7 +67,8 @@ async def serve(options: DaemonOptions, status_view: StatusView | None = None) -
     """The daemon's body on the running loop (see :func:`run`)."""
     adapter, scanner, client = await _open_backend(options)
     gateway = Gateway(config=options.config, kafka=options.kafka, data_dir=options.data_dir,
-                      scanner_backend=scanner, client_backend=client, clock=options.clock)
+                      scanner_backend=scanner, client_backend=client, clock=options.clock,
+                      token=options.token)
     if options.metrics_port is not None:
         REGISTRY.register(GatewayCollector(gateway.status))
         try:

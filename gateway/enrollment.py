@@ -47,6 +47,22 @@ def save(config: GatewayConfig, api_token: str, config_path: Path, api_url: str)
     fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(api_token + "\n")
-    final = msgspec.structs.replace(config, api_url=api_url, api_token_file=str(token_path))
+    final = msgspec.structs.replace(config, api_url=api_url, api_token_file=str(token_path),
+                                   upload="ingest")
     config_path.write_text(dump_config(final))
     return token_path
+
+
+def read_token(config: GatewayConfig) -> str | None:
+    """The API token from the config's ``api_token_file`` (None when it names none)."""
+    if not config.api_token_file:
+        return None
+    path = Path(config.api_token_file)
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the gateway's token file {path}: "
+                          f"{exc.strerror or exc}") from None
+    if not token:
+        raise ConfigError(f"the gateway's token file {path} is empty")
+    return token

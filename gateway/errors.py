@@ -63,3 +63,16 @@ class UploadRefused(GatewayError):
     spool keeps everything, and uploading is tried again only now and then."""
 
     reason = "upload_refused"
+
+
+class BatchRejected(GatewayError):
+    """The platform refused one envelope for good (413 too large, 422 invalid): the batch
+    is dropped and reported as a gap, never re-sent for ever."""
+
+    reason = "batch_rejected"
+
+    def __init__(self, batch_id: str, device_id: str, gseq_from: int, gseq_to: int,
+                 detail: str) -> None:
+        super().__init__(f"batch {batch_id} ({device_id} {gseq_from}..{gseq_to}) "
+                         f"rejected: {detail}")
+        self.batch_id = batch_id

@@ -8,12 +8,14 @@ import logging
 from pathlib import Path
 
 from gateway.device_session import DeviceSession
-from gateway.errors import UploadRefused
-from gateway.kafka_transport import KafkaTransport
+from gateway.errors import ConfigError, UploadRefused
+from gateway.http_transport import HttpTransport
+from gateway.kafka_transport import KafkaTransport, StallReport
 from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.scanner import UnknownDeviceWatch
 from gateway.spool import Spool
 from gateway.spool_writer import SpoolWriter
+from gateway.transport import Transport
 from gateway.uploader import Uploader
 from gateway.wallclock import Clock, SystemClock
 from stream.contract import status as status_codec
@@ -32,10 +34,24 @@ def spool_path(config: GatewayConfig, data_dir: Path) -> Path:
         data_dir / f"gateway-{config.gateway_id}" / "spool.sqlite"
 
 
+def make_transport(config: GatewayConfig, kafka: KafkaSettings | None, token: str | None, *,
+                   on_stall: StallReport | None = None) -> Transport:
+    """The transport ``config.upload`` names: the ingest service (HTTPS, the token) or
+    Kafka (the settings)."""
+    if config.upload == "ingest":
+        if token is None:
+            raise ConfigError("uploading to the ingest service needs the gateway's token "
+                              "(api_token_file; `trialwire gateway enroll` writes it)")
+        return HttpTransport(config=config, token=token)
+    if kafka is None:
+        raise ConfigError("upload: kafka needs the Kafka settings (TRIALWIRE_KAFKA_*)")
+    return KafkaTransport(config=config, kafka=kafka, on_stall=on_stall)
+
+
 class Gateway:
-    def __init__(self, *, config: GatewayConfig, kafka: KafkaSettings, data_dir: Path,
+    def __init__(self, *, config: GatewayConfig, kafka: KafkaSettings | None, data_dir: Path,
                  scanner_backend: type | None = None, client_backend: type | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, token: str | None = None) -> None:
         self.config = config
         self.kafka = kafka
         self.clock = clock or SystemClock()
@@ -54,7 +70,7 @@ class Gateway:
             for d in config.devices
         ]
         self.clock_estimates: dict[str, ClockEstimate] = {}
-        self.transport = KafkaTransport(config=config, kafka=kafka,
+        self.transport = make_transport(config, kafka, token,
                                         on_stall=lambda s: self.uploader.report_stall(s))
         self.uploader = Uploader(config=config, spool=self.spool, transport=self.transport,
                                  status=self.upload_status, clock=self.clock,

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -324,6 +325,62 @@ class Spool:
                 db.execute("ROLLBACK")
                 raise
         return len(ranges)
+
+    def split_batch(self, batch_id: str, build: EnvelopeBuilder,
+                    now: float | None = None) -> bool:
+        """Replace a batch of several items by two of half its range each (the platform
+        rejected it: one bad item must not take its neighbours with it). False if it holds
+        fewer than two items (reject it instead)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            db = self._db
+            rows = db.execute("SELECT device_id, gseq, kind, payload FROM items"
+                              " WHERE batch_id = ? ORDER BY gseq", (batch_id,)).fetchall()
+            if len(rows) < 2:
+                return False
+            device_id = rows[0][0]
+            halves = [rows[:len(rows) // 2], rows[len(rows) // 2:]]
+            built = [(*build(device_id, h[0][1], h[-1][1], [r[3] for r in h],
+                             [r[2] for r in h]), h[0][1], h[-1][1]) for h in halves]
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+            for new_id, envelope, lo, hi in built:
+                db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
+                           " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
+                           (new_id, device_id, lo, hi, now, envelope))
+                db.execute("UPDATE items SET batch_id = ? WHERE batch_id = ? AND gseq"
+                           " BETWEEN ? AND ?", (new_id, batch_id, lo, hi))
+            db.execute("COMMIT")
+        return True
+
+    def reject_batch(self, batch_id: str) -> int:
+        """The platform refused this batch for good (an envelope it judges invalid): drop
+        it and its items, keeping the range for a loss report like a budget drop, so the
+        platform hears of the gap and the persisted watermark can pass it. Returns the
+        items dropped (0 for a rejected loss report itself, which is only deleted)."""
+        with self._lock:
+            db = self._db
+            row = db.execute("SELECT device_id, gseq_from, gseq_to FROM batches"
+                             " WHERE batch_id = ?", (batch_id,)).fetchone()
+            if row is None:
+                return 0
+            device_id, lo, hi = row
+            n = db.execute("SELECT count(*) FROM items WHERE batch_id = ?",
+                           (batch_id,)).fetchone()[0]
+            # Reported at the time of rejection: the items' own times may be what was wrong.
+            first = last = datetime.fromtimestamp(time.time(), UTC).isoformat()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM items WHERE batch_id = ?", (batch_id,))
+            db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+            if n:
+                db.execute("INSERT INTO dropped (device_id, gseq_from, gseq_to, items,"
+                           " first_time, last_time) VALUES (?, ?, ?, ?, ?, ?)",
+                           (device_id, lo, hi, n, first, last))
+            self._bump("dropped_rejected", n)
+            db.execute("COMMIT")
+        logger.error("the platform rejected batch %s (%s, %d..%d, %d items): dropped, and "
+                     "reported as a gap", batch_id, device_id, lo, hi, n)
+        return int(n)
 
     def due_batches(self) -> list[Batch]:
         """Batches to send: never acknowledged, or found lost by the broker."""

@@ -29,7 +29,7 @@ import msgspec
 import stamina
 
 from gateway import retry_policy
-from gateway.errors import PlatformUnavailable, UploadRefused
+from gateway.errors import BatchRejected, PlatformUnavailable, UploadRefused
 from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.spool import Batch, DroppedRange, Spool
 from gateway.transport import Transport
@@ -118,20 +118,31 @@ class Uploader:
         if not due:
             return 0
         sent = 0
-        async for batch, placed in self.transport.send(due):
-            acked = time.time()
-            received = await asyncio.to_thread(
-                self.spool.mark_sent, batch.batch_id, acked, partition=placed.partition,
-                offset=placed.offset)
-            self.latencies_ms.extend((acked - t) * 1000 for t in received)
-            sent += 1
-            if batch.attempts:
-                self.status.resends += 1
+        try:
+            async for batch, placed in self.transport.send(due):
+                acked = time.time()
+                received = await asyncio.to_thread(
+                    self.spool.mark_sent, batch.batch_id, acked, partition=placed.partition,
+                    offset=placed.offset)
+                self.latencies_ms.extend((acked - t) * 1000 for t in received)
+                sent += 1
+                if batch.attempts:
+                    self.status.resends += 1
+        except BatchRejected as exc:  # the rest go out on the next tick
+            await asyncio.to_thread(self._isolate_rejected, exc)
         self.status.batches_sent += sent
         self.status.last_ack_at = self.clock.now()
         self.status.broker_reachable = True
         self.status.last_error = None
         return sent
+
+    def _isolate_rejected(self, rejected: BatchRejected) -> None:
+        """Halve a rejected batch until the item to blame is alone, then drop that one
+        and report it as a gap (``Spool.reject_batch``)."""
+        if not self.spool.split_batch(rejected.batch_id, self.build_envelope):
+            self.status.rejected_batches += 1
+            self.status.last_error = str(rejected)
+            self.spool.reject_batch(rejected.batch_id)
 
     def report_stall(self, waited_s: float) -> None:
         """The platform has not acknowledged for ``waited_s``: show it unreachable."""

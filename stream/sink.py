@@ -29,7 +29,7 @@ from devices.model import Observation, Quality, WaveformSegment
 from storage import device_records, watermarks
 from storage.errors import InvalidReadingError
 from storage.readings import ReadingWriter, validate_observation, validate_segment
-from stream.contract.envelope import SCHEMA_VERSION, Envelope, WireReading
+from stream.contract.envelope import SCHEMA_VERSION, Envelope, WireReading, decode_header
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.envelope import encode as encode_envelope
 from stream.errors import DeadLetterReason
@@ -144,8 +144,11 @@ class Sink:
         try:
             env = decode_envelope(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            header = decode_header(value)
+            readable = None if header is None else (
+                header.gateway_id, header.device_id, header.seq_from, header.seq_to)
             result.dead_letters.append(
-                DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE, str(exc), None, key))
+                DeadLetter(value, DeadLetterReason.INVALID_ENVELOPE, str(exc), readable, key))
             return None
         span = (env.gateway_id, env.device_id, env.seq_from, env.seq_to)
         key = key or env.subject.encode()

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
 
@@ -43,6 +43,16 @@ async def create_token(conn: AsyncConnection[object], *, role: Role, study: str 
         conn, token_id=token_id, secret_hash=secret_hash(token_id, secret), role=str(role),
         study=study, gateway_id=gateway_id, name=name, expires_at=expires_at)
     return f"tw_{token_id}_{secret}"
+
+
+async def enroll_gateway_token(conn: AsyncConnection[object], *, study: str, gateway_id: str,
+                               name: str, ttl: timedelta | None = None) -> str:
+    """A new token for a gateway, revoking those it had (re-enrolling a gateway, or
+    replacing its hub, leaves one valid credential: the newest)."""
+    await stored_tokens.revoke_gateway_tokens(conn, gateway_id=gateway_id)
+    expires_at = None if ttl is None else datetime.now(UTC) + ttl
+    return await create_token(conn, role=Role.GATEWAY, study=study, gateway_id=gateway_id,
+                              name=name, expires_at=expires_at)
 
 
 def parse(token: str) -> tuple[str, str] | None:

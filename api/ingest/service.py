@@ -24,6 +24,8 @@ from storage.queries import gateways as stored_gateways
 from storage.queries import tokens as stored_tokens
 from storage.queries.gateways import GatewayAccess
 from storage.queries.tokens import StoredToken
+from stream.contract.loss_evidence import AckedBatch, Verdict, judge, probe_offsets
+from stream.kafka.broker_log import BrokerLog
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ LISTEN_RETRY_S = 5.0
 
 
 class IngestService:
-    def __init__(self, kafka: KafkaSettings, pool: AsyncConnectionPool, dsn: str) -> None:
+    def __init__(self, kafka: KafkaSettings, pool: AsyncConnectionPool, dsn: str, *,
+                 platform_group: str) -> None:
         self.kafka = kafka
         self.pool = pool
         self.dsn = dsn
@@ -50,6 +53,9 @@ class IngestService:
             self._load_gateway, ttl_s=CREDENTIAL_TTL_S, negative_ttl_s=NOT_FOUND_TTL_S,
             stale_s=STALE_S)
         self.board = WatermarkBoard(kafka)
+        # One probe at a time: the consumer is re-assigned per question.
+        self._broker_log = BrokerLog(kafka, platform_group)
+        self._probe_lock = asyncio.Lock()
         self._seen: dict[str, datetime] = {}
         self.listening = asyncio.Event()  # credential change notices arrive
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,6 +78,7 @@ class IngestService:
         self._tasks = []
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush_seen(), 5)
+        await self._broker_log.close()
         if self.producer is not None:
             producer, self.producer = self.producer, None
             with contextlib.suppress(Exception):
@@ -91,6 +98,17 @@ class IngestService:
 
     def seen(self, gateway_id: str) -> None:
         self._seen[gateway_id] = datetime.now(UTC)
+
+    async def judge(self, batches: list[AckedBatch]) -> dict[str, Verdict]:
+        """The loss evidence on a gateway's overdue batches (what a Kafka-direct gateway
+        gathers itself, ``stream/contract/loss_evidence.py``)."""
+        async with self._probe_lock:
+            try:
+                logs = await self._broker_log.describe(probe_offsets(batches))
+            except Exception:
+                await self._broker_log.close()
+                raise
+        return judge(batches, logs)
 
     # -- look-ups -----------------------------------------------------------------------
 

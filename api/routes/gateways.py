@@ -3,6 +3,7 @@ API token) and the configuration a gateway may fetch for itself."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
@@ -12,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from api.auth import enrollment
 from api.auth.roles import Principal, Role
-from api.auth.tokens import create_token
+from api.auth.tokens import enroll_gateway_token
 from api.deps import Conn, EnrollmentToken, requires
 from devices.catalog import DeviceType
 from storage.queries import gateways as gateway_queries
 from storage.queries import registry as registry_queries
+from storage.queries import tokens as token_queries
 from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 
 router = APIRouter(tags=["gateways"])
@@ -82,8 +84,8 @@ async def enroll(token: EnrollmentToken, conn: Conn) -> Enrolled:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                                 headers={"WWW-Authenticate": "Bearer"}) from None
         config = await config_for(conn, gateway_id)
-        api_token = await create_token(conn, role=Role.GATEWAY, study=study,
-                                       gateway_id=gateway_id, name="enrolled")
+        api_token = await enroll_gateway_token(conn, study=study, gateway_id=gateway_id,
+                                               name="enrolled")
         await gateway_queries.activate(conn, gateway_id=gateway_id)
     return Enrolled(config=msgspec.to_builtins(config), api_token=api_token)
 
@@ -96,3 +98,36 @@ async def get_config(gateway_id: str, conn: Conn, who: GatewayOrAdmin) -> dict[s
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"gateway {gateway_id} not found")
     config: dict[str, Any] = msgspec.to_builtins(await config_for(conn, gateway_id))
     return config
+
+
+class TokenOut(BaseModel):
+    """An API token as listed (never its secret)."""
+
+    id: str
+    role: str
+    study: str | None
+    gateway_id: str | None
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@router.get("/v1/studies/{study}/tokens")
+async def list_tokens(study: str, conn: Conn, who: Admin,
+                      include_revoked: bool = False) -> list[TokenOut]:
+    """The study's API tokens (gateways', monitors', jobs'), newest first."""
+    rows = await token_queries.list_tokens(conn, study=study, include_revoked=include_revoked)
+    return [TokenOut(**dataclasses.asdict(r)) for r in rows]
+
+
+@router.post("/v1/studies/{study}/tokens/{token_id}/revoke")
+async def revoke_token(study: str, token_id: str, conn: Conn, who: Admin) -> TokenOut:
+    """Revoke a token of the study at once (the ingest service hears of it within a
+    second); revoking one already revoked is a no-op."""
+    exists, token_study = await token_queries.token_study(conn, token_id=token_id)
+    if not exists or token_study != study:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token {token_id} in study {study}")
+    await token_queries.revoke_token(conn, token_id=token_id)
+    rows = await token_queries.list_tokens(conn, study=study, include_revoked=True)
+    return next(TokenOut(**dataclasses.asdict(r)) for r in rows if r.id == token_id)

@@ -20,13 +20,17 @@ from pydantic import BaseModel
 from api import metrics
 from api.ingest.auth import Gateway, Service
 from api.ingest.ttl_cache import LookupUnavailable
+from stream.contract import status as status_codec
 from stream.contract.envelope import Envelope
 from stream.contract.envelope import decode as decode_envelope
+from stream.contract.loss_evidence import AckedBatch, BatchCheck
 from stream.validation.time_window import time_problem
 
 router = APIRouter(tags=["ingest"])
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+MAX_CHECK_BYTES = 256 * 1024  # 1 000 batches of ~150 bytes
+MAX_STATUS_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
 
 
@@ -92,6 +96,59 @@ async def watermarks(gateway_id: str, who: Gateway, service: Service,
     return Persisted(devices=devices, version=version)
 
 
+@router.post("/v1/gateways/{gateway_id}/batches/check",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/BatchCheck"}}}}})
+async def check_batches(gateway_id: str, request: Request, who: Gateway,
+                        service: Service) -> dict[str, dict[str, str]]:
+    """The loss evidence on batches this gateway sent and has no persisted watermark for
+    yet: ``lost`` (re-send now), ``skipped`` (read past, unstored: re-send), ``waiting``
+    (the platform has not got there: do not), ``unknown`` or ``unanswered``."""
+    body = await _read_bounded(request, MAX_CHECK_BYTES)
+    try:
+        check = msgspec.json.decode(body, type=BatchCheck)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"not a valid batch check: {exc}") from None
+    batches = [AckedBatch(b.batch_id, b.partition, b.offset, b.digest, b.acked_at)
+               for b in check.batches]
+    try:
+        verdicts = await service.judge(batches)
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"broker unavailable, retry later: {exc}",
+                            headers={"Retry-After": "5"}) from None
+    service.seen(gateway_id)
+    return {"verdicts": {k: str(v) for k, v in verdicts.items()}}
+
+
+@router.post("/v1/gateways/{gateway_id}/status", status_code=status.HTTP_202_ACCEPTED)
+async def publish_status(gateway_id: str, request: Request, who: Gateway,
+                         service: Service) -> dict[str, str]:
+    """The gateway's status telemetry, put on the status topic for the stream worker."""
+    body = await _read_bounded(request, MAX_STATUS_BYTES)
+    try:
+        reported = status_codec.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"not a valid gateway status: {exc}") from None
+    if reported.gateway_id != gateway_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"status is from gateway {reported.gateway_id}, token is for {gateway_id}")
+    producer = service.producer
+    if producer is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
+    try:
+        await producer.send_and_wait(service.kafka.topics.status, body,
+                                     key=gateway_id.encode())
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"broker unavailable, retry later: {exc}",
+                            headers={"Retry-After": "5"}) from None
+    service.seen(gateway_id)
+    return {"status": "accepted"}
+
+
 async def _check_enrollment(service: Service, envelope: Envelope) -> None:
     try:
         access = await service.gateway_access(envelope.gateway_id)
@@ -112,17 +169,16 @@ async def _check_enrollment(service: Service, envelope: Envelope) -> None:
                             f"{envelope.gateway_id} for subject {envelope.subject}")
 
 
-async def _read_bounded(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed the limit: from the
+async def _read_bounded(request: Request, limit: int = MAX_ENVELOPE_BYTES) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit``: from the
     declared length before reading anything, else while it streams in."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_ENVELOPE_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                            f"envelope of {declared} bytes; at most {MAX_ENVELOPE_BYTES}")
+                            f"body of {declared} bytes; at most {limit}")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_ENVELOPE_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"envelope over {MAX_ENVELOPE_BYTES} bytes")
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
     return bytes(body)

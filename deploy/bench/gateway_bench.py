@@ -83,7 +83,7 @@ def _measure(count: int, env: dict[str, str], work: Path, duration_s: float) -> 
                         for t in types]
         config = GatewayConfig(gateway_id=f"GW-BENCH-{count}", study="BENCH",
                                subject=f"S-BENCH-{count}", devices=entries,
-                               status_interval_s=5.0)
+                               status_interval_s=5.0, upload="kafka")
         config_path = work / f"gateway-{count}.yaml"
         config_path.write_text(dump_config(config))
         gateway = _cli("gateway", "run", "--config", str(config_path), "--backend", "bumble",

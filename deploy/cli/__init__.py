@@ -31,6 +31,7 @@ _GROUPS = (
     ("stream", "deploy.cli.stream", "platform"),
     ("eval", "deploy.cli.eval", "local"),
     ("api", "deploy.cli.api", "platform"),
+    ("ingest", "deploy.cli.ingest", "platform"),
 )
 _COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
 # Distributions that only some extras install: a missing one means "install that extra".

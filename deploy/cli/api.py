@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -12,6 +16,8 @@ from deploy.cli.connections import database_url, resolved_kafka_settings
 from deploy.cli.metrics import MetricsHostOption, MetricsPortOption
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The study database API.", no_args_is_help=True)
 
@@ -96,3 +102,57 @@ def token_create(
     except Exception as exc:
         fail(f"cannot create the token: {str(exc).splitlines()[0]}")
     print(token)
+
+
+def _with_connection(data_dir: Path | None, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(conn)`` on a connection to a current schema, committing after it."""
+    from storage import StorageError
+    from storage.migrate import require_current
+    from storage.pool import connect
+
+    dsn = database_url(data_dir)
+
+    async def run() -> T:
+        conn = await connect(dsn)
+        try:
+            await require_current(conn)
+            result = await work(conn)
+            await conn.commit()
+            return result
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(run())
+    except (ValueError, StorageError) as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"database error: {str(exc).splitlines()[0]}")
+
+
+@token_app.command("list")
+def token_list(
+    study: Annotated[str | None, typer.Option(help="Only this study's tokens.")] = None,
+    include_revoked: Annotated[bool, typer.Option(help="Also revoked ones.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List tokens (id, role, study, gateway, name, dates) as JSON lines; never secrets."""
+    from storage.queries.tokens import list_tokens
+
+    rows = _with_connection(data_dir, lambda conn: list_tokens(
+        conn, study=study, include_revoked=include_revoked))
+    for row in rows:
+        print(json.dumps(dataclasses.asdict(row), default=str))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (the hex after tw_).")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a token at once; a running ingest service refuses it within a second."""
+    from storage.queries.tokens import revoke_token
+
+    if not _with_connection(data_dir, lambda conn: revoke_token(conn, token_id=token_id)):
+        fail(f"no token {token_id} that is not already revoked")
+    console.print(f"revoked {token_id}", highlight=False)

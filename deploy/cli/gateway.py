@@ -82,12 +82,15 @@ def run(
     from deploy.logs import configure_logging
     from deploy.services import default_data_dir
     from gateway import daemon
+    from gateway.enrollment import read_token
     from gateway.errors import ConfigError, MetricsPortError
 
     data_dir = data_dir or default_data_dir()
+    config = _config(config_path)
     try:
         options = daemon.DaemonOptions(
-            config=_config(config_path), kafka=kafka_settings(data_dir), data_dir=data_dir,
+            config=config, data_dir=data_dir, token=read_token(config),
+            kafka=kafka_settings(data_dir) if config.upload == "kafka" else None,
             backend=backend, hub=hub, clock=_clock(time_scale, time_origin, time_real_origin),
             metrics_port=metrics_port, metrics_host=metrics_host or "127.0.0.1")
     except ConfigError as exc:

@@ -30,13 +30,15 @@ SITE = "SITE-1"
 
 def gateway_config(seed: int, devices: tuple[DeviceType, ...], *, study: str = STUDY,
                    **overrides: object) -> GatewayConfig:
-    """The gateway of home ``seed``: ids derived from the seed, as the registry has them."""
+    """The gateway of home ``seed``: ids derived from the seed, as the registry has them;
+    uploading to Kafka directly unless ``upload="ingest"`` (with ``api_url``) is passed."""
     entries = [DeviceEntry(id=f"DEV-{serial_for(seed, t)}", type=t,
                            address=address_for(seed, t), serial=serial_for(seed, t))
                for t in devices]
     fields: dict[str, object] = {"gateway_id": f"GW-{seed:04d}", "study": study,
                                      "subject": f"S-{seed:04d}", "devices": entries,
-                                     "batch_linger_ms": 200, "status_interval_s": 5.0}
+                                     "batch_linger_ms": 200, "status_interval_s": 5.0,
+                                     "upload": "kafka"}
     fields.update(overrides)
     return GatewayConfig(**fields)  # type: ignore[arg-type]
 

@@ -4,9 +4,7 @@ its wearables and gateway enrolled; re-running finds everything already there.""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
-import msgspec
 from psycopg import AsyncConnection
 
 from deploy.eval.homes import gateway_config, register
@@ -31,10 +29,3 @@ async def seed(conn: AsyncConnection[object], homes: int, *, since: datetime) ->
     """Register every home's subject, gateway and devices (no-ops when present)."""
     for seed_ in home_seeds(homes):
         await register(conn, home_config(seed_), since=since, study_name="trialwire demo")
-
-
-def write_config(config: GatewayConfig, path: Path) -> Path:
-    """The gateway's config file (JSON, which the YAML loader reads too)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(msgspec.json.encode(config))
-    return path

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api.auth.roles import Role
-from api.auth.tokens import create_token
+from api.auth.tokens import create_token, enroll_gateway_token
 from deploy.eval.flags import SETUPS
 from deploy.processes import ProcessGroup
 from deploy.services import (
@@ -34,6 +34,7 @@ from deploy.services.ports import free_port, wait_for_tcp
 from deploy.up import demo
 from devices.catalog import DeviceType
 from devices.sim.scenario import scenario as scenario_named
+from gateway.enrollment import save as save_enrollment
 from storage.migrate import migrate
 from storage.pool import connect
 from stream.kafka.admin import ensure_topics
@@ -69,6 +70,7 @@ class UpStack:
     dsn: str = ""
     kafka: KafkaSettings | None = None
     token: str = ""
+    gateway_tokens: dict[int, str] = field(default_factory=dict)  # home seed -> API token
     children: ProcessGroup | None = None
     hub: str = ""
     phases: dict[int, Phase] = field(default_factory=dict)
@@ -108,6 +110,12 @@ class UpStack:
             await conn.commit()
             await demo.seed(conn, self.homes, since=datetime.now(UTC) - timedelta(days=1))
             self.token = await create_token(conn, role=Role.MONITOR, study=demo.STUDY)
+            # Each home's gateway gets its own credential (revoking the last run's), as
+            # enrollment gives one; it uploads through the ingest service with it.
+            for seed in demo.home_seeds(self.homes):
+                self.gateway_tokens[seed] = await enroll_gateway_token(
+                    conn, study=demo.STUDY, gateway_id=demo.home_config(seed).gateway_id,
+                    name="trialwire up")
             await conn.commit()
         finally:
             await conn.close()
@@ -119,6 +127,12 @@ class UpStack:
                 "TRIALWIRE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": str(self.kafka.embedded_broker).lower(),
                 "TRIALWIRE_STREAM_COMPLETENESS_INTERVAL_S": "30"}
+
+    def _home_env(self) -> dict[str, str]:
+        """A gateway's environment: nothing of the platform's (no Kafka, no database)."""
+        return {k: v for k, v in self._env().items()
+                if not k.startswith(("TRIALWIRE_KAFKA_", "TRIALWIRE_DATABASE_",
+                                     "TRIALWIRE_STREAM_"))}
 
     def _start_children(self) -> None:
         self.children = ProcessGroup(self.run_dir / "logs", self._env())
@@ -154,8 +168,9 @@ class UpStack:
 
     def _start_home(self, seed: int, phase: Phase) -> None:
         assert self.children is not None
-        config = demo.write_config(demo.home_config(seed, phase.devices),
-                                   self.run_dir / f"gateway-{seed}.json")
+        config = self.run_dir / f"gateway-{seed}.yaml"
+        save_enrollment(demo.home_config(seed, phase.devices), self.gateway_tokens[seed],
+                        config, api_url=f"http://127.0.0.1:{self.api_port}")
         self.children.start_cli(f"home-{seed}", [
             "sim", "run", "--hub", self.hub, "--seed", str(seed), "--scenario", phase.scenario,
             "--speed", str(phase.speed), "--devices", ",".join(d.value for d in phase.devices),
@@ -166,7 +181,8 @@ class UpStack:
             "--metrics-port", str(self.metrics[f"gateway-{seed}"]),
             "--data-dir", str(self.run_dir / f"gateway-{seed}"),
             "--time-scale", str(phase.speed), "--time-origin", phase.start.isoformat(),
-            "--time-real-origin", phase.real_start.isoformat(), "--log-level", "INFO"])
+            "--time-real-origin", phase.real_start.isoformat(), "--log-level", "INFO"],
+            env=self._home_env())
         self.phases[seed] = phase
 
     def tick(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage import credential_events
-from storage.queries._rows import fetch_one
+from storage.queries._rows import fetch_all, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,20 @@ class StoredToken:
     role: str
     study: str | None
     gateway_id: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSummary:
+    """An ``api_tokens`` row as listed to administrators (never its hash)."""
+
+    id: str
+    role: str
+    study: str | None
+    gateway_id: str | None
+    name: str
+    created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
 
@@ -65,6 +79,35 @@ async def revoke_token(conn: AsyncConnection[Any], *, token_id: str) -> bool:
         return False
     await credential_events.announce(conn, credential_events.token_changed(token_id))
     return True
+
+
+async def list_tokens(conn: AsyncConnection[Any], *, study: str | None,
+                      include_revoked: bool = False) -> list[TokenSummary]:
+    """Tokens of one study (None: every token), newest first."""
+    return await fetch_all(
+        conn, TokenSummary,
+        "SELECT id, role, study_code AS study, gateway_id, name, created_at, expires_at,"
+        " revoked_at FROM api_tokens"
+        " WHERE (%(study)s::text IS NULL OR study_code = %(study)s)"
+        " AND (%(all)s OR revoked_at IS NULL) ORDER BY created_at DESC, id",
+        {"study": study, "all": include_revoked})
+
+
+async def token_study(conn: AsyncConnection[Any], *, token_id: str) -> tuple[bool, str | None]:
+    """(exists, its study) of a token."""
+    cur = await conn.execute("SELECT study_code FROM api_tokens WHERE id = %s", (token_id,))
+    row = await cur.fetchone()
+    return (False, None) if row is None else (True, row[0])
+
+
+async def revoke_gateway_tokens(conn: AsyncConnection[Any], *, gateway_id: str) -> int:
+    """Revoke every token of a gateway still valid (it is enrolled afresh, or retired);
+    returns how many."""
+    cur = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE gateway_id = %s AND revoked_at IS NULL",
+        (gateway_id,))
+    await credential_events.announce(conn, credential_events.gateway_changed(gateway_id))
+    return cur.rowcount
 
 
 async def insert_enrollment_token(conn: AsyncConnection[Any], *, token_id: str,

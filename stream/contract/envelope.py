@@ -101,8 +101,20 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     starts_spool: bool = False
 
 
+class EnvelopeHeader(msgspec.Struct, frozen=True, kw_only=True):
+    """Who sent an envelope and which range it covers, read on its own from one that fails
+    to decode whole: its dead letter then counts as handling that range (the gateway stops
+    re-sending what can never be stored)."""
+
+    gateway_id: Code
+    device_id: Code
+    seq_from: Sequence
+    seq_to: Sequence
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Envelope)
+_header_decoder = msgspec.json.Decoder(EnvelopeHeader)
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -112,6 +124,16 @@ def encode(envelope: Envelope) -> bytes:
 def decode(data: bytes) -> Envelope:
     """Decode and type-check; raises ``msgspec.ValidationError``/``DecodeError`` on bad input."""
     return _decoder.decode(data)
+
+
+def decode_header(data: bytes) -> EnvelopeHeader | None:
+    """The header of an envelope whose other fields may be invalid; None if it has none
+    (or an impossible range)."""
+    try:
+        header = _header_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return header if header.seq_from <= header.seq_to else None
 
 
 def json_schema() -> dict[str, object]:

@@ -5,7 +5,7 @@ The platform issues it at enrollment (``api/``) and the gateway loads it from a 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -48,6 +48,11 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # gateway's API token (never the token itself: config files get copied around).
     api_url: str | None = None
     api_token_file: str | None = None
+    # How batches reach the platform: "ingest" (HTTPS to api_url with the token) or
+    # "kafka" (a site hub inside the platform's network, producing to Kafka itself).
+    upload: Literal["ingest", "kafka"] = "ingest"
+    # Plain http to a host other than loopback sends the token and health data in clear.
+    allow_plain_http: bool = False
 
     def device(self, device_id: str) -> DeviceEntry:
         for entry in self.devices:

@@ -45,6 +45,7 @@ class UploadStatus(msgspec.Struct, kw_only=True):
     skipped_by_platform: int = 0  # held by the broker, read past by the worker (re-sent)
     resent_unpersisted: int = 0  # held, worker's position unknown, unpersisted for long
     loss_reports: int = 0  # ranges dropped over the spool budget, reported to the platform
+    rejected_batches: int = 0  # refused for good by the ingest service (reported as gaps)
     last_ack_at: UtcTime | None = None
     last_error: str | None = None
     ack_latency_ms: dict[str, float] = {}  # notification -> Kafka ack: p50, p99, max, count

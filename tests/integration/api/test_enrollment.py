@@ -88,3 +88,40 @@ async def test_gateway_enroll_command_writes_config_and_a_private_token_file(
         "gateway", "enroll", "--api", live_server, "--token", token, "--out", str(out)])
     assert again.exit_code == 1
     assert "enrollment refused (401): enrollment token already used" in again.output
+
+
+async def test_re_enrolling_revokes_the_old_credential_and_admins_list_and_revoke(
+        api: Api) -> None:
+    """A gateway enrolled twice (a replaced hub) holds one valid token: the newest. An
+    admin lists the study's tokens (never their secrets) and revokes one."""
+    await give_devices_addresses(api.dsn)
+
+    async def enroll() -> str:
+        token = await issue(api)
+        enrolled = await api.client.post("/v1/enroll",
+                                         headers={"Authorization": f"Bearer {token}"})
+        assert enrolled.status_code == 200, enrolled.text
+        return str(enrolled.json()["api_token"])
+
+    first, second = await enroll(), await enroll()
+    config = "/v1/gateways/GW-1/config"
+    assert (await api.client.get(config, headers={"Authorization": f"Bearer {first}"})
+            ).status_code == 401
+    assert (await api.client.get(config, headers={"Authorization": f"Bearer {second}"})
+            ).status_code == 200
+    listed = await api.client.get("/v1/studies/ST-1/tokens", headers=api.headers("admin"),
+                                  params={"include_revoked": True})
+    assert listed.status_code == 200
+    gateway_tokens = {t["id"]: t for t in listed.json() if t["gateway_id"] == "GW-1"}
+    first_id, second_id = first.split("_")[1], second.split("_")[1]
+    assert gateway_tokens[first_id]["revoked_at"] is not None
+    assert gateway_tokens[second_id]["revoked_at"] is None
+    assert "secret" not in listed.text and second not in listed.text
+    revoked = await api.client.post(f"/v1/studies/ST-1/tokens/{second_id}/revoke",
+                                    headers=api.headers("admin"))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert (await api.client.get(config, headers={"Authorization": f"Bearer {second}"})
+            ).status_code == 401
+    elsewhere = await api.client.post(f"/v1/studies/ST-2/tokens/{second_id}/revoke",
+                                      headers=api.headers("platform-admin"))
+    assert elsewhere.status_code == 404

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import httpx
+import msgspec
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -19,6 +20,9 @@ from api.main import create_app
 from deploy.bench.seed import seed_study
 from storage import credential_events
 from storage.settings import DatabaseSettings
+from stream.contract import status as status_codec
+from stream.contract.loss_evidence import digest
+from stream.contract.status import GatewayStatus, SpoolStatus, UploadStatus
 from stream.contract.watermark import Watermark
 from stream.contract.watermark import encode as encode_watermark
 from stream.kafka.admin import ensure_topics
@@ -187,3 +191,60 @@ async def _publish(kafka: KafkaSettings, *marks: Watermark) -> None:
                                          key=mark.gateway_id.encode())
     finally:
         await producer.stop()
+
+
+async def test_the_service_judges_overdue_batches_and_relays_status(
+        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+    """A gateway on HTTPS cannot read the broker: the service judges its overdue batches
+    (the record at the offset is the batch: held; another one, or none: lost) and puts
+    its status on the status topic."""
+    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
+    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await seed_study(conn, subjects=1)
+        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        await conn.commit()
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    envelope = hr_envelope(0, [70.0])
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        placed = (await client.post("/v1/gateways/GW-1/envelopes", content=envelope,
+                                    headers=headers)).json()
+
+        def batch(batch_id: str, offset: int, body: bytes) -> dict[str, object]:
+            return {"batch_id": batch_id, "partition": placed["partition"], "offset": offset,
+                    "digest": digest(body), "acked_at": 1.0}
+        answer = await client.post("/v1/gateways/GW-1/batches/check", headers=headers, json={
+            "batches": [batch("held", placed["offset"], envelope),
+                        batch("beyond", placed["offset"] + 5, b"x")]})
+        assert answer.status_code == 200, answer.text
+        # No worker group has committed here: held, position unknown.
+        assert answer.json()["verdicts"] == {"held": "unknown", "beyond": "lost"}
+        replaced = await client.post("/v1/gateways/GW-1/batches/check", headers=headers, json={
+            "batches": [batch("replaced", placed["offset"], b"another envelope")]})
+        assert replaced.json()["verdicts"] == {"replaced": "lost"}
+        bad = await client.post("/v1/gateways/GW-1/batches/check", headers=headers,
+                                json={"batches": [{"batch_id": "x", "offset": -1}]})
+        assert bad.status_code == 422
+
+        status = GatewayStatus(gateway_id="GW-1", subject="S-1", at=datetime.now(UTC),
+                               devices=[], spool=SpoolStatus(), upload=UploadStatus())
+        relayed = await client.post("/v1/gateways/GW-1/status", headers=headers,
+                                    content=status_codec.encode(status))
+        assert relayed.status_code == 202, relayed.text
+        forged = msgspec.structs.replace(status, gateway_id="GW-2")
+        refused = await client.post("/v1/gateways/GW-1/status", headers=headers,
+                                    content=status_codec.encode(forged))
+        assert refused.status_code == 403
+    consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=None))
+    await consumer.start()
+    try:
+        tp = TopicPartition(kafka.topics.status, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        records = (await consumer.getmany(tp, timeout_ms=5000))[tp]
+    finally:
+        await consumer.stop()
+    assert [(r.key, status_codec.decode(r.value).gateway_id) for r in records] == [
+        (b"GW-1", "GW-1")]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",
-        "export_format": "csv", "deviation_id": "1"}
+        "export_format": "csv", "deviation_id": "1", "token_id": "0123456789abcdef"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T08:05:00Z"}
 DAY_QUERY = {"start": "2026-11-24", "end": "2026-11-25"}  # routes taking dates
 BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
@@ -32,7 +32,8 @@ CSV = {"/v1/studies/{study}/subjects/import": "code,site\nS-CSV,SITE-1\n"}
 PLATFORM_ONLY = {"/v1/studies"}
 # Routes served by the ingest service, which this app (no Kafka) does not run: past the
 # role check they answer 503.
-INGEST = {"/v1/gateways/{gateway_id}/envelopes", "/v1/gateways/{gateway_id}/watermarks"}
+INGEST = {"/v1/gateways/{gateway_id}/envelopes", "/v1/gateways/{gateway_id}/watermarks",
+          "/v1/gateways/{gateway_id}/batches/check", "/v1/gateways/{gateway_id}/status"}
 
 
 def declared_roles(route: APIRoute) -> frozenset[Role] | None:

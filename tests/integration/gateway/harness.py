@@ -112,8 +112,8 @@ async def read_envelopes(kafka: KafkaSettings, gateway_id: str,
     await consumer.start()
     out: list[envelopes.Envelope] = []
     try:
-        partitions = consumer.partitions_for_topic(topics.RAW_READINGS) or set()
-        tps = [TopicPartition(topics.RAW_READINGS, p) for p in partitions]
+        partitions = consumer.partitions_for_topic(kafka.topics.raw_readings) or set()
+        tps = [TopicPartition(kafka.topics.raw_readings, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

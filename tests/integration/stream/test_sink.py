@@ -208,3 +208,20 @@ async def test_reject_dead_letters_one_refused_envelope_and_passes_its_range(
     assert result.watermarks == {"GW-1": {"D-1": 2}}
     unreadable = await sink.reject(db, b"{oops", None, "boom")
     assert unreadable.dead_letters[0].span is None and unreadable.watermarks == {}
+
+
+async def test_an_invalid_envelope_with_a_readable_header_passes_its_range(
+    db: psycopg.AsyncConnection[object],
+) -> None:
+    """Seen under CPU overload: a gateway sent clock drift -1e6 ppm, out of the contract.
+    The envelope is dead-lettered; its header (gateway, device, range) is readable, so
+    the range counts as handled and the gateway stops re-sending it for ever."""
+    sink = Sink(await writer_for(db))
+    body = json.loads(envelope(0, 2))
+    body["clock"] = {"offset_ms": 0.0, "drift_ppm": -2e6}
+    result = await sink.persist(db, [json.dumps(body).encode(), envelope(2, 2)])
+    assert [(d.reason, d.span) for d in result.dead_letters] == [
+        ("invalid_envelope", ("GW-1", "D-1", 0, 1))]
+    assert "drift_ppm" in result.dead_letters[0].detail
+    assert result.watermarks == {"GW-1": {"D-1": 3}}
+    assert await rows(db) == 2

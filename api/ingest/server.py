@@ -1,0 +1,32 @@
+"""The ingest service's assembly: schema check, the ingest app, the metrics endpoint and
+uvicorn. ``trialwire ingest serve`` calls :func:`run`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from prometheus_client import start_http_server
+from pydantic import SecretStr
+
+from api.ingest.app import create_ingest_app
+from api.server import MetricsPortError, require_schema
+from storage.settings import DatabaseSettings
+from stream.kafka.settings import KafkaSettings
+
+
+def run(*, host: str, port: int, dsn: str, kafka: KafkaSettings,
+        metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
+    """Serve until stopped."""
+    asyncio.run(require_schema(dsn))
+    if metrics_port is not None:
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise MetricsPortError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
+                                   f"{exc.strerror or exc}") from exc
+    app = create_ingest_app(DatabaseSettings(url=SecretStr(dsn)), kafka)
+    # log_config=None keeps the JSON/console handlers the entry point configured.
+    # In-flight requests (long-polls hold 25 s) get 5 s: the process ends within 10 s of
+    # SIGTERM.
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)

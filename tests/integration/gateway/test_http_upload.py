@@ -1,0 +1,201 @@
+"""A gateway uploading over HTTP to the ingest service (served by uvicorn on loopback, with
+a real broker and PostgreSQL): its batches reach the raw topic, its spool drains on its
+own watermarks, an envelope the service rejects becomes a reported gap, and a retired
+gateway's readings stay in its spool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+
+from api.auth.roles import Role
+from api.auth.tokens import create_token
+from api.main import create_app
+from deploy.bench.seed import seed_study
+from devices.catalog import DeviceType
+from gateway.http_transport import HttpTransport
+from gateway.spool import PendingItem, Spool
+from gateway.uploader import Uploader
+from gateway.wallclock import SystemClock
+from storage import credential_events
+from storage.settings import DatabaseSettings
+from stream.contract import watermark as watermarks
+from stream.contract.envelope import WireReading
+from stream.contract.gateway_config import DeviceEntry, GatewayConfig
+from stream.contract.status import UploadStatus
+from stream.kafka.admin import ensure_topics
+from stream.kafka.settings import KafkaSettings
+from tests.integration.gateway.harness import read_envelopes
+
+pytestmark = [pytest.mark.integration]
+
+
+def _reading(at: datetime, seq: int) -> WireReading:
+    return WireReading(seq=seq, metric="heart_rate", value=70.0, unit="/min", time=at,
+                       received_at=at)
+
+
+@pytest.fixture
+def ingest(migrated_dsn: str, kafka_settings: KafkaSettings,
+           unique_name: str) -> Iterator[tuple[str, KafkaSettings]]:
+    """(base URL, Kafka settings) of an API with its ingest service, on a loopback port."""
+    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
+    asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", kafka
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+async def enrolled(migrated_dsn: str) -> str:
+    """GW-1 (subject S-1, watch W-1) registered, and its gateway token."""
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await seed_study(conn, subjects=1, start=datetime.now(UTC) - timedelta(days=1))
+        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        await conn.commit()
+    return token
+
+
+def _config(url: str) -> GatewayConfig:
+    return GatewayConfig(gateway_id="GW-1", study="ST-1", subject="S-1", api_url=url,
+                         upload="ingest", batch_max_items=10, batch_linger_ms=0,
+                         devices=[DeviceEntry(id="W-1", type=DeviceType.SMARTWATCH,
+                                              address="AA:00:00:00:00:01")])
+
+
+@contextlib.asynccontextmanager
+async def _uploading(uploader: Uploader) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(uploader.run()),
+             asyncio.create_task(uploader.follow_watermarks())]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await uploader.close()
+
+
+async def _until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not done():  # noqa: ASYNC110 (state polled, not awaited)
+            await asyncio.sleep(0.1)
+
+
+async def _publish(kafka: KafkaSettings, devices: dict[str, int]) -> None:
+    producer = AIOKafkaProducer(**kafka.producer_config())
+    await producer.start()
+    try:
+        await producer.send_and_wait(kafka.topics.watermarks, watermarks.encode(
+            watermarks.Watermark(gateway_id="GW-1", devices=devices, at=datetime.now(UTC))),
+            key=b"GW-1")
+    finally:
+        await producer.stop()
+
+
+async def test_batches_go_over_http_and_the_spool_drains_on_own_watermarks(
+        ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path) -> None:
+    url, kafka = ingest
+    config = _config(url)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=HttpTransport(config=config, token=enrolled))
+    now = datetime.now(UTC)
+    spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
+                 for i in range(50)])
+    try:
+        async with _uploading(uploader):
+            await _until(lambda: status.batches_sent >= 5)
+            sent = await read_envelopes(kafka, "GW-1")
+            assert sorted((e.seq_from, e.seq_to) for e in sent) == [
+                (i, i + 9) for i in range(0, 50, 10)]
+            assert spool.depth().items == 50  # nothing is freed before it is persisted
+            await _publish(kafka, {"W-1": 49})
+            await _until(lambda: spool.depth().items == 0)
+        assert (status.resends, status.rejected_batches) == (0, 0)
+    finally:
+        spool.close()
+
+
+async def test_a_rejected_envelope_becomes_a_reported_gap(
+        ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path) -> None:
+    """A reading 3 years old is refused (422, implausible time): its batch is halved until
+    the old reading is alone, that one is dropped and a loss report for it goes out
+    instead (so the watermark can pass it); its nine neighbours are delivered."""
+    url, kafka = ingest
+    config = _config(url)
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=HttpTransport(config=config, token=enrolled))
+    now = datetime.now(UTC)
+    spool.write([PendingItem("W-1", _reading(now - timedelta(days=1100), 0))])
+    spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
+                 for i in range(1, 11)])
+    try:
+        async with _uploading(uploader):
+            await _until(lambda: status.rejected_batches >= 1 and status.loss_reports >= 1
+                         and spool.depth().batches_built == 0)
+        sent = await read_envelopes(kafka, "GW-1")
+        reports = [e for e in sent if e.dropped is not None]
+        data = [e for e in sent if e.dropped is None]
+        assert [(e.seq_from, e.seq_to, e.dropped.items) for e in reports if e.dropped] == [
+            (0, 0, 1)]
+        delivered = sorted(r.seq for e in data for r in e.readings)
+        assert delivered == list(range(1, 11))
+        assert status.rejected_batches == 1
+    finally:
+        spool.close()
+
+
+async def test_a_retired_gateway_keeps_its_readings_in_its_spool(
+        ingest: tuple[str, KafkaSettings], enrolled: str, migrated_dsn: str,
+        tmp_path: Path) -> None:
+    url, kafka = ingest
+    config = _config(url)
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await conn.execute("UPDATE gateways SET status = 'retired' WHERE id = 'GW-1'")
+        await credential_events.announce(conn, credential_events.gateway_changed("GW-1"))
+        await conn.commit()
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=HttpTransport(config=config, token=enrolled))
+    now = datetime.now(UTC)
+    spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
+                 for i in range(20)])
+    try:
+        async with _uploading(uploader):
+            await _until(lambda: (status.last_error or "").startswith("refused"))
+            assert "retired" in (status.last_error or "")
+        assert status.batches_sent == 0
+        assert spool.depth().items == 20
+        assert await read_envelopes(kafka, "GW-1") == []
+    finally:
+        spool.close()
