@@ -28,6 +28,7 @@ from api.routes import (
     readings,
     registry,
 )
+from api.security_headers import SecurityHeaders
 from api.settings import ApiSettings
 from api.web.mount import mount_monitoring
 from storage.pool import open_pool
@@ -93,6 +94,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     mount_monitoring(app)
     app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     _document_envelope(app)
     return app

@@ -15,6 +15,7 @@ from api import errors
 from api.ingest.service import IngestService
 from api.metrics import MetricsMiddleware
 from api.routes import ingest
+from api.security_headers import SecurityHeaders
 from storage.pool import open_pool
 from storage.settings import DatabaseSettings
 from stream.kafka.settings import KafkaSettings
@@ -43,6 +44,7 @@ def create_ingest_app(database: DatabaseSettings, kafka: KafkaSettings) -> FastA
     app.include_router(ingest.router)
     app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     return app
 

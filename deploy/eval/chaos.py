@@ -518,8 +518,24 @@ class ChaosRun:
         return {
             "faults": {f.name: _fault_json(tallies[f.name], f) for f in self.faults},
             "steady": _tally_json(tallies["steady"]),
+            "captured": await self.captured(),
             "homes": self.homes, "speed": self.speed,
             "devices": [d.value for d in DEVICES], "restarts": restarts,
+        }
+
+    async def captured(self) -> dict[str, int]:
+        """What became of the values gateways captured, over the whole run: every spool
+        drained (``settle``), so each captured value was stored unless it is counted here
+        (dropped over a spool budget, rejected, dead-lettered). A value ``lost`` but in
+        none of these never reached a gateway: it was lost over the (virtual) radio."""
+        assert self.platform is not None
+        statuses = [s for h in self.members if (s := self._status(h)) is not None]
+        return {
+            "gateways": len(statuses),
+            "spool_dropped": sum(sum(s.spool.dropped.values()) for s in statuses),
+            "rejected_batches": sum(s.upload.rejected_batches for s in statuses),
+            "dead_letters": await self.platform.topic_size(
+                self.platform.kafka.topics.dead_letter),
         }
 
 
