@@ -33,18 +33,34 @@ from tests.integration.stream.worker_harness import hr_envelope
 pytestmark = pytest.mark.integration
 
 
-async def test_envelope_is_produced_to_the_raw_topic(migrated_dsn: str,
-                                                     kafka_settings: KafkaSettings,
-                                                     unique_name: str) -> None:
+@pytest.fixture
+async def kafka(kafka_settings: KafkaSettings, unique_name: str) -> KafkaSettings:
+    """Kafka settings with this test's own topics, created (one partition each)."""
     kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
     await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+    return kafka
+
+
+async def gateway_tokens(dsn: str, count: int = 1) -> list[str]:
+    """A study with two subjects (GW-1 enrolls S-1's devices), and ``count`` GW-1 tokens."""
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
         await seed_study(conn, subjects=2)
-        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        tokens = [await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+                  for _ in range(count)]
         await conn.commit()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+async def test_envelope_is_produced_to_the_raw_topic(migrated_dsn: str,
+                                                     kafka: KafkaSettings) -> None:
+    (token,) = await gateway_tokens(migrated_dsn)
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
     envelope = hr_envelope(0, [70.0, 71.0])
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = bearer(token)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
         accepted = await client.post("/v1/gateways/GW-1/envelopes", content=envelope,
@@ -90,19 +106,13 @@ async def test_without_kafka_ingest_answers_503(api: Api) -> None:
 
 
 async def test_edge_checks_enrollment_and_follows_revocation_and_retirement(
-        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+        migrated_dsn: str, kafka: KafkaSettings) -> None:
     """Enrollment is checked at the edge (a device never enrolled through this gateway for
     this subject: 403); a revoked token and a retired gateway are refused at once
     (PostgreSQL notices), although both were cached by an accepted upload before."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
-        await seed_study(conn, subjects=2)
-        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
-        second = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
-        await conn.commit()
+    token, second = await gateway_tokens(migrated_dsn, 2)
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = bearer(token)
     post = "/v1/gateways/GW-1/envelopes"
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
@@ -147,20 +157,15 @@ async def _refused_within(client: httpx.AsyncClient, path: str, headers: dict[st
 
 
 async def test_a_gateway_gets_its_own_watermarks_only(
-        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+        migrated_dsn: str, kafka: KafkaSettings) -> None:
     """The answer to an upload and the long-poll carry this gateway's persisted watermarks,
     never another gateway's, and the long-poll wakes when a new one is published."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
-        await seed_study(conn, subjects=2)
-        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
-        await conn.commit()
+    (token,) = await gateway_tokens(migrated_dsn)
     await _publish(kafka, Watermark(gateway_id="GW-1", devices={"W-1": 41},
                                     at=datetime.now(UTC)),
                    Watermark(gateway_id="GW-2", devices={"W-2": 99}, at=datetime.now(UTC)))
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = bearer(token)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         marks = (await client.get("/v1/gateways/GW-1/watermarks",
@@ -194,18 +199,13 @@ async def _publish(kafka: KafkaSettings, *marks: Watermark) -> None:
 
 
 async def test_the_service_judges_overdue_batches_and_relays_status(
-        migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str) -> None:
+        migrated_dsn: str, kafka: KafkaSettings) -> None:
     """A gateway on HTTPS cannot read the broker: the service judges its overdue batches
     (the record at the offset is the batch: held; another one, or none: lost) and puts
     its status on the status topic."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
-        await seed_study(conn, subjects=1)
-        token = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
-        await conn.commit()
+    (token,) = await gateway_tokens(migrated_dsn)
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = bearer(token)
     envelope = hr_envelope(0, [70.0])
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

@@ -86,6 +86,16 @@ def _config(url: str) -> GatewayConfig:
                                               address="AA:00:00:00:00:01")])
 
 
+def _uploader(config: GatewayConfig, token: str,
+              tmp_path: Path) -> tuple[Uploader, Spool, UploadStatus]:
+    """An uploader over HTTP with an empty spool of its own."""
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=HttpTransport(config=config, token=token))
+    return uploader, spool, status
+
+
 @contextlib.asynccontextmanager
 async def _uploading(uploader: Uploader) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(uploader.run()),
@@ -122,10 +132,7 @@ async def test_batches_go_over_http_and_the_spool_drains_on_own_watermarks(
         ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path) -> None:
     url, kafka = ingest
     config = _config(url)
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
-    status = UploadStatus()
-    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
-                        transport=HttpTransport(config=config, token=enrolled))
+    uploader, spool, status = _uploader(config, enrolled, tmp_path)
     now = datetime.now(UTC)
     spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
                  for i in range(50)])
@@ -150,10 +157,7 @@ async def test_a_rejected_envelope_becomes_a_reported_gap(
     instead (so the watermark can pass it); its nine neighbours are delivered."""
     url, kafka = ingest
     config = _config(url)
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
-    status = UploadStatus()
-    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
-                        transport=HttpTransport(config=config, token=enrolled))
+    uploader, spool, status = _uploader(config, enrolled, tmp_path)
     now = datetime.now(UTC)
     spool.write([PendingItem("W-1", _reading(now - timedelta(days=1100), 0))])
     spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
@@ -183,10 +187,7 @@ async def test_a_retired_gateway_keeps_its_readings_in_its_spool(
         await conn.execute("UPDATE gateways SET status = 'retired' WHERE id = 'GW-1'")
         await credential_events.announce(conn, credential_events.gateway_changed("GW-1"))
         await conn.commit()
-    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
-    status = UploadStatus()
-    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
-                        transport=HttpTransport(config=config, token=enrolled))
+    uploader, spool, status = _uploader(config, enrolled, tmp_path)
     now = datetime.now(UTC)
     spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
                  for i in range(20)])
