@@ -34,10 +34,12 @@ Faults, in order (each after a steady spell, each cleared before the next):
   (600 by default: a long pause, a locked table), then continued: the backlog drains and
   gateways must not have re-sent what the broker held.
 - ``overload``: four times as many homes again join (5x the load) and a busy-loop process
-  per core leaves the machine no spare CPU, for ``overload_s`` real seconds (300 by
+  per core leaves the platform no spare CPU, for ``overload_s`` real seconds (300 by
   default); then the extra wearables stop (their gateways stay and drain) and the burn
-  ends. Nothing may be lost or doubled, the lag must be back within 10 minutes
-  (``recovery_s``), and gateways must not answer a slow platform with re-sends.
+  ends. The platform (PostgreSQL, broker, worker) and the burners run at a lower priority
+  than the homes, which stand for hardware of their own. Nothing may be lost or doubled,
+  the lag must be back within 10 minutes (``recovery_s``), and gateways must not answer a
+  slow platform with re-sends.
 
 Per fault: ``lost`` and ``doubled`` readings emitted while the fault was the latest one;
 ``recovery_s``, the wall time from clearing the fault until every home's newest stored
@@ -65,7 +67,7 @@ from typing import Any
 import msgspec
 from rich.console import Console
 
-from deploy.eval.cpu_burn import CpuBurn
+from deploy.eval.cpu_burn import CpuBurn, lower_priority
 from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
 from deploy.eval.poison import hostile_records
@@ -91,6 +93,7 @@ DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
 FREEZE_S = 600.0  # worker_freeze: real seconds the worker is stopped
 OVERLOAD_S = 300.0  # overload: real seconds of 5x the homes on a machine with no spare CPU
 OVERLOAD_HOMES_FACTOR = 5
+OVERLOAD_NICE = 5  # the platform and the burners, below the homes (see ``overload``)
 OVERFLOW_BUDGET_MB = 0.15  # spool_overflow: the small budget (an empty spool is ~40 kB)
 OVERFLOW_S = 30.0  # spool_overflow: real seconds the worker is stopped meanwhile
 IN_FLIGHT_S = 1.0  # real seconds from a notification to its receive stamp, at most
@@ -134,6 +137,7 @@ class FaultRecord:
     spool_dropped: int = 0  # spool_overflow: items the small spool dropped (its counters)
     extra_homes: int = 0  # overload: homes added for its duration
     burners: int = 0  # ... and busy-loop processes (one per core)
+    reniced: int = 0  # ... and platform processes put below the homes' priority
     loss_reports: int = 0  # ... and the loss reports its gateway sent for them
 
 
@@ -225,7 +229,15 @@ class ChaosRun:
         extra = await self.add_homes(range(self.homes + 1,
                                            self.homes * OVERLOAD_HOMES_FACTOR + 1))
         record.extra_homes = len(extra)
-        with CpuBurn(self.overload_s + 60.0) as burn:
+        # The platform's processes and the burners share the CPU below the homes' priority:
+        # the homes (wearables, radio hub, gateways) stand for their own hardware, which a
+        # busy platform does not slow; only the platform is overloaded.
+        assert self.platform is not None
+        platform_pids = [h.pid for h in (self.platform.postgres.handle,
+                                         self.platform.broker.handle) if h is not None]
+        record.reniced = lower_priority(
+            [*platform_pids, self.group.processes[WORKER].pid], OVERLOAD_NICE)
+        with CpuBurn(self.overload_s + 60.0, nice=OVERLOAD_NICE) as burn:
             record.burners = burn.cores
             await asyncio.sleep(self.overload_s)
         await asyncio.to_thread(self.group.stop, *(h.sim for h in extra))
@@ -557,7 +569,8 @@ def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
     if fault.name == "spool_overflow":
         extra.update(spool_dropped=fault.spool_dropped, loss_reports=fault.loss_reports)
     if fault.name == "overload":
-        extra.update(extra_homes=fault.extra_homes, burners=fault.burners)
+        extra.update(extra_homes=fault.extra_homes, burners=fault.burners,
+                     reniced=fault.reniced)
     if fault.hangup is not None:
         extra.update(up_children=fault.hangup.children, up_exit_code=fault.hangup.exit_code,
                      stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans)

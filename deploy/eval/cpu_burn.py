@@ -12,25 +12,30 @@ import subprocess
 import sys
 from types import TracebackType
 
+import psutil
+
 # A tight loop on the monotonic clock: one core each, exits at the deadline.
-_BURN = ("import time\n"
+_BURN = ("import os, time\n"
+         "os.nice({nice})\n"
          "end = time.monotonic() + {seconds}\n"
          "while time.monotonic() < end:\n"
          "    pass\n")
 
 
 class CpuBurn:
-    """``cores`` burner processes (default: one per core) for at most ``seconds``."""
+    """``cores`` burner processes (default: one per core) for at most ``seconds``, at
+    ``nice`` (0: the caller's priority; higher: lower priority)."""
 
-    def __init__(self, seconds: float, cores: int | None = None) -> None:
+    def __init__(self, seconds: float, cores: int | None = None, nice: int = 0) -> None:
         if seconds <= 0:
             raise ValueError(f"a burn lasts a positive time, not {seconds} s")
         self.seconds = seconds
         self.cores = cores if cores is not None else (os.cpu_count() or 1)
+        self.nice = nice
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        code = _BURN.format(seconds=float(self.seconds))
+        code = _BURN.format(seconds=float(self.seconds), nice=int(self.nice))
         for _ in range(self.cores):
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-c", code], stdin=subprocess.DEVNULL,
@@ -55,3 +60,23 @@ class CpuBurn:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def lower_priority(pids: list[int], nice: int) -> int:
+    """Give these processes and all their descendants ``nice`` (a lower priority, which
+    any user may do to their own processes); returns how many were changed."""
+    changed = 0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in family:
+            try:
+                if proc.nice() < nice:
+                    proc.nice(nice)
+                    changed += 1
+            except psutil.Error:
+                continue
+    return changed
