@@ -10,6 +10,7 @@ field ranges and times, and the body's size before it is read."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -32,6 +33,7 @@ MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 MAX_CHECK_BYTES = 256 * 1024  # 1 000 batches of ~150 bytes
 MAX_STATUS_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
+POLL_SLICE_S = 1.0
 
 
 class Persisted(BaseModel):
@@ -86,14 +88,20 @@ async def ingest(gateway_id: str, request: Request, who: Gateway, service: Servi
 
 
 @router.get("/v1/gateways/{gateway_id}/watermarks")
-async def watermarks(gateway_id: str, who: Gateway, service: Service,
+async def watermarks(gateway_id: str, request: Request, who: Gateway, service: Service,
                      after: Annotated[int, Query(ge=0, le=2**62)] = 0,
                      wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0) -> Persisted:
     """This gateway's persisted watermarks; with ``wait_s``, answered as soon as their
-    version passes ``after`` (or when the wait ends)."""
+    version passes ``after`` (or when the wait ends, or the gateway hangs up)."""
     service.seen(gateway_id)
-    devices, version = await service.board.wait(gateway_id, newer_than=after, timeout_s=wait_s)
-    return Persisted(devices=devices, version=version)
+    deadline = time.monotonic() + wait_s
+    while True:
+        # In slices: a long-poll whose client has gone must not hold the server's stop.
+        left = deadline - time.monotonic()
+        devices, version = await service.board.wait(
+            gateway_id, newer_than=after, timeout_s=max(0.0, min(POLL_SLICE_S, left)))
+        if version > after or left <= POLL_SLICE_S or await request.is_disconnected():
+            return Persisted(devices=devices, version=version)
 
 
 @router.post("/v1/gateways/{gateway_id}/batches/check",
