@@ -10,6 +10,7 @@ field ranges and times, and the body's size before it is read."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -34,6 +35,8 @@ MAX_CHECK_BYTES = 256 * 1024  # 1 000 batches of ~150 bytes
 MAX_STATUS_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
 POLL_SLICE_S = 1.0
+# A body must arrive within this: a client trickling bytes holds a socket, never more.
+BODY_TIMEOUT_S = 30.0
 
 
 class Persisted(BaseModel):
@@ -185,8 +188,14 @@ async def _read_bounded(request: Request, limit: int = MAX_ENVELOPE_BYTES) -> by
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"body of {declared} bytes; at most {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                        f"body over {limit} bytes")
+    except TimeoutError:
+        raise HTTPException(status.HTTP_408_REQUEST_TIMEOUT,
+                            f"body not received within {BODY_TIMEOUT_S:g} s") from None
     return bytes(body)

@@ -1,0 +1,138 @@
+"""Slow and oversized uploads against the live server on loopback (bounded: ten clients,
+seconds long, all closed at the end): they hold no database connection, so monitors and
+health probes keep their answers; a trickled body is cut off; an unauthenticated huge
+body is refused before it is read."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from api.auth.roles import Role
+from api.auth.tokens import create_token
+from api.main import create_app
+from api.routes import ingest
+from deploy.bench.seed import seed_study
+from storage.settings import DatabaseSettings
+from stream.kafka.admin import ensure_topics
+from stream.kafka.settings import KafkaSettings
+
+pytestmark = [pytest.mark.integration]
+
+SLOW_CLIENTS = 10  # as many as the API's pool has connections
+
+
+@pytest.fixture
+def server(migrated_dsn: str, kafka_settings: KafkaSettings,
+           unique_name: str) -> Iterator[tuple[str, int]]:
+    """(host, port) of the API with its ingest service, the pool at its default size."""
+    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
+    asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+async def _tokens(dsn: str) -> tuple[str, str]:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        await seed_study(conn, subjects=1)
+        gateway = await create_token(conn, role=Role.GATEWAY, study="ST-1", gateway_id="GW-1")
+        monitor = await create_token(conn, role=Role.MONITOR, study="ST-1")
+        await conn.commit()
+    return gateway, monitor
+
+
+async def _trickle(host: str, port: int, token: str, stop: asyncio.Event) -> bytes:
+    """An upload that declares 1 000 bytes and sends one every 0.5 s until ``stop``;
+    returns what the server answered (b"" if nothing)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"POST /v1/gateways/GW-1/envelopes HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        await writer.drain()
+        while not stop.is_set():
+            writer.write(b" ")
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(reader.read(200), 0.5)
+        return b""
+    except (ConnectionError, OSError):
+        return b""
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def test_slow_uploads_hold_no_database_connection(
+        server: tuple[str, int], migrated_dsn: str) -> None:
+    host, port = server
+    gateway, monitor = await _tokens(migrated_dsn)
+    stop = asyncio.Event()
+    slow = [asyncio.create_task(_trickle(host, port, gateway, stop))
+            for _ in range(SLOW_CLIENTS)]
+    try:
+        await asyncio.sleep(2.0)  # every slow upload is past its headers and trickling
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            began = time.monotonic()
+            health = await client.get("/healthz")
+            subjects = await client.get("/v1/studies/ST-1/subjects",
+                                        headers={"Authorization": f"Bearer {monitor}"})
+            waited = time.monotonic() - began
+        assert health.status_code == 200, health.text
+        assert subjects.status_code == 200, subjects.text
+        assert waited < 5.0  # not queued behind the slow uploads (a bound, not a benchmark)
+    finally:
+        stop.set()
+        await asyncio.gather(*slow)
+
+
+async def test_a_trickled_body_is_cut_off(server: tuple[str, int], migrated_dsn: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    host, port = server
+    gateway, _ = await _tokens(migrated_dsn)
+    monkeypatch.setattr(ingest, "BODY_TIMEOUT_S", 2.0)
+    stop = asyncio.Event()
+    answer = await asyncio.wait_for(_trickle(host, port, gateway, stop), 20)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+
+
+async def test_a_huge_unauthenticated_body_is_refused_unread(
+        server: tuple[str, int]) -> None:
+    """100 MB declared, no token: 401 at once, after a few kilobytes at most."""
+    host, port = server
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"POST /v1/gateways/GW-1/envelopes HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+        writer.write(b"x" * 4096)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(200), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 401"), answer
