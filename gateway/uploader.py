@@ -126,11 +126,11 @@ class Uploader:
                     offset=placed.offset)
                 self.latencies_ms.extend((acked - t) * 1000 for t in received)
                 sent += 1
+                self.status.batches_sent += 1  # counted as acknowledged, even if a later one fails
                 if batch.attempts:
                     self.status.resends += 1
         except BatchRejected as exc:  # the rest go out on the next tick
             await asyncio.to_thread(self._isolate_rejected, exc)
-        self.status.batches_sent += sent
         self.status.last_ack_at = self.clock.now()
         self.status.broker_reachable = True
         self.status.last_error = None

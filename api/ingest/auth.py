@@ -4,6 +4,7 @@ service's caches instead of a pooled database connection per request."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -12,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth.roles import Principal, Role
 from api.auth.tokens import authenticate
+from api.ingest.rate_limit import retry_after_header
 from api.ingest.service import IngestService
 from api.ingest.ttl_cache import LookupUnavailable
 
@@ -62,6 +64,13 @@ async def gateway_principal(request: Request,
     if gateway_id is not None and principal.gateway_id != gateway_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"a gateway token may only act for its own gateway, not {gateway_id}")
+    service: IngestService | None = getattr(request.app.state, "ingest", None)
+    if service is not None:
+        wait = service.limiter.take(principal.token_id, time.monotonic())
+        if wait is not None:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                "over this gateway's request rate; retry later",
+                                headers={"Retry-After": retry_after_header(wait)})
     return principal
 
 

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import tokens
 from api.auth.roles import Principal
+from api.ingest.rate_limit import RateLimiter
 from api.ingest.ttl_cache import TtlCache
 from api.ingest.watermark_board import WatermarkBoard
 from storage import credential_events
@@ -35,12 +36,16 @@ NOT_FOUND_TTL_S = 5.0
 STALE_S = 600.0  # through a database outage, known gateways keep uploading this long
 LOOKUP_TIMEOUT_S = 2.0
 SEEN_FLUSH_S = 30.0
+# Per gateway token: a home sends a few batches a second, more while catching up.
+RATE_PER_S = 50.0
+BURST = 100.0
 LISTEN_RETRY_S = 5.0
 
 
 class IngestService:
     def __init__(self, kafka: KafkaSettings, pool: AsyncConnectionPool, dsn: str, *,
-                 platform_group: str) -> None:
+                 platform_group: str, rate_per_s: float = RATE_PER_S,
+                 burst: float = BURST) -> None:
         self.kafka = kafka
         self.pool = pool
         self.dsn = dsn
@@ -53,6 +58,7 @@ class IngestService:
             self._load_gateway, ttl_s=CREDENTIAL_TTL_S, negative_ttl_s=NOT_FOUND_TTL_S,
             stale_s=STALE_S)
         self.board = WatermarkBoard(kafka)
+        self.limiter = RateLimiter(rate=rate_per_s, burst=burst)
         # One probe at a time: the consumer is re-assigned per question.
         self._broker_log = BrokerLog(kafka, platform_group)
         self._probe_lock = asyncio.Lock()

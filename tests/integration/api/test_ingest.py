@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token, parse, revoke
+from api.ingest.rate_limit import RateLimiter
 from api.main import create_app
 from deploy.bench.seed import seed_study
 from storage import credential_events
@@ -248,3 +249,17 @@ async def test_the_service_judges_overdue_batches_and_relays_status(
         await consumer.stop()
     assert [(r.key, status_codec.decode(r.value).gateway_id) for r in records] == [
         (b"GW-1", "GW-1")]
+
+
+async def test_a_gateway_over_its_request_rate_gets_429_with_retry_after(
+        migrated_dsn: str, kafka: KafkaSettings) -> None:
+    (token,) = await gateway_tokens(migrated_dsn)
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        app.state.ingest.limiter = RateLimiter(rate=1.0, burst=3.0)
+        answers = [await client.get("/v1/gateways/GW-1/watermarks", headers=bearer(token))
+                   for _ in range(5)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+        assert int(answers[3].headers["retry-after"]) >= 1
+        assert "request rate" in answers[3].json()["detail"]

@@ -17,10 +17,12 @@ import psycopg
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api.auth.roles import Role
 from api.auth.tokens import create_token
+from api.ingest.rate_limit import RateLimiter
 from api.main import create_app
 from deploy.bench.seed import seed_study
 from devices.catalog import DeviceType
@@ -40,6 +42,8 @@ from tests.integration.gateway.harness import read_envelopes
 
 pytestmark = [pytest.mark.integration]
 
+_APPS: dict[str, FastAPI] = {}
+
 
 def _reading(at: datetime, seq: int) -> WireReading:
     return WireReading(seq=seq, metric="heart_rate", value=70.0, unit="/min", time=at,
@@ -56,6 +60,7 @@ def ingest(migrated_dsn: str, kafka_settings: KafkaSettings,
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    _APPS[f"http://127.0.0.1:{port}"] = app  # tests reach the service's limiter through it
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -198,5 +203,28 @@ async def test_a_retired_gateway_keeps_its_readings_in_its_spool(
         assert status.batches_sent == 0
         assert spool.depth().items == 20
         assert await read_envelopes(kafka, "GW-1") == []
+    finally:
+        spool.close()
+
+
+async def test_a_rate_limited_gateway_slows_down_and_loses_nothing(
+        ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path) -> None:
+    """The service allows 2 requests a second here: the gateway gets 429s, waits the
+    Retry-After it is given, and every batch still arrives exactly once."""
+    url, kafka = ingest
+    config = _config(url)
+    uploader, spool, status = _uploader(config, enrolled, tmp_path)
+    now = datetime.now(UTC)
+    spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
+                 for i in range(60)])
+    limiter = RateLimiter(rate=2.0, burst=2.0)
+    _APPS[url].state.ingest.limiter = limiter
+    try:
+        async with _uploading(uploader):
+            await _until(lambda: status.batches_sent >= 6, timeout_s=90)
+        assert limiter.refused > 0
+        sent = await read_envelopes(kafka, "GW-1")
+        assert sorted((e.seq_from, e.seq_to) for e in sent) == [
+            (i, i + 9) for i in range(0, 60, 10)]
     finally:
         spool.close()
