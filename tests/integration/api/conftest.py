@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -21,6 +18,7 @@ from api.settings import ApiSettings
 from deploy.bench.seed import STUDY, seed_study
 from storage import registry
 from storage.settings import DatabaseSettings
+from tests.fixtures.http_server import serving
 
 OTHER_STUDY = "ST-2"
 
@@ -62,17 +60,5 @@ async def api(migrated_dsn: str) -> AsyncIterator[Api]:
 
 @pytest.fixture
 def live_server(migrated_dsn: str) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    try:
+    with serving(create_app(DatabaseSettings(url=SecretStr(migrated_dsn)))) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from api.auth.roles import Role
@@ -26,6 +23,7 @@ from deploy.bench.seed import seed_study
 from storage.settings import DatabaseSettings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
+from tests.fixtures.http_server import serving
 
 pytestmark = [pytest.mark.integration]
 
@@ -38,21 +36,9 @@ def server(migrated_dsn: str, kafka_settings: KafkaSettings,
     """(host, port) of the API with its ingest service, the pool at its default size."""
     kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
     asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    try:
+    with serving(app) as port:
         yield "127.0.0.1", port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 async def _tokens(dsn: str) -> tuple[str, str]:

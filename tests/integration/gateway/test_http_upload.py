@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -38,6 +35,7 @@ from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 from stream.contract.status import UploadStatus
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
+from tests.fixtures.http_server import serving
 from tests.integration.gateway.harness import read_envelopes
 
 pytestmark = [pytest.mark.integration]
@@ -56,22 +54,10 @@ def ingest(migrated_dsn: str, kafka_settings: KafkaSettings,
     """(base URL, Kafka settings) of an API with its ingest service, on a loopback port."""
     kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
     asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
-    _APPS[f"http://127.0.0.1:{port}"] = app  # tests reach the service's limiter through it
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-    try:
+    with serving(app) as port:
+        _APPS[f"http://127.0.0.1:{port}"] = app  # tests reach the service's limiter here
         yield f"http://127.0.0.1:{port}", kafka
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
