@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 
-import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from gateway.spool import Batch
@@ -20,9 +18,10 @@ from gateway.transport import Placed
 from stream.contract import status as status_codec
 from stream.contract import watermark as watermarks
 from stream.contract.gateway_config import GatewayConfig
-from stream.contract.loss_evidence import AckedBatch, Verdict, judge, probe_offsets
+from stream.contract.loss_evidence import AckedBatch, Verdict
 from stream.contract.status import GatewayStatus
 from stream.kafka.broker_log import BrokerLog
+from stream.kafka.partition_follower import follow_partitions
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -84,20 +83,12 @@ class KafkaTransport:
                 raise TimeoutError(f"no acknowledgement from the broker in {waited:.0f} s")
 
     async def judge(self, overdue: list[AckedBatch]) -> dict[str, Verdict]:
-        try:
-            logs = await self._broker_log.describe(probe_offsets(overdue))
-        except (KafkaError, TimeoutError, OSError):
-            await self._broker_log.close()
-            raise
-        return judge(overdue, logs)
+        return await self._broker_log.judge(overdue)
 
     async def persisted(self) -> AsyncIterator[dict[str, int]]:
-        """One consumer session over every partition of the watermarks topic, yielding this
-        gateway's watermarks, until an error.
-
-        The topic's partitions are looked up again every ``WATERMARK_PARTITIONS_CHECK_S``:
-        a broker that restarted empty (or an operator adding partitions) can bring the
-        topic back with more partitions, and a watermark there must not go unread."""
+        """One consumer session over every partition of the watermarks topic (partitions
+        it gains included, ``stream/kafka/partition_follower.py``), yielding this gateway's
+        watermarks, until an error."""
         key = self.config.gateway_id.encode()
         topic = self.kafka.topics.watermarks
         config = self.kafka.consumer_config(group_id=f"gateway-{self.config.gateway_id}-wm")
@@ -107,27 +98,14 @@ class KafkaTransport:
         consumer = AIOKafkaConsumer(**config)
         try:
             await consumer.start()
-            assigned: set[int] = set()
-            next_check = 0.0
-            while True:
-                if time.monotonic() >= next_check:
-                    # The topic may not exist yet: the metadata refresh will show it.
-                    partitions = consumer.partitions_for_topic(topic) or set()
-                    if partitions and partitions != assigned:
-                        consumer.assign([TopicPartition(topic, p) for p in partitions])
-                        assigned = set(partitions)
-                    next_check = time.monotonic() + (
-                        WATERMARK_PARTITIONS_CHECK_S if assigned else 1.0)
-                if not assigned:
-                    await asyncio.sleep(1.0)
-                    continue
-                fetched = await consumer.getmany(timeout_ms=1000)
-                for message in (m for records in fetched.values() for m in records):
+            async for messages in follow_partitions(
+                    consumer, topic, check_every_s=WATERMARK_PARTITIONS_CHECK_S):
+                for message in messages:
                     if message.key == key:
-                        marks = _decode_watermark(message.value)
-                        if marks is not None:
-                            yield marks
-                if fetched:
+                        mark = watermarks.decode_or_none(message.value)
+                        if mark is not None:
+                            yield mark.devices
+                if messages:
                     with contextlib.suppress(KafkaError):
                         await consumer.commit()
         finally:
@@ -154,11 +132,3 @@ class KafkaTransport:
 
     async def close(self) -> None:
         await self._reset()
-
-
-def _decode_watermark(value: bytes | None) -> dict[str, int] | None:
-    try:
-        return watermarks.decode(value or b"").devices
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        logger.warning("ignoring a malformed watermark message")
-        return None

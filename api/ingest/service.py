@@ -25,7 +25,7 @@ from storage.queries import gateways as stored_gateways
 from storage.queries import tokens as stored_tokens
 from storage.queries.gateways import GatewayAccess
 from storage.queries.tokens import StoredToken
-from stream.contract.loss_evidence import AckedBatch, Verdict, judge, probe_offsets
+from stream.contract.loss_evidence import AckedBatch, Verdict
 from stream.kafka.broker_log import BrokerLog
 from stream.kafka.settings import KafkaSettings
 
@@ -109,12 +109,7 @@ class IngestService:
         """The loss evidence on a gateway's overdue batches (what a Kafka-direct gateway
         gathers itself, ``stream/contract/loss_evidence.py``)."""
         async with self._probe_lock:
-            try:
-                logs = await self._broker_log.describe(probe_offsets(batches))
-            except Exception:
-                await self._broker_log.close()
-                raise
-        return judge(batches, logs)
+            return await self._broker_log.judge(batches)
 
     # -- look-ups -----------------------------------------------------------------------
 

@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stream.contract import watermark as watermarks
+from stream.kafka.partition_follower import follow_partitions
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -36,10 +35,8 @@ class GatewayMarks:
 
 
 class WatermarkBoard:
-    def __init__(self, kafka: KafkaSettings,
-                 consumer_factory: Callable[..., AIOKafkaConsumer] = AIOKafkaConsumer) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self._consumer_factory = consumer_factory
         self._marks: dict[str, GatewayMarks] = {}
         self.caught_up = asyncio.Event()  # read up to the end offsets seen at start
         self.messages = 0
@@ -95,28 +92,20 @@ class WatermarkBoard:
         config = self.kafka.consumer_config(group_id=None)
         config["fetch_max_wait_ms"] = 200
         config["metadata_max_age_ms"] = int(PARTITIONS_CHECK_S * 1000)
-        consumer = self._consumer_factory(**config)
+        consumer = AIOKafkaConsumer(**config)
         await consumer.start()
+        ends: dict[TopicPartition, int] = {}
+
+        async def from_the_start(tps: list[TopicPartition]) -> None:
+            await consumer.seek_to_beginning(*tps)
+            if not self.caught_up.is_set():
+                ends.update(await consumer.end_offsets(tps))
+
         try:
-            assigned: set[int] = set()
-            ends: dict[TopicPartition, int] = {}
-            next_check = 0.0
-            while True:
-                if time.monotonic() >= next_check:
-                    partitions = consumer.partitions_for_topic(topic) or set()
-                    if partitions and partitions != assigned:
-                        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-                        consumer.assign(tps)
-                        await consumer.seek_to_beginning(*tps)
-                        assigned = set(partitions)
-                        if not self.caught_up.is_set():
-                            ends = await consumer.end_offsets(tps)
-                    next_check = time.monotonic() + (PARTITIONS_CHECK_S if assigned else 1.0)
-                if not assigned:
-                    await asyncio.sleep(1.0)
-                    continue
-                fetched = await consumer.getmany(timeout_ms=1000)
-                for message in (m for records in fetched.values() for m in records):
+            async for messages in follow_partitions(consumer, topic,
+                                                    check_every_s=PARTITIONS_CHECK_S,
+                                                    on_assign=from_the_start):
+                for message in messages:
                     self._apply_raw(message.value)
                 if not self.caught_up.is_set() and await _reached(consumer, ends):
                     self.caught_up.set()
@@ -125,13 +114,12 @@ class WatermarkBoard:
                 await asyncio.wait_for(consumer.stop(), 5)
 
     def _apply_raw(self, value: bytes | None) -> None:
-        if value is None:
+        if value is None:  # a compaction tombstone
             return
         self.messages += 1
-        try:
-            self.apply(watermarks.decode(value))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            logger.warning("watermark board: skipping an undecodable message: %s", exc)
+        mark = watermarks.decode_or_none(value)
+        if mark is not None:
+            self.apply(mark)
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

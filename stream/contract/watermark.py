@@ -8,10 +8,13 @@ the latest one for a gateway says it all, and applying one twice is harmless.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
+
+logger = logging.getLogger(__name__)
 
 
 class Watermark(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,3 +33,13 @@ def encode(watermark: Watermark) -> bytes:
 
 def decode(data: bytes) -> Watermark:
     return _decoder.decode(data)
+
+
+def decode_or_none(data: bytes | None) -> Watermark | None:
+    """A watermark message, or None (logged) for one that does not decode: a reader skips
+    it and goes on."""
+    try:
+        return _decoder.decode(data or b"")
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        logger.warning("skipping a malformed watermark message: %s", exc)
+        return None

@@ -13,7 +13,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from stream.contract.loss_evidence import PartitionLog, digest
+from stream.contract.loss_evidence import (
+    AckedBatch,
+    PartitionLog,
+    Verdict,
+    digest,
+    judge,
+    probe_offsets,
+)
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -41,6 +48,17 @@ class BrokerLog:
             await consumer.start()
             self._consumer = consumer
         return self._consumer
+
+    async def judge(self, batches: list[AckedBatch]) -> dict[str, Verdict]:
+        """The loss evidence on ``batches``: their partitions' logs, read at the offset of
+        each one's first-acknowledged batch, judged; after an error the clients are
+        dropped, to reconnect on the next call."""
+        try:
+            logs = await self.describe(probe_offsets(batches))
+        except Exception:
+            await self.close()
+            raise
+        return judge(batches, logs)
 
     async def describe(self, probes: dict[int, int]) -> dict[int, PartitionLog]:
         """The log of each partition in ``probes``, read at its probe offset. Empty while
