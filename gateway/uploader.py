@@ -131,9 +131,10 @@ class Uploader:
                     self.status.resends += 1
         except BatchRejected as exc:  # the rest go out on the next tick
             await asyncio.to_thread(self._isolate_rejected, exc)
+        else:
+            self.status.last_error = None  # a rejection's reason stays on show
         self.status.last_ack_at = self.clock.now()
         self.status.broker_reachable = True
-        self.status.last_error = None
         return sent
 
     def _isolate_rejected(self, rejected: BatchRejected) -> None:
