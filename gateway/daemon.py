@@ -17,9 +17,8 @@ from prometheus_client import REGISTRY, start_http_server
 
 from gateway.ble import Backend
 from gateway.errors import ConfigError, MetricsPortError
-from gateway.http_transport import check_url
 from gateway.metrics import GatewayCollector
-from gateway.runner import Gateway, spool_path
+from gateway.runner import Gateway, check_upload_settings, spool_path
 from gateway.wallclock import Clock
 from stream.contract.gateway_config import GatewayConfig
 from stream.contract.status import GatewayStatus
@@ -49,13 +48,7 @@ class DaemonOptions:
     def __post_init__(self) -> None:
         if self.backend is Backend.BUMBLE and self.hub is None:
             raise ConfigError("the bumble backend needs a hub HOST:PORT (see `trialwire sim hub`)")
-        if self.config.upload == "ingest":
-            if not self.config.api_url or self.token is None:
-                raise ConfigError("upload: ingest needs api_url and api_token_file in the "
-                                  "gateway config (`trialwire gateway enroll` writes both)")
-            check_url(self.config.api_url, allow_plain_http=self.config.allow_plain_http)
-        elif self.kafka is None:
-            raise ConfigError("upload: kafka needs the Kafka settings (TRIALWIRE_KAFKA_*)")
+        check_upload_settings(self.config, self.kafka, self.token)
 
 
 def run(options: DaemonOptions, status_view: StatusView | None = None) -> None:

@@ -133,9 +133,7 @@ class HttpTransport:
             if response.status_code in (413, 422):
                 raise BatchRejected(batch.batch_id, batch.device_id, batch.gseq_from,
                                     batch.gseq_to, _detail(response))
-            if response.status_code != 202:
-                raise UploadRefused(f"{response.status_code}: {_detail(response)}")
-            accepted = msgspec.json.decode(response.content, type=_Accepted)
+            accepted = msgspec.json.decode(_expect(response, 202).content, type=_Accepted)
             self._note(accepted.persisted)
             yield batch, Placed(accepted.partition, accepted.offset)
 
@@ -149,9 +147,8 @@ class HttpTransport:
                      for b in known[i:i + CHECK_CHUNK]]
             response = await self._request(
                 "POST", "/batches/check", content=msgspec.json.encode(BatchCheck(batches=chunk)))
-            if response.status_code != 200:
-                raise UploadRefused(f"{response.status_code}: {_detail(response)}")
-            verdicts.update(msgspec.json.decode(response.content, type=_Verdicts).verdicts)
+            verdicts.update(msgspec.json.decode(_expect(response, 200).content,
+                                                type=_Verdicts).verdicts)
         return verdicts
 
     async def persisted(self) -> AsyncIterator[dict[str, int]]:
@@ -172,10 +169,8 @@ class HttpTransport:
                     news.cancel()
                 changed = self._news.is_set()
                 if poll.done():
-                    response = poll.result()  # raises the request's error, if any
+                    response = _expect(poll.result(), 200)  # raises the request's error
                     poll = None
-                    if response.status_code != 200:
-                        raise UploadRefused(f"{response.status_code}: {_detail(response)}")
                     self._note(msgspec.json.decode(response.content, type=_Persisted))
                     changed = changed or self._news.is_set()
                 self._news.clear()
@@ -186,13 +181,20 @@ class HttpTransport:
                 poll.cancel()
 
     async def publish_status(self, status: GatewayStatus) -> None:
-        response = await self._request("POST", "/status", content=status_codec.encode(status))
-        if response.status_code != 202:
-            raise UploadRefused(f"{response.status_code}: {_detail(response)}")
+        _expect(await self._request("POST", "/status", content=status_codec.encode(status)),
+                202)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.aclose()
+
+
+def _expect(response: httpx.Response, code: int) -> httpx.Response:
+    """The response if it has ``code``; any other answer (a 404 from a wrong URL, say)
+    is a refusal: the spool keeps everything and the gateway asks again later."""
+    if response.status_code != code:
+        raise UploadRefused(f"{response.status_code}: {_detail(response)}")
+    return response
 
 
 def _detail(response: httpx.Response) -> str:

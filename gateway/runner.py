@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.device_session import DeviceSession
 from gateway.errors import ConfigError, UploadRefused
-from gateway.http_transport import HttpTransport
+from gateway.http_transport import HttpTransport, check_url
 from gateway.kafka_transport import KafkaTransport, StallReport
 from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.scanner import UnknownDeviceWatch
@@ -34,17 +34,28 @@ def spool_path(config: GatewayConfig, data_dir: Path) -> Path:
         data_dir / f"gateway-{config.gateway_id}" / "spool.sqlite"
 
 
+def check_upload_settings(config: GatewayConfig, kafka: KafkaSettings | None,
+                          token: str | None) -> None:
+    """Raise ConfigError unless the transport ``config.upload`` names has what it needs:
+    the platform URL (https, or http to loopback) and the token, or the Kafka settings."""
+    if config.upload == "ingest":
+        if not config.api_url or token is None:
+            raise ConfigError("upload: ingest needs api_url and api_token_file in the "
+                              "gateway config (`trialwire gateway enroll` writes both)")
+        check_url(config.api_url, allow_plain_http=config.allow_plain_http)
+    elif kafka is None:
+        raise ConfigError("upload: kafka needs the Kafka settings (TRIALWIRE_KAFKA_*)")
+
+
 def make_transport(config: GatewayConfig, kafka: KafkaSettings | None, token: str | None, *,
                    on_stall: StallReport | None = None) -> Transport:
     """The transport ``config.upload`` names: the ingest service (HTTPS, the token) or
     Kafka (the settings)."""
+    check_upload_settings(config, kafka, token)
     if config.upload == "ingest":
-        if token is None:
-            raise ConfigError("uploading to the ingest service needs the gateway's token "
-                              "(api_token_file; `trialwire gateway enroll` writes it)")
+        assert token is not None  # checked above
         return HttpTransport(config=config, token=token)
-    if kafka is None:
-        raise ConfigError("upload: kafka needs the Kafka settings (TRIALWIRE_KAFKA_*)")
+    assert kafka is not None  # checked above
     return KafkaTransport(config=config, kafka=kafka, on_stall=on_stall)
 
 

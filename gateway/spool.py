@@ -281,9 +281,7 @@ class Spool:
                     batch_id, envelope = build(device_id, gseq_from, gseq_to,
                                                [r[2] for r in rows], [r[1] for r in rows])
                     db.execute("BEGIN IMMEDIATE")
-                    db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
-                               " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
-                               (batch_id, device_id, gseq_from, gseq_to, now, envelope))
+                    self._insert_built(batch_id, device_id, gseq_from, gseq_to, now, envelope)
                     db.execute("UPDATE items SET batch_id = ? WHERE device_id = ? AND gseq"
                                " BETWEEN ? AND ? AND batch_id IS NULL",
                                (batch_id, device_id, gseq_from, gseq_to))
@@ -316,9 +314,8 @@ class Spool:
             try:
                 for r in ranges:
                     batch_id, envelope = build(r)
-                    db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
-                               " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
-                               (batch_id, r.device_id, r.gseq_from, r.gseq_to, now, envelope))
+                    self._insert_built(batch_id, r.device_id, r.gseq_from, r.gseq_to, now,
+                                       envelope)
                 db.execute("DELETE FROM dropped")
                 db.execute("COMMIT")
             except BaseException:
@@ -345,9 +342,7 @@ class Spool:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
             for new_id, envelope, lo, hi in built:
-                db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
-                           " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
-                           (new_id, device_id, lo, hi, now, envelope))
+                self._insert_built(new_id, device_id, lo, hi, now, envelope)
                 db.execute("UPDATE items SET batch_id = ? WHERE batch_id = ? AND gseq"
                            " BETWEEN ? AND ?", (new_id, batch_id, lo, hi))
             db.execute("COMMIT")
@@ -373,9 +368,7 @@ class Spool:
             db.execute("DELETE FROM items WHERE batch_id = ?", (batch_id,))
             db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
             if n:
-                db.execute("INSERT INTO dropped (device_id, gseq_from, gseq_to, items,"
-                           " first_time, last_time) VALUES (?, ?, ?, ?, ?, ?)",
-                           (device_id, lo, hi, n, first, last))
+                self._record_dropped(device_id, lo, hi, n, first, last)
             self._bump("dropped_rejected", n)
             db.execute("COMMIT")
         logger.error("the platform rejected batch %s (%s, %d..%d, %d items): dropped, and "
@@ -466,6 +459,21 @@ class Spool:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         return int((pages - free) * page_size)
 
+    def _insert_built(self, batch_id: str, device_id: str, gseq_from: int, gseq_to: int,
+                      now: float, envelope: bytes) -> None:
+        """A batch ready to send (inside the caller's transaction)."""
+        self._db.execute("INSERT INTO batches (batch_id, device_id, gseq_from, gseq_to,"
+                         " state, created_at, envelope) VALUES (?, ?, ?, ?, 'built', ?, ?)",
+                         (batch_id, device_id, gseq_from, gseq_to, now, envelope))
+
+    def _record_dropped(self, device_id: str, gseq_from: int, gseq_to: int, items: int,
+                        first: str, last: str) -> None:
+        """A range dropped without its data, kept for a loss report (inside the caller's
+        transaction; :meth:`cut_loss_reports`)."""
+        self._db.execute("INSERT INTO dropped (device_id, gseq_from, gseq_to, items,"
+                         " first_time, last_time) VALUES (?, ?, ?, ?, ?, ?)",
+                         (device_id, gseq_from, gseq_to, items, first, last))
+
     def _bump(self, name: str, by: int) -> None:
         self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name)"
                          " DO UPDATE SET value = value + excluded.value", (name, by))
@@ -501,9 +509,7 @@ class Spool:
                                         " WHERE batch_id = ?", (batch_id,)).fetchone()
                     db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
                 db.execute(f"DELETE FROM items WHERE {where}", args)
-                db.execute("INSERT INTO dropped (device_id, gseq_from, gseq_to, items,"
-                           " first_time, last_time) VALUES (?, ?, ?, ?, ?, ?)",
-                           (device_id, lo, hi, n, first, last))
+                self._record_dropped(device_id, lo, hi, n, first, last)
                 self._bump(f"dropped_priority_{priority}", n)
             db.execute("COMMIT")
         logger.warning("spool over its %d-byte budget: dropped oldest low-priority items "

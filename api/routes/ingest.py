@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
+from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
@@ -27,6 +29,8 @@ from stream.contract.envelope import Envelope
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.loss_evidence import AckedBatch, BatchCheck
 from stream.validation.time_window import time_problem
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["ingest"])
 
@@ -60,11 +64,7 @@ class Accepted(BaseModel):
                  "application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}})
 async def ingest(gateway_id: str, request: Request, who: Gateway, service: Service) -> Accepted:
     body = await _read_bounded(request)
-    try:
-        envelope = decode_envelope(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"not a valid envelope: {exc}") from None
+    envelope = _decoded(body, decode_envelope, "envelope")
     problem = time_problem(envelope, datetime.now(UTC))
     if problem is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -73,16 +73,7 @@ async def ingest(gateway_id: str, request: Request, who: Gateway, service: Servi
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"envelope is from gateway {envelope.gateway_id}, token is for {gateway_id}")
     await _check_enrollment(service, envelope)
-    producer = service.producer
-    if producer is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
-    try:
-        record = await producer.send_and_wait(service.topic, body,
-                                              key=envelope.subject.encode())
-    except Exception as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"broker unavailable, retry later: {exc}",
-                            headers={"Retry-After": "5"}) from None
+    record = await _produce(service, service.topic, body, key=envelope.subject)
     service.seen(gateway_id)
     metrics.INGESTED.inc()
     devices, version = service.board.latest(gateway_id)
@@ -115,20 +106,14 @@ async def check_batches(gateway_id: str, request: Request, who: Gateway,
     """The loss evidence on batches this gateway sent and has no persisted watermark for
     yet: ``lost`` (re-send now), ``skipped`` (read past, unstored: re-send), ``waiting``
     (the platform has not got there: do not), ``unknown`` or ``unanswered``."""
-    body = await _read_bounded(request, MAX_CHECK_BYTES)
-    try:
-        check = msgspec.json.decode(body, type=BatchCheck)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"not a valid batch check: {exc}") from None
+    check = _decoded(await _read_bounded(request, MAX_CHECK_BYTES), _decode_check,
+                     "batch check")
     batches = [AckedBatch(b.batch_id, b.partition, b.offset, b.digest, b.acked_at)
                for b in check.batches]
     try:
         verdicts = await service.judge(batches)
     except Exception as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"broker unavailable, retry later: {exc}",
-                            headers={"Retry-After": "5"}) from None
+        raise _broker_unavailable(exc) from None
     service.seen(gateway_id)
     return {"verdicts": {k: str(v) for k, v in verdicts.items()}}
 
@@ -138,26 +123,47 @@ async def publish_status(gateway_id: str, request: Request, who: Gateway,
                          service: Service) -> dict[str, str]:
     """The gateway's status telemetry, put on the status topic for the stream worker."""
     body = await _read_bounded(request, MAX_STATUS_BYTES)
-    try:
-        reported = status_codec.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"not a valid gateway status: {exc}") from None
+    reported = _decoded(body, status_codec.decode, "gateway status")
     if reported.gateway_id != gateway_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"status is from gateway {reported.gateway_id}, token is for {gateway_id}")
+    await _produce(service, service.kafka.topics.status, body, key=gateway_id)
+    service.seen(gateway_id)
+    return {"status": "accepted"}
+
+
+_check_decoder = msgspec.json.Decoder(BatchCheck)
+
+
+def _decode_check(body: bytes) -> BatchCheck:
+    return _check_decoder.decode(body)
+
+
+def _decoded(body: bytes, decode: Callable[[bytes], T], what: str) -> T:
+    """``decode(body)``, or 422 saying why it is not a valid ``what``."""
+    try:
+        return decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"not a valid {what}: {exc}") from None
+
+
+def _broker_unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                         f"broker unavailable, retry later: {exc}", headers={"Retry-After": "5"})
+
+
+async def _produce(service: Service, topic: str, body: bytes, *, key: str) -> RecordMetadata:
+    """``body`` on ``topic`` under ``key``, acknowledged by the broker (acks=all); 503 if
+    the producer is not up yet or the broker does not take it."""
     producer = service.producer
     if producer is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
     try:
-        await producer.send_and_wait(service.kafka.topics.status, body,
-                                     key=gateway_id.encode())
+        record: RecordMetadata = await producer.send_and_wait(topic, body, key=key.encode())
     except Exception as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"broker unavailable, retry later: {exc}",
-                            headers={"Retry-After": "5"}) from None
-    service.seen(gateway_id)
-    return {"status": "accepted"}
+        raise _broker_unavailable(exc) from None
+    return record
 
 
 async def _check_enrollment(service: Service, envelope: Envelope) -> None:
