@@ -26,7 +26,6 @@ from stream.contract.loss_evidence import digest
 from stream.contract.status import GatewayStatus, SpoolStatus, UploadStatus
 from stream.contract.watermark import Watermark
 from stream.contract.watermark import encode as encode_watermark
-from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 from tests.integration.api.conftest import Api
 from tests.integration.stream.worker_harness import hr_envelope
@@ -35,11 +34,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def kafka(kafka_settings: KafkaSettings, unique_name: str) -> KafkaSettings:
-    """Kafka settings with this test's own topics, created (one partition each)."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    await ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()})
-    return kafka
+def kafka(own_topics: KafkaSettings) -> KafkaSettings:
+    return own_topics
 
 
 async def gateway_tokens(dsn: str, count: int = 1) -> list[str]:

@@ -21,7 +21,6 @@ from api.main import create_app
 from api.routes import ingest
 from deploy.bench.seed import seed_study
 from storage.settings import DatabaseSettings
-from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 from tests.fixtures.http_server import serving
 
@@ -31,12 +30,9 @@ SLOW_CLIENTS = 10  # as many as the API's pool has connections
 
 
 @pytest.fixture
-def server(migrated_dsn: str, kafka_settings: KafkaSettings,
-           unique_name: str) -> Iterator[tuple[str, int]]:
+def server(migrated_dsn: str, own_topics: KafkaSettings) -> Iterator[tuple[str, int]]:
     """(host, port) of the API with its ingest service, the pool at its default size."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
-    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), own_topics)
     with serving(app) as port:
         yield "127.0.0.1", port
 

@@ -33,7 +33,6 @@ from stream.contract import watermark as watermarks
 from stream.contract.envelope import WireReading
 from stream.contract.gateway_config import DeviceEntry, GatewayConfig
 from stream.contract.status import UploadStatus
-from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 from tests.fixtures.http_server import serving
 from tests.integration.gateway.harness import read_envelopes
@@ -49,11 +48,9 @@ def _reading(at: datetime, seq: int) -> WireReading:
 
 
 @pytest.fixture
-def ingest(migrated_dsn: str, kafka_settings: KafkaSettings,
-           unique_name: str) -> Iterator[tuple[str, KafkaSettings]]:
+def ingest(migrated_dsn: str, own_topics: KafkaSettings) -> Iterator[tuple[str, KafkaSettings]]:
     """(base URL, Kafka settings) of an API with its ingest service, on a loopback port."""
-    kafka = kafka_settings.model_copy(update={"topic_prefix": unique_name})
-    asyncio.run(ensure_topics(kafka, partitions={s.name: 1 for s in kafka.topics.specs()}))
+    kafka = own_topics
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
     with serving(app) as port:
         _APPS[f"http://127.0.0.1:{port}"] = app  # tests reach the service's limiter here
