@@ -20,6 +20,7 @@ from stream.app import create_app
 from stream.errors import MetricsPortError, StreamError
 from stream.flags.config import definitions_from_file, load_rules
 from stream.kafka.admin import ensure_topics, partition_count
+from stream.kafka.ghost_commits import rewind_ghost_commits
 from stream.kafka.settings import KafkaSettings
 from stream.settings import StreamSettings
 from stream.stop_deadline import DeadlineWorker
@@ -42,8 +43,9 @@ class Readiness:
     status_partitions: int
 
 
-async def prepare(dsn: str, kafka: KafkaSettings) -> Readiness:
-    """Schema current (else StorageError), topics present (created when missing)."""
+async def prepare(dsn: str, kafka: KafkaSettings, group: str | None = None) -> Readiness:
+    """Schema current (else StorageError), topics present (created when missing), and the
+    consumer ``group``'s commits past a log's end (a broker that lost its data) rewound."""
     conn = await connect(dsn)
     try:
         mode = await require_current(conn)
@@ -55,6 +57,8 @@ async def prepare(dsn: str, kafka: KafkaSettings) -> Readiness:
     if ready.raw_partitions < 1 or ready.status_partitions < 1:
         raise TopicsMissingError(f"topics {kafka.topics.raw_readings} / {kafka.topics.status} "
                                  "have no partitions")
+    if group is not None:
+        await rewind_ghost_commits(kafka, group, [kafka.topics.raw_readings, kafka.topics.status])
     return ready
 
 
@@ -68,7 +72,7 @@ def run(*, settings: StreamSettings, kafka: KafkaSettings, dsn: str, data_dir: P
         ready: Readiness | None = None) -> None:
     """Consume until stopped. ``ready`` is :func:`prepare`'s answer (computed when None)."""
     check_rules(settings)
-    ready = ready or asyncio.run(prepare(dsn, kafka))
+    ready = ready or asyncio.run(prepare(dsn, kafka, settings.app_id))
     if settings.metrics_port is not None:
         try:
             start_http_server(settings.metrics_port, addr=settings.metrics_host)

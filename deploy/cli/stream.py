@@ -55,7 +55,7 @@ def worker(
     dsn, kafka = database_url(data_dir), kafka_settings(data_dir)
     try:
         stream_worker.check_rules(settings)
-        ready = asyncio.run(stream_worker.prepare(dsn, kafka))
+        ready = asyncio.run(stream_worker.prepare(dsn, kafka, settings.app_id))
     except (RuleConfigError, StorageError, StreamError) as exc:
         fail(str(exc))
     except (KafkaError, OSError) as exc:

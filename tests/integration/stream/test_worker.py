@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 from deploy.bench.stream_rig import StreamRig, create_topics
 from deploy.services.broker import EmbeddedBroker
@@ -164,6 +166,30 @@ async def test_a_stalled_partition_ends_the_worker_and_a_fresh_one_resumes_it(
         return await readings(rig.dsn) == 20 and await rig.uncommitted() == 0
     await wait_for(stored, timeout=120, what="the held batch stored by a fresh worker",
                    rig=rig)
+
+
+async def test_a_ghost_commit_past_the_log_end_is_rewound_and_nothing_is_skipped(
+        rig: StreamRig) -> None:
+    """A broker that restarted empty can receive the old worker's last commit (offset 1000)
+    into a log that holds 10 records. A fresh worker starting there would skip every record
+    below 1000 (the embedded broker does not answer out-of-range); it rewinds the ghost
+    commit to the log start first and stores them all."""
+    await rig.produce([hr_envelope(i * 2, [70.0, 71.0]) for i in range(5)])
+    consumer = AIOKafkaConsumer(**rig.kafka.consumer_config(group_id=rig.app_id))
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(t, p) for t in (rig.kafka.topics.raw_readings,
+                                              rig.kafka.topics.status)
+               for p in consumer.partitions_for_topic(t) or ()]
+        consumer.assign(tps)
+        await consumer.commit({tp: OffsetAndMetadata(1000, "") for tp in tps})
+    finally:
+        await consumer.stop()
+    rig.start_worker()
+    await wait_for(lambda: _count_is(rig.dsn, 10), timeout=120,
+                   what="the records below the ghost commit stored", rig=rig)
+    assert "past the log end" in rig.log("w1")
 
 
 async def test_a_loss_report_passes_the_watermark_and_raises_a_flag(rig: StreamRig) -> None:
