@@ -34,7 +34,7 @@ from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka import faust_fetch_wait
 from stream.kafka.settings import KafkaSettings
-from stream.partition_watch import PartitionWatch
+from stream.partition_watch import PartitionWatch, RebalanceWatch
 from stream.settings import StreamSettings
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
@@ -129,6 +129,18 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
                             "exiting with %d for a fresh worker to resume it", topic,
                             partition, seconds, EXIT_STALLED)
         if stalled:
+            exit_for_restart(EXIT_STALLED)
+
+    rebalance = RebalanceWatch(stuck_after_s=stream.stall_restart_s)
+
+    @app.timer(LAG_INTERVAL_S)
+    async def watch_rebalance() -> None:
+        # Reads a flag only: asking the consumer anything could wait on the very hang.
+        lasted = rebalance.observe(time.monotonic(), bool(app.rebalancing))
+        if lasted is not None:
+            logger.critical("a rebalance has not finished in %.0f s (assignment or table "
+                            "recovery hung); exiting with %d for a fresh worker", lasted,
+                            EXIT_STALLED)
             exit_for_restart(EXIT_STALLED)
 
     @app.timer(stream.completeness_interval_s)

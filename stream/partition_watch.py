@@ -51,3 +51,28 @@ class PartitionWatch:
         for tp in set(self._seen) - set(positions):  # revoked: no longer ours to judge
             del self._seen[tp]
         return stalled
+
+
+@dataclass
+class RebalanceWatch:
+    """Notice a rebalance that never ends: the worker joined, was assigned partitions and
+    then hung in Faust's assignment handling or table recovery (seen once in CI after a
+    SIGKILLed predecessor), consuming nothing, with no lag reported for the partition watch
+    to judge. Fed ``app.rebalancing`` every few seconds; pure."""
+
+    stuck_after_s: float
+    paused_after_s: float = 30.0  # as PartitionWatch: a stopped worker's time is not counted
+    _since: float | None = None
+    _last: float | None = None
+
+    def observe(self, now: float, rebalancing: bool) -> float | None:
+        """The seconds the current rebalance has lasted, once over ``stuck_after_s``."""
+        paused = self._last is not None and now - self._last > self.paused_after_s
+        self._last = now
+        if not rebalancing:
+            self._since = None
+            return None
+        if self._since is None or paused:
+            self._since = now
+        lasted = now - self._since
+        return lasted if lasted >= self.stuck_after_s else None

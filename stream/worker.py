@@ -20,7 +20,7 @@ from stream.app import create_app
 from stream.errors import MetricsPortError, StreamError
 from stream.flags.config import definitions_from_file, load_rules
 from stream.kafka.admin import ensure_topics, partition_count
-from stream.kafka.ghost_commits import rewind_ghost_commits
+from stream.kafka.ghost_offsets import rewind_ghost_commits
 from stream.kafka.settings import KafkaSettings
 from stream.settings import StreamSettings
 from stream.stop_deadline import DeadlineWorker

@@ -137,11 +137,26 @@ async def test_resend_what_the_platform_read_past_and_nothing_it_has_not_reached
         broker.stop()
 
 
-async def test_watermarks_still_arrive_when_the_topic_returns_with_more_partitions(
-        tmp_path: Path) -> None:
-    """A broker that restarts empty may get its topics back with another partition count
-    (whoever creates them first decides); the gateway must read watermarks on every
-    partition the topic has now, or its spool never drains."""
+async def _send_watermarks(kafka: KafkaSettings, partition: int, key: bytes,
+                           marks: list[watermarks.Watermark]) -> None:
+    producer = AIOKafkaProducer(**kafka.producer_config())
+    await producer.start()
+    try:
+        for mark in marks:
+            await producer.send_and_wait(kafka.topics.watermarks, partition=partition, key=key,
+                                         value=watermarks.encode(mark))
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("partitions_after", [1, 4])
+async def test_watermarks_still_arrive_when_the_topic_returns_empty(
+        tmp_path: Path, partitions_after: int) -> None:
+    """A broker that restarts empty gets its topics back with the same or another partition
+    count (whoever creates them first decides), refilled from offset 0, below where the
+    gateway was reading (30 other gateways' watermarks had been read). The gateway must read
+    every partition the topic has now, from the new log's start, or its spool never
+    drains."""
     broker = EmbeddedBroker(tmp_path / "broker", storage="memory")
     broker.start()
     kafka = KafkaSettings(bootstrap=broker.bootstrap, embedded_broker=True)
@@ -155,19 +170,15 @@ async def test_watermarks_still_arrive_when_the_topic_returns_with_more_partitio
         await ensure_topics(kafka, partitions={kafka.topics.watermarks: 1})
         spool.write([PendingItem(device, reading(at=i)) for i in range(20)])
         follower = asyncio.create_task(uploader.follow_watermarks())
-        await asyncio.sleep(3.0)  # assigned to the one partition there is
+        others = [watermarks.Watermark(gateway_id="GW-OTHER", devices={"DEV-X": i},
+                                       at=datetime.now(UTC)) for i in range(30)]
+        await _send_watermarks(kafka, 0, b"GW-OTHER", others)
+        await asyncio.sleep(3.0)  # read up to offset 30 of the one partition there is
         await asyncio.to_thread(broker.restart)
-        await ensure_topics(kafka, partitions={kafka.topics.watermarks: 4})
-        producer = AIOKafkaProducer(**kafka.producer_config())
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                kafka.topics.watermarks, partition=3, key=config.gateway_id.encode(),
-                value=watermarks.encode(watermarks.Watermark(
-                    gateway_id=config.gateway_id, devices={device: 19},
-                    at=datetime.now(UTC))))
-        finally:
-            await producer.stop()
+        await ensure_topics(kafka, partitions={kafka.topics.watermarks: partitions_after})
+        await _send_watermarks(kafka, partitions_after - 1, config.gateway_id.encode(), [
+            watermarks.Watermark(gateway_id=config.gateway_id, devices={device: 19},
+                                 at=datetime.now(UTC))])
         async with asyncio.timeout(60):
             while spool.depth().items:  # noqa: ASYNC110 (the spool is polled, not awaited)
                 await asyncio.sleep(0.5)

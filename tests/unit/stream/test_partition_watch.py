@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.partition_watch import PartitionWatch
+from stream.partition_watch import PartitionWatch, RebalanceWatch
 
 RAW0, RAW1 = ("raw", 0), ("raw", 1)
 
@@ -40,3 +40,21 @@ def test_time_the_worker_itself_was_stopped_is_not_a_stall() -> None:
     for t in range(630, 685, 5):
         assert watch.observe(t, {RAW0: (100, 900)}) == {}
     assert watch.observe(685, {RAW0: (100, 900)}) == {RAW0: 60}  # a real stall still counts
+
+
+def test_a_rebalance_that_never_ends_is_noticed_once_over_the_limit() -> None:
+    watch = RebalanceWatch(stuck_after_s=45)
+    assert [watch.observe(t, True) for t in range(0, 45, 5)] == [None] * 9
+    assert watch.observe(45, True) == 45
+    assert watch.observe(50, False) is None  # it ended: the clock starts again next time
+    assert [watch.observe(t, True) for t in range(55, 100, 5)] == [None] * 9
+
+
+def test_rebalances_that_end_and_a_stopped_worker_are_not_stuck() -> None:
+    watch = RebalanceWatch(stuck_after_s=45)
+    for t in range(0, 300, 5):  # rebalancing 20 s of every 30 s: never 45 s in a row
+        assert watch.observe(t, t % 30 < 20) is None
+    watch = RebalanceWatch(stuck_after_s=45)
+    assert watch.observe(0, True) is None
+    assert watch.observe(600, True) is None  # SIGSTOPped in between: start afresh
+    assert watch.observe(640, True) is None
