@@ -18,6 +18,8 @@ LATENCY = Histogram("trialwire_api_request_seconds", "Time to answer, by route",
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10))
 INGESTED = Counter("trialwire_api_ingested_envelopes_total",
                    "Envelopes accepted by HTTP ingest and acknowledged by Kafka")
+HEAD_TIMEOUTS = Counter("trialwire_api_head_timeouts_total",
+                        "Connections closed for not sending a request head in time")
 
 
 class MetricsMiddleware:

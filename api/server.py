@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import start_http_server
 from pydantic import SecretStr
 
+from api.http_edge import server_config
 from api.main import create_app
 from api.settings import ApiSettings
 from storage.migrate import require_current
@@ -42,8 +43,5 @@ def run(*, settings: ApiSettings, dsn: str, kafka: KafkaSettings | None) -> None
             raise MetricsPortError(f"cannot serve metrics on {settings.metrics_host}:"
                                    f"{settings.metrics_port}: {exc.strerror or exc}") from exc
     app = create_app(DatabaseSettings(url=SecretStr(dsn)), kafka, settings)
-    # log_config=None keeps the JSON/console handlers the entry point configured.
-    # In-flight requests (long-polls hold 25 s) get 5 s: the process ends within 10 s of
-    # SIGTERM.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                timeout_graceful_shutdown=5)
+    uvicorn.Server(server_config(app, host=settings.host, port=settings.port,
+                                 max_connections=settings.max_connections)).run()

@@ -10,6 +10,7 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    max_connections: int = 2000  # open connections beyond this get a 503 (api/http_edge.py)
     metrics_port: int | None = None  # Prometheus /metrics on its own port; None: off
     metrics_host: str = "127.0.0.1"
     # Export pages hold back readings younger than this (api/exports/page.py).

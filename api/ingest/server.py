@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import start_http_server
 from pydantic import SecretStr
 
+from api.http_edge import MAX_CONNECTIONS, server_config
 from api.ingest.app import create_ingest_app
 from api.server import MetricsPortError, require_schema
 from storage.settings import DatabaseSettings
@@ -16,7 +17,8 @@ from stream.kafka.settings import KafkaSettings
 
 
 def run(*, host: str, port: int, dsn: str, kafka: KafkaSettings,
-        metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
+        metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+        max_connections: int = MAX_CONNECTIONS) -> None:
     """Serve until stopped."""
     asyncio.run(require_schema(dsn))
     if metrics_port is not None:
@@ -26,7 +28,5 @@ def run(*, host: str, port: int, dsn: str, kafka: KafkaSettings,
             raise MetricsPortError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
                                    f"{exc.strerror or exc}") from exc
     app = create_ingest_app(DatabaseSettings(url=SecretStr(dsn)), kafka)
-    # log_config=None keeps the JSON/console handlers the entry point configured.
-    # In-flight requests (long-polls hold 25 s) get 5 s: the process ends within 10 s of
-    # SIGTERM.
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
+    uvicorn.Server(server_config(app, host=host, port=port,
+                                 max_connections=max_connections)).run()

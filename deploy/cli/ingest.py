@@ -22,6 +22,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
     metrics_port: MetricsPortOption = None,
     metrics_host: MetricsHostOption = None,
+    max_connections: Annotated[int, typer.Option(
+        min=1, help="Open connections beyond this are answered 503 (each gateway holds "
+                    "about two: an upload and a watermark long-poll).")] = 2000,
 ) -> None:
     """Serve the gateway routes (envelopes, watermarks, batch checks, status) until
     stopped."""
@@ -36,6 +39,6 @@ def serve(
     console.print(f"ingest on http://{host}:{port}", highlight=False)
     try:
         server.run(host=host, port=port, dsn=dsn, kafka=kafka, metrics_port=metrics_port,
-                   metrics_host=metrics_host or "127.0.0.1")
+                   metrics_host=metrics_host or "127.0.0.1", max_connections=max_connections)
     except (StorageError, MetricsPortError) as exc:
         fail(str(exc))

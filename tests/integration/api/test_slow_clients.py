@@ -118,3 +118,64 @@ async def test_a_huge_unauthenticated_body_is_refused_unread(
         with contextlib.suppress(Exception):
             await writer.wait_closed()
     assert answer.startswith(b"HTTP/1.1 401"), answer
+
+
+@pytest.fixture
+def strict_server(migrated_dsn: str, own_topics: KafkaSettings) -> Iterator[tuple[str, int]]:
+    """The API with a 2 s head deadline and room for 5 connections."""
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), own_topics)
+    with serving(app, head_timeout_s=2.0, max_connections=5) as port:
+        yield "127.0.0.1", port
+
+
+async def _closed_after(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        trickle: bytes) -> float:
+    """Seconds until the server closes the connection, ``trickle`` sent a byte per 0.5 s."""
+    began = time.monotonic()
+    for byte in trickle:
+        try:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            if await asyncio.wait_for(reader.read(100), 0.5) == b"":
+                return time.monotonic() - began
+        except TimeoutError:
+            continue
+        except (ConnectionError, OSError):
+            return time.monotonic() - began
+    return float("inf")
+
+
+async def test_connections_without_a_request_head_are_closed(
+        strict_server: tuple[str, int]) -> None:
+    """A silent connection, and one trickling its headers a byte at a time, are closed at
+    the 2 s head deadline (uvicorn alone held both for as long as they liked)."""
+    host, port = strict_server
+    silent_reader, silent_writer = await asyncio.open_connection(host, port)
+    trickle_reader, trickle_writer = await asyncio.open_connection(host, port)
+    try:
+        began = time.monotonic()
+        trickled = await _closed_after(trickle_reader, trickle_writer,
+                                       b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 40)
+        assert trickled < 6.0
+        assert await asyncio.wait_for(silent_reader.read(100), 6.0 - (time.monotonic() - began)) == b""
+    finally:
+        for writer in (silent_writer, trickle_writer):
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+        assert (await client.get("/healthz")).status_code == 200  # a prompt client is served
+
+
+async def test_connections_over_the_cap_are_answered_503(
+        strict_server: tuple[str, int]) -> None:
+    host, port = strict_server
+    held = [await asyncio.open_connection(host, port) for _ in range(5)]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            assert (await client.get("/healthz")).status_code == 503
+    finally:
+        for _reader, writer in held:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
