@@ -21,7 +21,7 @@ class StreamSettings(BaseSettings):
     completeness_interval_s: float = 60.0  # how often touched hours are recomputed
     # A partition with records waiting and no committed progress for this long ends the
     # worker for a fresh start (stream/partition_watch.py); a database outage excepted.
-    stall_restart_s: float = Field(default=300.0, gt=0)
+    stall_restart_s: float = Field(default=120.0, gt=0)
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults
     web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
     metrics_port: int | None = None  # Prometheus /metrics; None: off

@@ -57,7 +57,10 @@ class Platform:
                 "TRIALWIRE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": "true",
                 "TRIALWIRE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
-                "TRIALWIRE_STREAM_APP_ID": self.app_id}
+                "TRIALWIRE_STREAM_APP_ID": self.app_id,
+                # A worker seen ready but consuming nothing after a broker restart is
+                # replaced within the run's drain window (240 s), not after 120 s more.
+                "TRIALWIRE_STREAM_STALL_RESTART_S": "60"}
 
     @property
     def app_id(self) -> str:

@@ -48,6 +48,8 @@ from stream.sink import Sink, SinkResult, to_rows
 
 logger = logging.getLogger(__name__)
 
+PUBLISH_TIMEOUT_S = 120.0  # dead letters, flags and watermarks of one batch acknowledged
+
 
 class Pipeline:
     def __init__(self, *, db: Database, sink: Sink, rulebook: RuleBook, state: TableT[bytes, Any],
@@ -94,7 +96,10 @@ class Pipeline:
             key=gateway_id.encode(), value=watermark_codec.encode(watermark_codec.Watermark(
                 gateway_id=gateway_id, devices=devices, at=now)))
             for gateway_id, devices in result.watermarks.items()]
-        await asyncio.gather(*pending)  # acks=all: delivered before the offsets move
+        # acks=all: delivered before the offsets move. Bounded: a send whose answer never
+        # comes would hold the partition for ever; failing here ends the worker with the
+        # batch's offsets uncommitted, and a fresh worker redoes it (idempotently).
+        await asyncio.wait_for(asyncio.gather(*pending), PUBLISH_TIMEOUT_S)
 
     async def _persist(self, values: list[bytes | None], keys: list[bytes | None],
                        ) -> SinkResult:

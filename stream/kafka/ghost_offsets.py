@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from stream.kafka.settings import KafkaSettings
@@ -28,6 +29,8 @@ from stream.kafka.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 10.0
+FETCH_PROBE_S = 10.0  # a fetch from a committed offset with records after it answers at once
+COMMIT_RETRY_S = 45.0  # a departed member's session (10 s) and the rebalance after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +56,34 @@ def past_log_end(offsets: dict[TopicPartition, int], starts: dict[TopicPartition
     return out
 
 
+def unfetchable(committed: dict[TopicPartition, int], ends: dict[TopicPartition, int],
+                first_fetched: dict[TopicPartition, int | None]) -> list[Rewind]:
+    """The partitions whose log lists records past the committed offset that a fetch from
+    it does not deliver (``first_fetched`` None: nothing came back), each moved to the log
+    end. Pure.
+
+    The embedded broker, written to by clients with stale metadata just after it restarted
+    empty, can list "ghost" records that no fetch ever returns: a worker there waits for
+    ever (ready, consuming nothing). Skipping them is safe: a batch the group passed
+    without storing it is judged ``skipped`` by its gateway and sent again
+    (``stream/contract/loss_evidence.py``)."""
+    out = []
+    for tp, offset in sorted(committed.items()):
+        end = ends.get(tp)
+        if end is not None and offset < end and tp in first_fetched and first_fetched[tp] is None:
+            out.append(Rewind(tp.topic, tp.partition, offset, end, end))
+    return out
+
+
 async def rewind_ghost_commits(kafka: KafkaSettings, group: str,
                                topics: list[str]) -> list[Rewind]:
-    """Find ``group``'s commits past a log end on ``topics`` and commit the log start in
-    their place (the stream worker, before it joins its group).
+    """Repair ``group``'s committed offsets on ``topics`` before the stream worker joins it:
+    a commit past a log end goes back to the log start (:func:`past_log_end`), one before
+    records no fetch delivers goes to the log end (:func:`unfetchable`).
 
-    Run while no member of ``group`` is consuming (before the worker starts): the commit is
-    made by a consumer that does not join the group."""
+    Committed by a consumer that does not join the group; a predecessor that exited without
+    leaving is still a member until its session times out, so the commit is retried for a
+    while, then given up with a warning (the worker starts as it would have)."""
     consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=group))
     admin = AIOKafkaAdminClient(**kafka.admin_config())
     await consumer.start()
@@ -79,18 +103,59 @@ async def rewind_ghost_commits(kafka: KafkaSettings, group: str,
         starts = await consumer.beginning_offsets(known)
         ends = await consumer.end_offsets(known)
         rewinds = past_log_end(committed, starts, ends)
+        behind = [tp for tp in known if committed[tp] < ends.get(tp, 0)]
+        rewinds += unfetchable(committed, ends,
+                               await _first_fetched(consumer, behind, committed))
         if rewinds:
-            consumer.assign([TopicPartition(r.topic, r.partition) for r in rewinds])
-            await consumer.commit({TopicPartition(r.topic, r.partition):
-                                   OffsetAndMetadata(r.rewound_to, "") for r in rewinds})
-            for r in rewinds:
-                logger.warning("group %s had committed %s[%d] at %d, past the log end %d (the "
-                               "broker lost its data); rewound to %d", group, r.topic,
-                               r.partition, r.offset, r.log_end, r.rewound_to)
+            await _commit(consumer, group, rewinds)
         return rewinds
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def _first_fetched(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                         offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+    """The offset of the first record a fetch from ``offsets`` returns, per partition (None:
+    nothing within FETCH_PROBE_S)."""
+    if not tps:
+        return {}
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, offsets[tp])
+    first: dict[TopicPartition, int | None] = dict.fromkeys(tps)
+    deadline = asyncio.get_running_loop().time() + FETCH_PROBE_S
+    while any(v is None for v in first.values()):
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        fetched = await consumer.getmany(*[tp for tp, v in first.items() if v is None],
+                                         timeout_ms=int(min(left, 1.0) * 1000), max_records=1)
+        for tp, records in fetched.items():
+            if records:
+                first[tp] = records[0].offset
+    return first
+
+
+async def _commit(consumer: AIOKafkaConsumer, group: str, rewinds: list[Rewind]) -> None:
+    consumer.assign([TopicPartition(r.topic, r.partition) for r in rewinds])
+    offsets = {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.rewound_to, "")
+               for r in rewinds}
+    deadline = asyncio.get_running_loop().time() + COMMIT_RETRY_S
+    while True:
+        try:
+            await consumer.commit(offsets)
+            break
+        except KafkaError as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                logger.error("could not repair group %s's offsets (%s); starting as they are",
+                             group, exc)
+                return
+            await asyncio.sleep(2.0)
+    for r in rewinds:
+        logger.warning("group %s: %s[%d] committed at %d, log end %d (a broker that lost its "
+                       "data); moved to %d", group, r.topic, r.partition, r.offset,
+                       r.log_end, r.rewound_to)
 
 
 async def rewind_ghost_positions(consumer: AIOKafkaConsumer,
