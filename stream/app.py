@@ -41,6 +41,7 @@ from stream.validation.enrollment import EnrollmentIndex
 
 logger = logging.getLogger(__name__)
 
+MIN_REBALANCE_S = 60.0  # a rebalance lasting longer (and stall_restart_s) is hung
 LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
 EXIT_STALLED = 75  # EX_TEMPFAIL: a partition stalled; restart me
 PARTITION_HEALTH_TIMEOUT_S = 2.0  # writing the partitions' health for the page
@@ -131,7 +132,8 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         if stalled:
             exit_for_restart(EXIT_STALLED)
 
-    rebalance = RebalanceWatch(stuck_after_s=stream.stall_restart_s)
+    # Never under a minute: joining the embedded broker's group alone takes 5-10 s.
+    rebalance = RebalanceWatch(stuck_after_s=max(stream.stall_restart_s, MIN_REBALANCE_S))
 
     @app.timer(LAG_INTERVAL_S)
     async def watch_rebalance() -> None:

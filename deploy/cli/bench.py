@@ -90,6 +90,26 @@ def catchup(
 
 
 @app.command()
+def ingest(
+    gateways: Annotated[int, typer.Option(help="Simulated gateways in the main phase.")] = 100,
+    small: Annotated[int, typer.Option(help="Gateways in the first phase (download per "
+                                            "gateway, to compare).")] = 10,
+    duration: Annotated[float, typer.Option(help="Seconds per phase.")] = 30.0,
+    processes: Annotated[int, typer.Option(help="Load processes sharing the gateways.")] = 2,
+    readings: Annotated[int, typer.Option(help="Heart-rate readings per envelope.")] = 20,
+) -> None:
+    """HTTP ingest: envelopes/s, p50/p99, RSS, ratio to a bare Kafka producer, per-gateway
+    download at two gateway counts, and reading-to-API latency under that load."""
+    from deploy.bench import ingest_bench as module
+
+    if not 1 <= small <= gateways or duration <= 0 or processes < 1 or readings < 1:
+        raise typer.BadParameter("need 1 ≤ small ≤ gateways, duration > 0, processes and "
+                                 "readings ≥ 1")
+    print(json.dumps(module.run(gateways=gateways, small=small, duration=duration,
+                                processes=processes, readings=readings), indent=2))
+
+
+@app.command()
 def api(
     days: Annotated[int, typer.Option(help="Days of 1 Hz heart rate behind the readings query.")] = 30,
     rate: Annotated[float, typer.Option(help="Requests per second from the load process.")] = 50.0,
