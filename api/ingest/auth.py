@@ -20,7 +20,8 @@ from api.ingest.ttl_cache import LookupUnavailable
 _bearer = HTTPBearer(auto_error=False, description="tw_<id>_<secret> gateway token")
 
 
-def ingest_service(request: Request) -> IngestService:
+async def ingest_service(request: Request) -> IngestService:
+    # async: FastAPI runs a plain def dependency in its thread pool, a thread hop per request.
     service: IngestService | None = getattr(request.app.state, "ingest", None)
     if service is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
