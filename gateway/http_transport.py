@@ -60,6 +60,10 @@ class _Accepted(msgspec.Struct):
     persisted: _Persisted
 
 
+class _Rotated(msgspec.Struct):
+    token: str
+
+
 class _Verdicts(msgspec.Struct):
     verdicts: dict[str, Verdict]
 
@@ -136,6 +140,15 @@ class HttpTransport:
             accepted = msgspec.json.decode(_expect(response, 202).content, type=_Accepted)
             self._note(accepted.persisted)
             yield batch, Placed(accepted.partition, accepted.offset)
+
+    async def new_token(self) -> str:
+        """A new token for this gateway (``POST .../token``); the current one keeps working
+        for a grace period (``gateway/credentials.py``)."""
+        response = await self._request("POST", "/token", content=b"{}")
+        return msgspec.json.decode(_expect(response, 201).content, type=_Rotated).token
+
+    def use_token(self, token: str) -> None:
+        self._client.headers["Authorization"] = f"Bearer {token}"
 
     async def judge(self, overdue: list[AckedBatch]) -> dict[str, Verdict]:
         verdicts = {b.batch_id: Verdict.LOST for b in overdue

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from gateway.credentials import TokenRotation
 from gateway.device_session import DeviceSession
 from gateway.errors import ConfigError, UploadRefused
 from gateway.http_transport import HttpTransport, check_url
@@ -25,6 +26,8 @@ from stream.contract.status import DeviceStatus, GatewayStatus, SpoolStatus, Upl
 from stream.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
+
+TOKEN_CHECK_S = 600.0  # how often the token's age is looked at (gateway/credentials.py)
 
 STATUS_NOT_SENT: tuple[type[Exception], ...] = (*UPLOAD_TRANSIENT, UploadRefused)
 
@@ -143,6 +146,16 @@ class Gateway:
             asyncio.create_task(self.uploader.follow_watermarks(), name="watermarks"),
             asyncio.create_task(self._publish_status(), name="status"),
         ]
+        if isinstance(self.transport, HttpTransport) and self.config.api_token_file:
+            rotation = TokenRotation(self.transport, Path(self.config.api_token_file))
+            self._tasks.append(asyncio.create_task(self._rotate_token(rotation),
+                                                   name="token rotation"))
+
+    @staticmethod
+    async def _rotate_token(rotation: TokenRotation) -> None:
+        while True:
+            await rotation.maybe_rotate()
+            await asyncio.sleep(TOKEN_CHECK_S)
 
     async def stop(self) -> None:
         """Stop everything; never hangs on a stuck radio or broker (bounded waits)."""

@@ -19,6 +19,13 @@ from api.auth.roles import Principal, Role
 from storage.queries import tokens as stored_tokens
 from storage.queries.tokens import StoredToken
 
+# A gateway token lives this long (enrollment, rotation); gateways rotate theirs well before
+# (gateway/credentials.py), so an expiry only ever ends a gateway that stopped rotating.
+GATEWAY_TOKEN_TTL = timedelta(days=90)
+# A rotated token keeps working this long: a gateway that crashed before saving its new
+# token asks again with the old one.
+ROTATION_GRACE = timedelta(hours=1)
+
 _FORMAT = re.compile(r"^tw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
@@ -46,13 +53,26 @@ async def create_token(conn: AsyncConnection[object], *, role: Role, study: str 
 
 
 async def enroll_gateway_token(conn: AsyncConnection[object], *, study: str, gateway_id: str,
-                               name: str, ttl: timedelta | None = None) -> str:
+                               name: str, ttl: timedelta | None = GATEWAY_TOKEN_TTL) -> str:
     """A new token for a gateway, revoking those it had (re-enrolling a gateway, or
     replacing its hub, leaves one valid credential: the newest)."""
     await stored_tokens.revoke_gateway_tokens(conn, gateway_id=gateway_id)
     expires_at = None if ttl is None else datetime.now(UTC) + ttl
     return await create_token(conn, role=Role.GATEWAY, study=study, gateway_id=gateway_id,
                               name=name, expires_at=expires_at)
+
+
+async def rotate_gateway_token(conn: AsyncConnection[object], *, presented: str, study: str,
+                               gateway_id: str, now: datetime | None = None,
+                               ) -> tuple[str, datetime]:
+    """A new token for a gateway (expiring after GATEWAY_TOKEN_TTL) and its expiry; the
+    token it presented stops working ROTATION_GRACE from now."""
+    now = now or datetime.now(UTC)
+    expires_at = now + GATEWAY_TOKEN_TTL
+    token = await create_token(conn, role=Role.GATEWAY, study=study, gateway_id=gateway_id,
+                               name="rotated", expires_at=expires_at)
+    await stored_tokens.expire_token_by(conn, token_id=presented, expires_at=now + ROTATION_GRACE)
+    return token, expires_at
 
 
 def parse(token: str) -> tuple[str, str] | None:

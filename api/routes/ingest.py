@@ -19,10 +19,13 @@ from typing import Annotated, TypeVar
 import msgspec
 from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from api import metrics
+from api.auth.tokens import ROTATION_GRACE, rotate_gateway_token
 from api.ingest.auth import Gateway, Service
+from api.ingest.service import LOOKUP_TIMEOUT_S
 from api.ingest.ttl_cache import LookupUnavailable
 from stream.contract import status as status_codec
 from stream.contract.envelope import Envelope
@@ -130,6 +133,32 @@ async def publish_status(gateway_id: str, request: Request, who: Gateway,
     await _produce(service, service.kafka.topics.status, body, key=gateway_id)
     service.seen(gateway_id)
     return {"status": "accepted"}
+
+
+class RotatedToken(BaseModel):
+    """The gateway's new token (shown once) and when it expires; the token that asked
+    keeps working for ``old_token_grace_s`` more."""
+
+    token: str
+    expires_at: datetime
+    old_token_grace_s: float
+
+
+@router.post("/v1/gateways/{gateway_id}/token", status_code=status.HTTP_201_CREATED)
+async def rotate_token(gateway_id: str, who: Gateway, service: Service) -> RotatedToken:
+    """Rotate this gateway's credential: a new token, the presented one expiring shortly
+    (a gateway that crashes before saving the new one asks again with the old)."""
+    assert who.study is not None  # a gateway token always names its study
+    try:
+        async with service.pool.connection(timeout=LOOKUP_TIMEOUT_S) as conn:
+            token, expires_at = await rotate_gateway_token(
+                conn, presented=who.token_id, study=who.study, gateway_id=gateway_id)
+    except PoolTimeout:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "credentials cannot be changed now; retry later",
+                            headers={"Retry-After": "30"}) from None
+    return RotatedToken(token=token, expires_at=expires_at,
+                        old_token_grace_s=ROTATION_GRACE.total_seconds())
 
 
 _check_decoder = msgspec.json.Decoder(BatchCheck)

@@ -81,6 +81,15 @@ async def revoke_token(conn: AsyncConnection[Any], *, token_id: str) -> bool:
     return True
 
 
+async def expire_token_by(conn: AsyncConnection[Any], *, token_id: str,
+                          expires_at: datetime) -> None:
+    """Make a token expire at ``expires_at`` at the latest (a rotated one's grace)."""
+    await conn.execute(
+        "UPDATE api_tokens SET expires_at = LEAST(coalesce(expires_at, %s), %s) WHERE id = %s",
+        (expires_at, expires_at, token_id))
+    await credential_events.announce(conn, credential_events.token_changed(token_id))
+
+
 async def list_tokens(conn: AsyncConnection[Any], *, study: str | None,
                       include_revoked: bool = False) -> list[TokenSummary]:
     """Tokens of one study (None: every token), newest first."""

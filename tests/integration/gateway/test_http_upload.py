@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import stat
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -23,6 +27,7 @@ from api.ingest.rate_limit import RateLimiter
 from api.main import create_app
 from deploy.bench.seed import seed_study
 from devices.catalog import DeviceType
+from gateway.credentials import ROTATE_AFTER_S, TokenRotation
 from gateway.http_transport import HttpTransport
 from gateway.spool import PendingItem, Spool
 from gateway.uploader import Uploader
@@ -209,5 +214,58 @@ async def test_a_rate_limited_gateway_slows_down_and_loses_nothing(
         sent = await read_envelopes(kafka, "GW-1")
         assert sorted((e.seq_from, e.seq_to) for e in sent) == [
             (i, i + 9) for i in range(0, 60, 10)]
+    finally:
+        spool.close()
+
+
+async def test_a_gateway_rotates_its_token_and_uploads_with_the_new_one(
+        ingest: tuple[str, KafkaSettings], enrolled: str, migrated_dsn: str,
+        tmp_path: Path) -> None:
+    """A token file older than the rotation age is replaced (atomically, mode 0600) by a
+    token the service issues; uploads go on with it, the old token works for the grace
+    hour only (here: moved into the past, then refused), and nothing is lost."""
+    url, kafka = ingest
+    config = _config(url)
+    token_file = tmp_path / "gateway.yaml.token"
+    token_file.write_text(enrolled + "\n")
+    old_enough = time.time() - ROTATE_AFTER_S - 60
+    os.utime(token_file, (old_enough, old_enough))
+    uploader, spool, status = _uploader(config, enrolled, tmp_path)
+    assert isinstance(uploader.transport, HttpTransport)
+    rotation = TokenRotation(uploader.transport, token_file)
+    try:
+        assert await rotation.maybe_rotate()
+        new = token_file.read_text().strip()
+        assert new != enrolled and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert not await rotation.maybe_rotate()  # fresh file: not due again
+        old_id = enrolled.split("_")[1]
+        async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+            grace, = await (await conn.execute(
+                "SELECT expires_at - now() FROM api_tokens WHERE id = %s", (old_id,))).fetchone()
+            lifetime, = await (await conn.execute(
+                "SELECT expires_at - now() FROM api_tokens WHERE id = %s",
+                (new.split("_")[1],))).fetchone()
+            assert timedelta(minutes=55) < grace <= timedelta(hours=1)
+            assert timedelta(days=89) < lifetime <= timedelta(days=90)
+            await conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 s'"
+                               " WHERE id = %s", (old_id,))
+            await credential_events.announce(conn, credential_events.token_changed(old_id))
+            await conn.commit()
+        now = datetime.now(UTC)
+        spool.write([PendingItem("W-1", _reading(now + timedelta(seconds=i), i))
+                     for i in range(20)])
+        async with _uploading(uploader):
+            await _until(lambda: status.batches_sent >= 2)
+        assert sorted(r.seq for e in await read_envelopes(kafka, "GW-1")
+                      for r in e.readings) == list(range(20))
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            async def status_of(token: str) -> int:
+                answer = await client.get("/v1/gateways/GW-1/watermarks",
+                                          headers={"Authorization": f"Bearer {token}"})
+                return answer.status_code
+            async with asyncio.timeout(10):
+                while await status_of(enrolled) != 401:  # noqa: ASYNC110 (polled over HTTP)
+                    await asyncio.sleep(0.2)
+            assert await status_of(new) == 200
     finally:
         spool.close()
