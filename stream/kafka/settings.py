@@ -199,6 +199,7 @@ class KafkaSettings(BaseSettings):
 def prepare_clients(settings: KafkaSettings) -> None:
     """Apply process-wide client fixes the configured broker needs (idempotent)."""
     if settings.embedded_broker:
-        from stream.kafka import tansu_compat
+        from stream.kafka import tansu_compat, tansu_holes
 
         tansu_compat.apply()
+        tansu_holes.apply()
