@@ -34,14 +34,13 @@ from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka import faust_fetch_wait
 from stream.kafka.settings import KafkaSettings
-from stream.partition_watch import PartitionWatch, RebalanceWatch
+from stream.partition_watch import PartitionWatch
 from stream.settings import StreamSettings
 from stream.sink import Sink
 from stream.validation.enrollment import EnrollmentIndex
 
 logger = logging.getLogger(__name__)
 
-MIN_REBALANCE_S = 60.0  # a rebalance lasting longer (and stall_restart_s) is hung
 LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
 EXIT_STALLED = 75  # EX_TEMPFAIL: a partition stalled; restart me
 PARTITION_HEALTH_TIMEOUT_S = 2.0  # writing the partitions' health for the page
@@ -130,19 +129,6 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
                             "exiting with %d for a fresh worker to resume it", topic,
                             partition, seconds, EXIT_STALLED)
         if stalled:
-            exit_for_restart(EXIT_STALLED)
-
-    # Never under a minute: joining the embedded broker's group alone takes 5-10 s.
-    rebalance = RebalanceWatch(stuck_after_s=max(stream.stall_restart_s, MIN_REBALANCE_S))
-
-    @app.timer(LAG_INTERVAL_S)
-    async def watch_rebalance() -> None:
-        # Reads a flag only: asking the consumer anything could wait on the very hang.
-        lasted = rebalance.observe(time.monotonic(), bool(app.rebalancing))
-        if lasted is not None:
-            logger.critical("a rebalance has not finished in %.0f s (assignment or table "
-                            "recovery hung); exiting with %d for a fresh worker", lasted,
-                            EXIT_STALLED)
             exit_for_restart(EXIT_STALLED)
 
     @app.timer(stream.completeness_interval_s)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from storage.migrate import require_current
 from storage.pool import connect
 from storage.settings import DatabaseSettings
-from stream import garbage_collection
+from stream import garbage_collection, rebalance_watchdog
 from stream.app import create_app
 from stream.errors import MetricsPortError, StreamError
 from stream.flags.config import definitions_from_file, load_rules
@@ -83,5 +83,6 @@ def run(*, settings: StreamSettings, kafka: KafkaSettings, dsn: str, data_dir: P
                      storage_mode=ready.storage_mode, raw_partitions=ready.raw_partitions,
                      status_partitions=ready.status_partitions, data_dir=data_dir / "stream")
     garbage_collection.tune()
+    rebalance_watchdog.start(app, stall_restart_s=settings.stall_restart_s)
     DeadlineWorker(app, loglevel=logging.getLogger().level, quiet=True,
            override_logging=False).execute_from_commandline()
