@@ -25,7 +25,9 @@ import yaml
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from api.ingest.app import create_ingest_app
 from api.main import create_app
+from api.routes.ingest import MAX_ENVELOPE_BYTES, MAX_WAIT_S
 from api.settings import ApiSettings
 from deploy.cli import app as cli_app
 from deploy.logs import LogSettings
@@ -39,6 +41,7 @@ from stream.settings import StreamSettings
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
+CADDYFILE = DEPLOY / "compose" / "Caddyfile"
 KUBERNETES = DEPLOY / "kubernetes"
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 DOCKERIGNORE = DEPLOY / "docker" / "Dockerfile.dockerignore"
@@ -222,7 +225,7 @@ def test_compose_starts_services_after_their_dependencies(compose: dict[str, Any
         assert "test" in services[server]["healthcheck"]
     assert services["migrate"]["depends_on"]["timescaledb"]["condition"] == "service_healthy"
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    for long_running in ("stream-worker", "api"):
+    for long_running in ("stream-worker", "api", "ingest"):
         depends = services[long_running]["depends_on"]
         for one_shot in ("migrate", "topics"):
             assert depends[one_shot]["condition"] == "service_completed_successfully"
@@ -265,6 +268,71 @@ def test_compose_secrets_are_mounted_files(compose: dict[str, Any]) -> None:
         if service["image"].startswith(f"{IMAGE}:"):
             assert "TRIALWIRE_DATABASE_URL_FILE" in service["environment"], name
             assert "TRIALWIRE_DATABASE_URL" not in service["environment"], name
+
+
+def _route_paths(app: Any) -> set[str]:
+    """The HTTP paths an app serves, also inside included routers (FastAPI >= 0.160 wraps
+    those); documentation routes left out."""
+    paths: set[str] = set()
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        if hasattr(route, "original_router"):
+            pending += route.original_router.routes
+        elif (path := getattr(route, "path", None)) is not None:
+            paths.add(path)
+        elif hasattr(route, "routes"):
+            pending += route.routes
+    return {p for p in paths if not p.startswith(("/docs", "/redoc", "/openapi"))}
+
+
+def _ingest_paths() -> set[str]:
+    app = create_ingest_app(DatabaseSettings(url=SecretStr("postgresql://127.0.0.1:1/none")),
+                            KafkaSettings(bootstrap="kafka:9092"))
+    return _route_paths(app) - {"/healthz"}
+
+
+def _api_paths() -> set[str]:
+    return _route_paths(create_app(
+        DatabaseSettings(url=SecretStr("postgresql://127.0.0.1:1/none")), None, ApiSettings()))
+
+
+def _example(path: str) -> str:
+    """A concrete request path for a route template (each {parameter} filled in)."""
+    return re.sub(r"\{[^}]+\}", "GW-0001", path)
+
+
+def _listen_port(argv: list[str]) -> int:
+    return int(_parse_cli(argv)["port"])
+
+
+def test_compose_publishes_only_the_tls_proxy(compose: dict[str, Any]) -> None:
+    """Caddy is the one published service (443, and 80 for redirects and ACME); it sends the
+    ingest service's routes, and nothing else, to the ingest service and the rest to the
+    API, at the ports their commands listen on. Kafka and PostgreSQL stay internal."""
+    services = compose["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert services["proxy"]["image"].startswith("caddy:")
+    assert {str(p).split(":")[-1] for p in services["proxy"]["ports"]} == {"443", "80"}
+    mounts = {v.split(":")[1] for v in services["proxy"]["volumes"]}
+    assert "/etc/caddy/Caddyfile" in mounts
+    caddy = CADDYFILE.read_text()
+    (matcher,) = re.findall(r"@gateway path_regexp (\S+)", caddy)
+    gateway = re.compile(matcher)
+    upstreams = dict(re.findall(r"handle( @gateway)? \{\s*reverse_proxy (\S+)", caddy))
+    assert upstreams == {" @gateway": f"ingest:{_listen_port(services['ingest']['command'])}",
+                         "": f"api:{_listen_port(services['api']['command'])}"}
+    ingest_paths = _ingest_paths()
+    assert len(ingest_paths) >= 5
+    for path in ingest_paths:
+        assert gateway.fullmatch(_example(path)), f"{path} would not reach the ingest service"
+    for path in _api_paths() - ingest_paths:
+        assert not gateway.fullmatch(_example(path)), f"{path} would miss the API"
+    assert "/v1/enroll" in _api_paths()
+    # Caddy's MiB and nginx's "m" are 1024**2 bytes: the service's own limit.
+    assert MAX_ENVELOPE_BYTES == 4 * 1024**2
+    assert re.search(r"max_size 4MiB\b", caddy)
 
 
 # -- Kubernetes ---------------------------------------------------------------------------
@@ -391,7 +459,7 @@ def test_pods_run_non_root_read_only_with_resources(k8s_objects: list[dict[str, 
     """Every pod meets the `restricted` Pod Security Standard and declares its resources."""
     pods = list(_pod_specs(k8s_objects))
     assert {name for name, _ in pods} == {"trialwire-api", "trialwire-stream-worker",
-                                          "trialwire-migrate"}
+                                          "trialwire-migrate", "trialwire-ingest"}
     for name, pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
@@ -416,7 +484,8 @@ def test_secret_files_are_mounted_where_the_settings_look(
     config = _one(k8s_objects, "ConfigMap", "trialwire-config")["data"]
     files = {k: v for k, v in config.items() if k.endswith(("_FILE", "_CAFILE"))}
     needs = {"trialwire-migrate": {"TRIALWIRE_DATABASE_URL_FILE"},
-             "trialwire-api": set(files), "trialwire-stream-worker": set(files)}
+             "trialwire-api": set(files), "trialwire-stream-worker": set(files),
+             "trialwire-ingest": set(files)}
     docs = DEPLOYMENT_DOC.read_text()
     for name, pod in _pod_specs(k8s_objects):
         volumes = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
@@ -435,6 +504,48 @@ def test_secret_files_are_mounted_where_the_settings_look(
         for secret_name, _ in mounted.values():
             assert secret_name in docs, f"docs/deployment.md does not explain {secret_name}"
     assert re.search(r"kubectl (-n \S+ )?create secret generic trialwire-database ", docs)
+
+
+def test_gateways_reach_the_ingest_service_over_tls(k8s_objects: list[dict[str, Any]]) -> None:
+    """The Ingress serves HTTPS only for its hosts, sends the gateway routes to the ingest
+    Service and enrollment to the API; the ingest pods listen, probe and expose metrics
+    where their Service and annotations say; nothing is a NodePort or LoadBalancer."""
+    ingress = _one(k8s_objects, "Ingress", "trialwire-gateways")
+    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+    assert hosts and hosts <= {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+    assert all(tls["secretName"] for tls in ingress["spec"]["tls"])
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "4m"
+    assert MAX_ENVELOPE_BYTES == 4 * 1024**2
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > MAX_WAIT_S
+    backends = {p["path"]: (p["pathType"], p["backend"]["service"]["name"])
+                for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    ingest_prefixes = [path for path, (kind, name) in backends.items()
+                       if name == "trialwire-ingest" and kind == "Prefix"]
+    for path in _ingest_paths():
+        assert any(path.startswith(prefix) for prefix in ingest_prefixes), path
+    assert backends["/v1/enroll"] == ("Exact", "trialwire-api")
+    assert "/v1/enroll" in _api_paths()
+    services = {o["metadata"]["name"]: o for o in k8s_objects if o["kind"] == "Service"}
+    for _, name in backends.values():
+        port_names = {p["name"] for p in services[name]["spec"]["ports"]}
+        assert {p["backend"]["service"]["port"]["name"] for rule in ingress["spec"]["rules"]
+                for p in rule["http"]["paths"]
+                if p["backend"]["service"]["name"] == name} <= port_names
+    assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services.values())
+
+    pod = _one(k8s_objects, "Deployment", "trialwire-ingest")["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    params = _parse_cli(container["args"])
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": params["port"], "metrics": params["metrics_port"]}
+    assert params["host"] == params["metrics_host"] == "0.0.0.0"
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(params["metrics_port"])
+    assert services["trialwire-ingest"]["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["port"] in ports
+    assert probe["path"] == "/healthz"
 
 
 # -- systemd ------------------------------------------------------------------------------
@@ -479,7 +590,7 @@ def test_every_trialwire_command_line_parses_with_the_real_cli(
     argvs += [c["args"] for _, pod in _pod_specs(k8s_objects) for c in pod["containers"]]
     argvs.append(shlex.split(_gateway_unit()["Service"]["ExecStart"])[1:])
     documented = _doc_cli_commands()
-    assert len(argvs) == 8 and len(documented) >= 5
+    assert len(argvs) == 10 and len(documented) >= 5
     for argv in argvs + documented:
         _parse_cli(argv)
     topics = _parse_cli(compose["services"]["topics"]["command"])
