@@ -1,8 +1,11 @@
 """Upload over HTTPS to the platform's ingest service with this gateway's own token (the
 default): the gateway holds no Kafka settings and reads no other gateway's data.
 
-- ``POST /v1/gateways/{id}/envelopes``: one batch; 202 once the broker has it (acks=all),
-  with where it was placed and this gateway's persisted watermarks.
+- ``POST /v1/gateways/{id}/uploads``: the due batches, several per request (a JSON array
+  of envelopes, at most ``UPLOAD_MAX_BATCHES`` and ``UPLOAD_MAX_BYTES``); taken in order up to
+  the first refused one, each on the broker (acks=all) before the answer, which says where
+  each was placed and carries this gateway's persisted watermarks. One request per batch
+  (``POST .../envelopes``) cost the service most of its CPU in HTTP handling.
 - ``GET /v1/gateways/{id}/watermarks?after=V&wait_s=S``: a long-poll for newer ones.
 - ``POST /v1/gateways/{id}/batches/check``: the platform judges overdue batches.
 - ``POST /v1/gateways/{id}/status``: status telemetry.
@@ -11,7 +14,8 @@ Answers map to the uploader's errors: 401/403 (revoked, expired, retired) →
 :class:`~gateway.errors.UploadRefused`; 429/5xx and connection failures →
 :class:`~gateway.errors.PlatformUnavailable` (with the Retry-After the platform gave);
 413/422 on one envelope → :class:`BatchRejected` (that batch is dropped and reported as a
-gap, never re-sent for ever).
+gap, never re-sent for ever); an upload's refused envelope maps the same way, after the
+batches taken before it are reported placed.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 LONG_POLL_S = 25.0
 CHECK_CHUNK = 1000  # batches per check request (the service's limit)
+UPLOAD_MAX_BATCHES = 100  # per upload request (the service takes up to 500)
+UPLOAD_MAX_BYTES = 1024 * 1024  # per upload request, unless one envelope is larger alone
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Long-polls hold the read open for LONG_POLL_S: allow that plus a margin.
 POLL_TIMEOUT = httpx.Timeout(LONG_POLL_S + 15.0, connect=10.0)
@@ -54,9 +60,21 @@ class _Persisted(msgspec.Struct):
     version: int
 
 
-class _Accepted(msgspec.Struct):
+class _Placed(msgspec.Struct):
+    batch_id: str
     partition: int
     offset: int
+
+
+class _Refused(msgspec.Struct):
+    index: int
+    status: int
+    detail: str
+
+
+class _Uploaded(msgspec.Struct):
+    accepted: list[_Placed]
+    refused: _Refused | None
     persisted: _Persisted
 
 
@@ -132,14 +150,20 @@ class HttpTransport:
     # -- Transport ----------------------------------------------------------------------
 
     async def send(self, batches: list[Batch]) -> AsyncIterator[tuple[Batch, Placed]]:
-        for batch in batches:
-            response = await self._request("POST", "/envelopes", content=batch.envelope)
-            if response.status_code in (413, 422):
-                raise BatchRejected(batch.batch_id, batch.device_id, batch.gseq_from,
-                                    batch.gseq_to, _detail(response))
-            accepted = msgspec.json.decode(_expect(response, 202).content, type=_Accepted)
-            self._note(accepted.persisted)
-            yield batch, Placed(accepted.partition, accepted.offset)
+        for group in upload_groups(batches):
+            body = b"[" + b",".join(b.envelope for b in group) + b"]"
+            response = await self._request("POST", "/uploads", content=body)
+            if response.status_code in (413, 422) and len(group) == 1:
+                raise _rejected(group[0], _detail(response))
+            uploaded = msgspec.json.decode(_expect(response, 200).content, type=_Uploaded)
+            self._note(uploaded.persisted)
+            for batch, placed in zip(group, uploaded.accepted, strict=False):
+                if placed.batch_id != batch.batch_id:  # the service keeps the order it got
+                    raise UploadRefused(f"upload answered {placed.batch_id} for "
+                                        f"{batch.batch_id}")
+                yield batch, Placed(placed.partition, placed.offset)
+            if uploaded.refused is not None:
+                raise _refusal(group[uploaded.refused.index], uploaded.refused)
 
     async def new_token(self) -> str:
         """A new token for this gateway (``POST .../token``); the current one keeps working
@@ -200,6 +224,36 @@ class HttpTransport:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.aclose()
+
+
+def upload_groups(batches: list[Batch]) -> list[list[Batch]]:
+    """``batches`` in order, cut into uploads of at most ``UPLOAD_MAX_BATCHES`` batches and
+    ``UPLOAD_MAX_BYTES`` bytes (a larger envelope goes alone)."""
+    groups: list[list[Batch]] = []
+    size = 0
+    for batch in batches:
+        if (not groups or len(groups[-1]) >= UPLOAD_MAX_BATCHES
+                or size + len(batch.envelope) + 1 > UPLOAD_MAX_BYTES):
+            groups.append([])
+            size = 1
+        groups[-1].append(batch)
+        size += len(batch.envelope) + 1
+    return groups
+
+
+def _rejected(batch: Batch, detail: str) -> BatchRejected:
+    return BatchRejected(batch.batch_id, batch.device_id, batch.gseq_from, batch.gseq_to,
+                         detail)
+
+
+def _refusal(batch: Batch, refused: _Refused) -> Exception:
+    """The uploader's error for an envelope the service refused within an upload."""
+    detail = f"{refused.status}: {refused.detail}"
+    if refused.status in (413, 422):
+        return _rejected(batch, refused.detail)
+    if refused.status == 429 or refused.status >= 500:
+        return PlatformUnavailable(detail)
+    return UploadRefused(detail)
 
 
 def _expect(response: httpx.Response, code: int) -> httpx.Response:

@@ -28,5 +28,7 @@ def run(*, host: str, port: int, dsn: str, kafka: KafkaSettings,
             raise MetricsPortError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
                                    f"{exc.strerror or exc}") from exc
     app = create_ingest_app(DatabaseSettings(url=SecretStr(dsn)), kafka)
-    uvicorn.Server(server_config(app, host=host, port=port,
-                                 max_connections=max_connections)).run()
+    # No access log: a line per upload would cost more than the upload's own checks;
+    # requests are counted by route and status in the metrics.
+    uvicorn.Server(server_config(app, host=host, port=port, max_connections=max_connections,
+                                 access_log=False)).run()

@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 
 import msgspec
 from aiokafka.structs import RecordMetadata
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
@@ -37,13 +37,12 @@ T = TypeVar("T")
 
 router = APIRouter(tags=["ingest"])
 
-MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024  # also an upload's, however many envelopes it holds
+MAX_UPLOAD_ENVELOPES = 500
 MAX_CHECK_BYTES = 256 * 1024  # 1 000 batches of ~150 bytes
 MAX_STATUS_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
 POLL_SLICE_S = 1.0
-# A body must arrive within this: a client trickling bytes holds a socket, never more.
-BODY_TIMEOUT_S = 30.0
 
 
 class Persisted(BaseModel):
@@ -62,26 +61,85 @@ class Accepted(BaseModel):
     persisted: Persisted
 
 
+class Placed(BaseModel):
+    """Where the broker put one envelope of an upload."""
+
+    batch_id: str
+    partition: int
+    offset: int
+
+
+class Refused(BaseModel):
+    """The envelope of an upload that was not taken, and why (the status and detail the
+    single-envelope route would have answered)."""
+
+    index: int
+    status: int
+    detail: str
+
+
+class Uploaded(BaseModel):
+    """The answer to an upload of several envelopes: the first ``len(accepted)`` are on
+    the broker (acks=all), in order; ``refused`` is the one after them that was not taken
+    (those behind it were not tried, so a gateway's order is kept); then this gateway's
+    persisted watermarks."""
+
+    topic: str
+    accepted: list[Placed]
+    refused: Refused | None
+    persisted: Persisted
+
+
 @router.post("/v1/gateways/{gateway_id}/envelopes", status_code=status.HTTP_202_ACCEPTED,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}})
 async def ingest(gateway_id: str, request: Request, who: Gateway, service: Service) -> Accepted:
     body = await _read_bounded(request)
-    envelope = _decoded(body, decode_envelope, "envelope")
-    problem = time_problem(envelope, datetime.now(UTC))
-    if problem is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"implausible time: {problem}")
-    if envelope.gateway_id != gateway_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"envelope is from gateway {envelope.gateway_id}, token is for {gateway_id}")
-    await _check_enrollment(service, envelope)
+    envelope = await _admitted(body, gateway_id, service)
     record = await _produce(service, service.topic, body, key=envelope.subject)
     service.seen(gateway_id)
     metrics.INGESTED.inc()
     devices, version = service.board.latest(gateway_id)
     return Accepted(batch_id=envelope.batch_id, topic=service.topic, partition=record.partition,
                     offset=record.offset, persisted=Persisted(devices=devices, version=version))
+
+
+@router.post("/v1/gateways/{gateway_id}/uploads", response_model=Uploaded,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {
+                     "type": "array", "maxItems": MAX_UPLOAD_ENVELOPES,
+                     "items": {"$ref": "#/components/schemas/Envelope"}}}}}})
+async def upload(gateway_id: str, request: Request, who: Gateway, service: Service) -> Response:
+    """Several envelopes in one request (a JSON array, in the gateway's sending order),
+    each checked as ``POST .../envelopes`` checks one and put on the broker byte for byte.
+    Taken in order up to the first that is not; the answer says which were taken."""
+    body = await _read_bounded(request)
+    raws = _decoded(body, _upload_decoder.decode, "upload (a JSON array of envelopes)")
+    if not 1 <= len(raws) <= MAX_UPLOAD_ENVELOPES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"an upload holds 1 to {MAX_UPLOAD_ENVELOPES} envelopes, "
+                            f"not {len(raws)}")
+    taken: list[tuple[bytes, Envelope]] = []
+    refused: Refused | None = None
+    for index, raw in enumerate(raws):
+        envelope_bytes = bytes(raw)
+        try:
+            taken.append((envelope_bytes, await _admitted(envelope_bytes, gateway_id, service)))
+        except HTTPException as exc:
+            refused = Refused(index=index, status=exc.status_code, detail=str(exc.detail))
+            break
+    records = await _produce_all(service, [(b, e.subject) for b, e in taken])
+    service.seen(gateway_id)
+    metrics.INGESTED.inc(len(records))
+    devices, version = service.board.latest(gateway_id)
+    # Encoded here in the shape of ``Uploaded`` (the documented answer): FastAPI's
+    # validation and serialization of the model cost more than the rest of the answer.
+    answer = {"topic": service.topic,
+              "accepted": [{"batch_id": e.batch_id, "partition": r.partition,
+                            "offset": r.offset} for (_, e), r in zip(taken, records, strict=True)],
+              "refused": None if refused is None else refused.model_dump(),
+              "persisted": {"devices": devices, "version": version}}
+    return Response(msgspec.json.encode(answer), media_type="application/json")
 
 
 @router.get("/v1/gateways/{gateway_id}/watermarks")
@@ -162,6 +220,7 @@ async def rotate_token(gateway_id: str, who: Gateway, service: Service) -> Rotat
 
 
 _check_decoder = msgspec.json.Decoder(BatchCheck)
+_upload_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def _decode_check(body: bytes) -> BatchCheck:
@@ -180,6 +239,38 @@ def _decoded(body: bytes, decode: Callable[[bytes], T], what: str) -> T:
 def _broker_unavailable(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                          f"broker unavailable, retry later: {exc}", headers={"Retry-After": "5"})
+
+
+async def _admitted(body: bytes, gateway_id: str, service: Service) -> Envelope:
+    """The envelope in ``body`` if this gateway may send it: valid, plausible in time, its
+    own, and for a device enrolled through it; else the HTTP error saying why."""
+    envelope = _decoded(body, decode_envelope, "envelope")
+    problem = time_problem(envelope, datetime.now(UTC))
+    if problem is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"implausible time: {problem}")
+    if envelope.gateway_id != gateway_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"envelope is from gateway {envelope.gateway_id}, token is for {gateway_id}")
+    await _check_enrollment(service, envelope)
+    return envelope
+
+
+async def _produce_all(service: Service,
+                       envelopes: list[tuple[bytes, str]]) -> list[RecordMetadata]:
+    """Each (body, key) on the raw topic, appended in order (one key keeps one partition
+    and its order), then all awaited: the broker takes them in as few requests as the
+    producer can make. 503 if any is not acknowledged; the gateway sends them all again
+    and the sink drops what was stored already."""
+    producer = service.producer
+    if producer is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
+    try:
+        pending = [await producer.send(service.topic, body, key=key.encode())
+                   for body, key in envelopes]
+        return list(await asyncio.gather(*pending))
+    except Exception as exc:
+        raise _broker_unavailable(exc) from None
 
 
 async def _produce(service: Service, topic: str, body: bytes, *, key: str) -> RecordMetadata:
@@ -217,20 +308,15 @@ async def _check_enrollment(service: Service, envelope: Envelope) -> None:
 
 async def _read_bounded(request: Request, limit: int = MAX_ENVELOPE_BYTES) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit``: from the
-    declared length before reading anything, else while it streams in."""
+    declared length before reading anything, else while it streams in (it must arrive
+    within the deadline of ``api/request_limits.py``, or 408)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"body of {declared} bytes; at most {limit}")
     body = bytearray()
-    try:
-        async with asyncio.timeout(BODY_TIMEOUT_S):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                        f"body over {limit} bytes")
-    except TimeoutError:
-        raise HTTPException(status.HTTP_408_REQUEST_TIMEOUT,
-                            f"body not received within {BODY_TIMEOUT_S:g} s") from None
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
     return bytes(body)

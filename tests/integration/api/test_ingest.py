@@ -96,6 +96,73 @@ async def test_envelope_is_produced_to_the_raw_topic(migrated_dsn: str,
     assert [(r.key, r.value) for r in records] == [(b"S-1", envelope)]
 
 
+
+async def _raw_records(kafka: KafkaSettings) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of every record on the raw topic, in each partition's order."""
+    consumer = AIOKafkaConsumer(**kafka.consumer_config(group_id=None))
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads the cluster metadata the next line reads
+        partitions = [TopicPartition(kafka.topics.raw_readings, p) for p in
+                      sorted(consumer.partitions_for_topic(kafka.topics.raw_readings) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found = await consumer.getmany(*partitions, timeout_ms=3000)
+    finally:
+        await consumer.stop()
+    return [(r.key, r.value) for tp in partitions for r in found.get(tp, [])]
+
+
+async def test_an_upload_takes_envelopes_in_order_up_to_the_first_refused(
+        migrated_dsn: str, kafka: KafkaSettings) -> None:
+    """Several envelopes in one request go to the broker byte for byte and in order; one
+    the service refuses stops the upload there (nothing behind it is produced) and the
+    answer says which were taken and why the next was not."""
+    (token,) = await gateway_tokens(migrated_dsn)
+    app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)), kafka)
+    good = [hr_envelope(i * 2, [70.0 + i, 71.0 + i]) for i in range(3)]
+    late = json.loads(hr_envelope(6, [80.0]))
+    late["sent_at"] = "2106-02-07T06:28:15Z"
+    behind = hr_envelope(8, [90.0])
+    headers = bearer(token)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        taken = await client.post("/v1/gateways/GW-1/uploads", headers=headers,
+                                  content=b"[" + b",".join(good) + b"]")
+        assert taken.status_code == 200, taken.text
+        answer = taken.json()
+        assert answer["refused"] is None
+        assert [a["batch_id"] for a in answer["accepted"]] == [
+            json.loads(e)["batch_id"] for e in good]
+        offsets = [a["offset"] for a in answer["accepted"]]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 3
+        assert {a["partition"] for a in answer["accepted"]} == {answer["accepted"][0]["partition"]}
+
+        cut = await client.post("/v1/gateways/GW-1/uploads", headers=headers,
+                                content=b"[" + b",".join([good[0], json.dumps(late).encode(),
+                                                          behind]) + b"]")
+        assert cut.status_code == 200, cut.text
+        assert len(cut.json()["accepted"]) == 1
+        refused = cut.json()["refused"]
+        assert refused["index"] == 1 and refused["status"] == 422
+        assert "implausible time" in refused["detail"]
+
+        foreign = await client.post(
+            "/v1/gateways/GW-1/uploads", headers=headers,
+            content=b"[" + hr_envelope(0, [70.0], gateway="GW-2", subject="S-2",
+                                       device="W-2") + b"]")
+        assert foreign.json()["accepted"] == []
+        assert foreign.json()["refused"]["status"] == 403
+        for body, why in [(b"{}", "JSON array"), (b"[]", "1 to 500"),
+                          (b"[" + b",".join([good[0]] * 501) + b"]", "1 to 500"),
+                          (b"[1, 2", "JSON array")]:
+            bad = await client.post("/v1/gateways/GW-1/uploads", headers=headers, content=body)
+            assert bad.status_code == 422 and why in bad.json()["detail"], bad.text
+        assert (await client.post("/v1/gateways/GW-1/uploads", content=b"[" + good[0] + b"]",
+                                  headers={"Content-Type": "application/json"})).status_code == 401
+    # 3 + 1 taken, in order; the refused envelope and the one behind it never produced.
+    assert await _raw_records(kafka) == [(b"S-1", e) for e in [*good, good[0]]]
+
 async def test_without_kafka_ingest_answers_503(api: Api) -> None:
     response = await api.client.post("/v1/gateways/GW-1/envelopes", content=hr_envelope(0, [70.0]),
                                      headers=api.headers("gateway"))

@@ -32,7 +32,8 @@ CSV = {"/v1/studies/{study}/subjects/import": "code,site\nS-CSV,SITE-1\n"}
 PLATFORM_ONLY = {"/v1/studies"}
 # Routes served by the ingest service, which this app (no Kafka) does not run: past the
 # role check they answer 503.
-INGEST = {"/v1/gateways/{gateway_id}/envelopes", "/v1/gateways/{gateway_id}/watermarks",
+INGEST = {"/v1/gateways/{gateway_id}/envelopes", "/v1/gateways/{gateway_id}/uploads",
+          "/v1/gateways/{gateway_id}/watermarks",
           "/v1/gateways/{gateway_id}/batches/check", "/v1/gateways/{gateway_id}/status",
           "/v1/gateways/{gateway_id}/token"}
 

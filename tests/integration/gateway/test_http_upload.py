@@ -27,6 +27,7 @@ from api.ingest.rate_limit import RateLimiter
 from api.main import create_app
 from deploy.bench.seed import seed_study
 from devices.catalog import DeviceType
+from gateway import http_transport
 from gateway.credentials import ROTATE_AFTER_S, TokenRotation
 from gateway.http_transport import HttpTransport
 from gateway.spool import PendingItem, Spool
@@ -196,9 +197,12 @@ async def test_a_retired_gateway_keeps_its_readings_in_its_spool(
 
 
 async def test_a_rate_limited_gateway_slows_down_and_loses_nothing(
-        ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path) -> None:
-    """The service allows 2 requests a second here: the gateway gets 429s, waits the
-    Retry-After it is given, and every batch still arrives exactly once."""
+        ingest: tuple[str, KafkaSettings], enrolled: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service allows 2 requests a second here, and the gateway puts one batch in each
+    upload: it gets 429s, waits the Retry-After it is given, and every batch still arrives
+    exactly once."""
+    monkeypatch.setattr(http_transport, "UPLOAD_MAX_BATCHES", 1)
     url, kafka = ingest
     config = _config(url)
     uploader, spool, status = _uploader(config, enrolled, tmp_path)
