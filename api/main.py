@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from api import errors
 from api.ingest.service import IngestService
 from api.metrics import MetricsMiddleware
+from api.request_limits import BodyLimits
 from api.routes import (
     analytics,
     audit,
@@ -93,6 +94,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(overview.router)
     mount_monitoring(app)
     app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
+    app.add_middleware(BodyLimits)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeaders)
     errors.install(app)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from api import errors
 from api.ingest.service import IngestService
 from api.metrics import MetricsMiddleware
+from api.request_limits import BodyLimits
 from api.routes import ingest
 from api.security_headers import SecurityHeaders
 from storage.pool import open_pool
@@ -43,6 +44,7 @@ def create_ingest_app(database: DatabaseSettings, kafka: KafkaSettings) -> FastA
                               "watermarks here.")
     app.include_router(ingest.router)
     app.router.add_route("/healthz", _health, methods=["GET"], include_in_schema=False)
+    app.add_middleware(BodyLimits)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeaders)
     errors.install(app)

@@ -26,6 +26,15 @@ Reader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.MONITOR, Role.ED
 Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
 
 
+async def _csv_body(request: Request) -> bytes:
+    """The request body, read before the route's connection is taken (dependencies are
+    solved in the order the route declares them): a slow upload holds no connection."""
+    return await request.body()
+
+
+CsvBody = Annotated[bytes, Depends(_csv_body)]
+
+
 class Study(BaseModel):
     code: Code
     name: str = Field(min_length=1, max_length=200)
@@ -183,11 +192,11 @@ async def create_enrollment(study: str, enrollment: EnrollmentIn, conn: Conn,
 
 @router.post("/{study}/subjects/import", openapi_extra={"requestBody": {
     "required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
-async def import_subjects(study: str, request: Request, conn: Conn, _: Admin) -> ImportResult:
+async def import_subjects(study: str, body: CsvBody, conn: Conn, _: Admin) -> ImportResult:
     """CSV with a header ``code,site[,arm]``: all rows are checked first; any bad row
     refuses the whole file (422 listing every problem by line); existing codes are kept."""
     await _require_study(conn, study)
-    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    text = body.decode("utf-8-sig", errors="replace")
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"code", "site"} <= set(reader.fieldnames):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from api import request_limits
 from api.auth.roles import Role
 from api.auth.tokens import create_token
 from api.main import create_app
-from api.routes import ingest
 from deploy.bench.seed import seed_study
 from storage.settings import DatabaseSettings
 from stream.kafka.settings import KafkaSettings
@@ -46,14 +46,28 @@ async def _tokens(dsn: str) -> tuple[str, str]:
     return gateway, monitor
 
 
-async def _trickle(host: str, port: int, token: str, stop: asyncio.Event) -> bytes:
-    """An upload that declares 1 000 bytes and sends one every 0.5 s until ``stop``;
-    returns what the server answered (b"" if nothing)."""
+async def _admin(dsn: str) -> str:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        admin = await create_token(conn, role=Role.ADMIN, study="ST-1")
+        await conn.commit()
+    return admin
+
+
+UPLOAD = ("/v1/gateways/GW-1/envelopes", "application/json")
+CSV_IMPORT = ("/v1/studies/ST-1/subjects/import", "text/csv")
+
+
+async def _trickle(host: str, port: int, token: str, stop: asyncio.Event,
+                   route: tuple[str, str] = UPLOAD) -> bytes:
+    """A request to ``route`` (path, content type) that declares 1 000 bytes of body and
+    sends one every 0.5 s until ``stop``; returns what the server answered (b"" if
+    nothing)."""
+    path, content_type = route
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(b"POST /v1/gateways/GW-1/envelopes HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer " + token.encode() + b"\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
+                     + b"Authorization: Bearer " + token.encode() + b"\r\n"
+                     + f"Content-Type: {content_type}\r\nContent-Length: 1000\r\n\r\n".encode())
         await writer.drain()
         while not stop.is_set():
             writer.write(b" ")
@@ -71,11 +85,17 @@ async def _trickle(host: str, port: int, token: str, stop: asyncio.Event) -> byt
 
 async def test_slow_uploads_hold_no_database_connection(
         server: tuple[str, int], migrated_dsn: str) -> None:
+    """Ten slow gateway uploads and ten slow CSV imports by an administrator, each past its
+    headers and trickling its body: none holds a pooled connection, so a monitor's request
+    and the health probe are answered at once."""
     host, port = server
     gateway, monitor = await _tokens(migrated_dsn)
+    admin = await _admin(migrated_dsn)
     stop = asyncio.Event()
     slow = [asyncio.create_task(_trickle(host, port, gateway, stop))
             for _ in range(SLOW_CLIENTS)]
+    slow += [asyncio.create_task(_trickle(host, port, admin, stop, CSV_IMPORT))
+             for _ in range(SLOW_CLIENTS)]
     try:
         await asyncio.sleep(2.0)  # every slow upload is past its headers and trickling
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
@@ -92,32 +112,41 @@ async def test_slow_uploads_hold_no_database_connection(
         await asyncio.gather(*slow)
 
 
+@pytest.mark.parametrize("route", [UPLOAD, CSV_IMPORT], ids=["upload", "csv-import"])
 async def test_a_trickled_body_is_cut_off(server: tuple[str, int], migrated_dsn: str,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          route: tuple[str, str]) -> None:
+    """On the gateway's route and on the API's own (every route, api/request_limits.py)."""
     host, port = server
     gateway, _ = await _tokens(migrated_dsn)
-    monkeypatch.setattr(ingest, "BODY_TIMEOUT_S", 2.0)
+    token = gateway if route == UPLOAD else await _admin(migrated_dsn)
+    monkeypatch.setattr(request_limits, "BODY_TIMEOUT_S", 2.0)
     stop = asyncio.Event()
-    answer = await asyncio.wait_for(_trickle(host, port, gateway, stop), 20)
+    answer = await asyncio.wait_for(_trickle(host, port, token, stop, route), 20)
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
-async def test_a_huge_unauthenticated_body_is_refused_unread(
-        server: tuple[str, int]) -> None:
-    """100 MB declared, no token: 401 at once, after a few kilobytes at most."""
+@pytest.mark.parametrize("path", ["/v1/gateways/GW-1/envelopes",
+                                  "/v1/studies/ST-1/flags/1/transitions"])
+async def test_a_huge_unauthenticated_body_is_refused_unread(server: tuple[str, int],
+                                                            path: str) -> None:
+    """100 MB declared, no token, to the gateway route and to a JSON route of the API
+    (FastAPI reads such bodies before the role check): 413 at once, after a few kilobytes
+    at most, with the security headers every answer carries."""
     host, port = server
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(b"POST /v1/gateways/GW-1/envelopes HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
+                     + b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
         writer.write(b"x" * 4096)
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(200), 10)
+        answer = await asyncio.wait_for(reader.read(2000), 10)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-    assert answer.startswith(b"HTTP/1.1 401"), answer
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b"x-content-type-options: nosniff" in answer.lower(), answer
 
 
 @pytest.fixture
