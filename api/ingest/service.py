@@ -11,11 +11,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import tokens
 from api.auth.roles import Principal
+from api.ingest.producer import RecoveringProducer
 from api.ingest.rate_limit import RateLimiter
 from api.ingest.ttl_cache import TtlCache
 from api.ingest.watermark_board import WatermarkBoard
@@ -50,7 +50,7 @@ class IngestService:
         self.pool = pool
         self.dsn = dsn
         self.topic = kafka.topics.raw_readings
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: RecoveringProducer | None = None
         self.tokens: TtlCache[str, StoredToken] = TtlCache(
             self._load_token, ttl_s=CREDENTIAL_TTL_S, negative_ttl_s=NOT_FOUND_TTL_S,
             stale_s=STALE_S)
@@ -69,7 +69,7 @@ class IngestService:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.producer = AIOKafkaProducer(**self.kafka.producer_config())
+        self.producer = RecoveringProducer(self.kafka)
         await self.producer.start()
         self._tasks = [asyncio.create_task(self.board.run(), name="watermark-board"),
                        asyncio.create_task(self._follow_changes(), name="credential-events"),
@@ -87,8 +87,7 @@ class IngestService:
         await self._broker_log.close()
         if self.producer is not None:
             producer, self.producer = self.producer, None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 10)
+            await producer.stop()
 
     # -- per request (no database unless a cache entry is missing or old) ---------------
 
