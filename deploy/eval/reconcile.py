@@ -17,6 +17,7 @@ several equal values a loss was (:func:`_place_losses`), never the counts themse
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,7 +133,8 @@ def reconcile(emitted: Iterable[Item], stored: Iterable[Item], *,
         for item in got:
             tallies[phase_of(item.time, phases)].stored += 1
         missing, extra, pairs = _differences([i.value for i in want], [i.value for i in got])
-        for i in _place_losses(want, got, missing, pairs, late_s):
+        losses = _place_losses(want, got, missing, pairs, late_s)
+        for i in (_prefer_time_holes(want, got, losses) if not extra else losses):
             killed_by = in_flight(want[i])
             if killed_by is not None:
                 tallies[killed_by].lost_in_flight += 1
@@ -181,6 +183,38 @@ def _place_losses(want: list[Item], got: list[Item], missing: list[int],
         at = k
     matched = {i for i, _j in placed}
     return [i for i in range(len(want)) if i not in matched]
+
+
+def _prefer_time_holes(want: list[Item], got: list[Item], losses: list[int]) -> list[int]:
+    """The losses, moved to where time shows holes when the values cannot tell (all equal:
+    an ECG frame's value is its sample count, the same for every frame, so the diff
+    places its exact count of losses anywhere). A hole is an emitted value with no stored
+    one within 0.75 of the median spacing; the losses are the holes, plus as many of the
+    diff's placements as the count still needs. With more holes than losses (stamps too
+    far off to tell) the diff's placement stands."""
+    if not losses or len({i.value for i in want} | {i.value for i in got}) != 1:
+        return losses
+    times = sorted(i.time for i in want)
+    gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(times))
+    if not gaps or gaps[len(gaps) // 2] <= 0:
+        return losses
+    reach = 0.75 * gaps[len(gaps) // 2]
+    stored = sorted(i.time for i in got)
+
+    def has_stored_near(item: Item) -> bool:
+        at = bisect.bisect_left(stored, item.time)
+        return any(abs((stored[n] - item.time).total_seconds()) <= reach
+                   for n in (at - 1, at) if 0 <= n < len(stored))
+
+    holes = [k for k, item in enumerate(want) if not has_stored_near(item)]
+    if len(holes) > len(losses):
+        return losses
+    chosen = set(holes)
+    for k in losses:
+        if len(chosen) == len(losses):
+            break
+        chosen.add(k)
+    return sorted(chosen)
 
 
 def _near(emitted: Item, stored: Item, late_s: float) -> bool:

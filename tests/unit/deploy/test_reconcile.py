@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from deploy.eval.reconcile import Item, KillGap, kill_gaps, phase_of, reconcile
+from deploy.eval.reconcile import ECG, Item, KillGap, kill_gaps, phase_of, reconcile
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 PHASES = [(T0, "steady"), (T0 + timedelta(seconds=100), "fault")]
@@ -120,6 +120,26 @@ def test_without_a_time_gap_the_loss_count_is_still_exact() -> None:
               for t in range(10) if t != 4]
     tally = reconcile(emitted, stored, phases=PHASES, late_s=20.0)["steady"]
     assert (tally.lost, tally.doubled) == (1, 0)
+
+
+def test_losses_among_equal_frames_are_placed_where_time_shows_the_hole() -> None:
+    """ECG frames all carry the same value (their sample count): a diff counts the losses
+    but would place them anywhere; the frames' times, a little late but far closer than
+    their spacing, show which ones were dropped, inside the reported range."""
+    emitted = [Item("ECG-1", ECG, T0 + timedelta(seconds=0.56 * n), 73.0, 73 * n)
+               for n in range(300)]
+    dropped = set(range(40, 90))  # reported dropped: frames 40-89
+    stored = [Item("ECG-1", ECG, e.time + timedelta(seconds=0.08), 73.0, n)
+              for n, e in enumerate(emitted) if n not in dropped]
+    report = (T0 + timedelta(seconds=0.56 * 40), T0 + timedelta(seconds=0.56 * 89))
+    tally = reconcile(emitted, stored, phases=PHASES, late_s=60.0,
+                      reported=lambda item: report[0] <= item.time <= report[1])["steady"]
+    assert (tally.lost, tally.lost_reported, tally.doubled) == (0, 50, 0)
+    # Where times do not account for the count (a frame stamped far off), the diff's
+    # placement stands and the count stays exact.
+    stored[10] = Item("ECG-1", ECG, stored[10].time + timedelta(seconds=5), 73.0, 10)
+    tallies = reconcile(emitted, stored, phases=PHASES, late_s=60.0).values()
+    assert (sum(t.lost for t in tallies), sum(t.doubled for t in tallies)) == (50, 0)
 
 
 def test_a_kill_gap_spans_from_the_last_value_spooled_to_the_first_after_restart() -> None:
