@@ -3,9 +3,11 @@ simulated homes stream, then the database is compared with the simulators' own r
 every reading they emitted.
 
 The system: embedded PostgreSQL and an in-memory broker (so a broker restart loses
-everything), one stream worker process, a Bluetooth hub process, and per home a
-virtual-wearable process and a gateway process over the bumble backend. A supervisor
-loop restarts exited workers and gateways, as systemd or Kubernetes would.
+everything), one stream worker process, one ingest service process, a Bluetooth hub
+process, and per home a virtual-wearable process and a gateway process over the bumble
+backend. Gateways upload as in production: over HTTP to the ingest service, each with its
+own enrolled token, holding no Kafka or database settings. A supervisor loop restarts
+exited workers, ingest services and gateways, as systemd or Kubernetes would.
 
 Faults, in order (each after a steady spell, each cleared before the next):
 
@@ -14,6 +16,9 @@ Faults, in order (each after a steady spell, each cleared before the next):
 - ``broker_restart``: the in-memory broker restarts empty; the worker notices and exits
   for a fresh start, gateways re-send every batch not reported persisted.
 - ``gateway_sigkill``: home 1's gateway is SIGKILLed; the supervisor starts it again.
+- ``ingest_restart``: the ingest service is SIGKILLed while gateways upload (twice, a few
+  seconds apart, so one kill lands mid-request); the supervisor starts it again. Uploads it
+  never answered are sent again; none may be lost or stored twice.
 - ``ble_link_loss``: home 2's wearables go out of range, then come back.
 - ``gateway_offline``: home 3's gateway is off for 30 simulated minutes.
 - ``poison_records``: hostile records (a tombstone, garbage bytes, out-of-range integers,
@@ -67,6 +72,7 @@ from typing import Any
 import msgspec
 from rich.console import Console
 
+from api.auth.tokens import enroll_gateway_token
 from deploy.eval.cpu_burn import CpuBurn, lower_priority
 from deploy.eval.homes import gateway_config, register
 from deploy.eval.platform import Platform
@@ -78,15 +84,19 @@ from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
 from devices.sim.emission import read_emissions
 from gateway.config import dump_config
+from gateway.enrollment import save as save_enrollment
 from storage.queries import evaluation
 from stream.contract import status as status_codec
 from stream.contract.gateway_config import GatewayConfig
 
 FAULTS = ("worker_sigkill", "database_restart", "broker_restart", "gateway_sigkill",
-          "ble_link_loss", "gateway_offline", "poison_records", "spool_overflow", "hub_replaced",
-          "up_sighup", "worker_freeze", "overload")
+          "ingest_restart", "ble_link_loss", "gateway_offline", "poison_records",
+          "spool_overflow", "hub_replaced", "up_sighup", "worker_freeze", "overload")
 DEVICES = (DeviceType.SMARTWATCH, DeviceType.CGM, DeviceType.ECG_PATCH)
 WORKER = "stream-worker"
+INGEST = "ingest"
+INGEST_KILLS = 2  # ingest_restart: SIGKILLs, the second once the service is back
+INGEST_KILL_GAP_S = 3.0  # ... and has served gateways for this long
 OFFLINE_SIM_S = 30 * 60.0  # gateway_offline: simulated seconds without a gateway
 LINK_LOSS_SIM_S = 120.0  # ble_link_loss: simulated seconds out of range
 DATABASE_DOWN_S = 15.0  # database_restart: real seconds without PostgreSQL
@@ -154,6 +164,7 @@ class ChaosRun:
     platform: Platform | None = None
     group: ProcessGroup | None = None
     hub: str = ""
+    ingest_url: str = ""
     start: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0)
                             - timedelta(days=1))
     real_start: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -179,6 +190,13 @@ class ChaosRun:
         self.group = ProcessGroup(self.root / "logs", self._env())
         self.group.start_cli(WORKER, ["stream", "worker", "--data-dir",
                                       str(self.root / "worker")])
+        ingest_port = free_port()
+        ingest = self.group.start_cli(INGEST, ["ingest", "serve", "--port", str(ingest_port)])
+        if not await asyncio.to_thread(wait_for_tcp, ingest_port, timeout=60,
+                                       alive=lambda: ingest.poll() is None):
+            raise RuntimeError(f"the ingest service did not start; see "
+                               f"{self.root / 'logs' / 'ingest.log'}")
+        self.ingest_url = f"http://127.0.0.1:{ingest_port}"
         hub_port = free_port()
         self.group.start_cli("bluetooth-hub", ["sim", "hub", "--port", str(hub_port)])
         if not wait_for_tcp(hub_port, timeout=30):
@@ -198,16 +216,25 @@ class ChaosRun:
         try:
             for seed in seeds:
                 config = gateway_config(seed, DEVICES, study="CHAOS", resend_after_s=20.0,
-                                        status_interval_s=2.0,
-                                        platform_group=self.platform.app_id)
+                                        status_interval_s=2.0)
                 await register(conn, config, since=self.start - timedelta(hours=1),
                                study_name="Chaos evaluation")
+                # Enrolled as a real hub is: its own token, its config naming the ingest
+                # service and the token file, no Kafka settings.
+                token = await enroll_gateway_token(conn, study=config.study,
+                                                   gateway_id=config.gateway_id, name="chaos")
+                await conn.commit()
+                config_path = self.root / f"gateway-{seed}.yaml"
+                token_path = save_enrollment(config, token, config_path,
+                                             api_url=self.ingest_url)
+                config = msgspec.structs.replace(config, api_url=self.ingest_url,
+                                                 api_token_file=str(token_path),
+                                                 upload="ingest")
                 homes.append(ChaosHome(seed, config, self.root / f"emitted-{seed}.jsonl"))
         finally:
             await conn.close()
         for home in homes:
             config_path = self.root / f"{home.gateway}.yaml"
-            config_path.write_text(dump_config(home.config))
             self.group.start_cli(home.sim, [
                 "sim", "run", "--hub", self.hub, "--seed", str(home.seed),
                 "--speed", str(self.speed), "--devices", ",".join(d.value for d in DEVICES),
@@ -218,7 +245,8 @@ class ChaosRun:
                 "gateway", "run", "--config", str(config_path), "--backend", "bumble",
                 "--hub", self.hub, "--data-dir", str(self.root / home.gateway),
                 "--time-scale", str(self.speed), "--time-origin", self.start.isoformat(),
-                "--time-real-origin", self.real_start.isoformat(), "--log-level", "INFO"])
+                "--time-real-origin", self.real_start.isoformat(), "--log-level", "INFO"],
+                env=self._home_env())
         self.members.extend(homes)
         return homes
 
@@ -247,11 +275,18 @@ class ChaosRun:
         assert self.platform is not None
         return {**self.platform.env(), "TRIALWIRE_LOG_FORMAT": "json"}
 
+    def _home_env(self) -> dict[str, str]:
+        """A gateway's environment: nothing of the platform's (no Kafka, no database)."""
+        return {k: v for k, v in self._env().items()
+                if not k.startswith(("TRIALWIRE_KAFKA_", "TRIALWIRE_DATABASE_",
+                                     "TRIALWIRE_STREAM_"))}
+
     async def supervise(self) -> None:
-        """Restart exited workers and gateways (not those held down by a fault)."""
+        """Restart exited workers, ingest services and gateways (not those held down by a
+        fault; homes added meanwhile too)."""
         assert self.group is not None
-        restartable = {WORKER} | {h.gateway for h in self.members}
         while True:
+            restartable = {WORKER, INGEST} | {h.gateway for h in self.members}
             died = self.group.respawn(restartable - self.held)
             for name, code in died.items():
                 self.report(f"{name} exited ({code}); restarted")
@@ -286,6 +321,8 @@ class ChaosRun:
             home = self.members[0]
             self.kills.append((self.sim_now(), home.config.subject))
             self.group.kill(home.gateway)
+        elif name == "ingest_restart":
+            await self.kill_ingest_mid_upload()
         elif name == "ble_link_loss":
             home = self.members[min(1, len(self.members) - 1)]
             self.group.kill(home.sim, signal.SIGUSR1)
@@ -371,6 +408,20 @@ class ChaosRun:
         await asyncio.to_thread(proc.wait, 30)
         shutil.rmtree(self.root / home.gateway)  # the new hub's disk is empty
         self.held.discard(home.gateway)  # the supervisor starts the new hub's gateway
+
+    async def kill_ingest_mid_upload(self) -> None:
+        """SIGKILL the ingest service ``INGEST_KILLS`` times; each time after the
+        supervisor's fresh one has served gateways for ``INGEST_KILL_GAP_S``."""
+        assert self.group is not None
+        port = int(self.ingest_url.rsplit(":", 1)[1])
+        for kill in range(INGEST_KILLS):
+            if kill:  # the supervisor starts a fresh one; it listens once it is ready
+                if not await asyncio.to_thread(wait_for_tcp, port, timeout=60):
+                    raise RuntimeError("the ingest service did not come back")
+                await asyncio.sleep(INGEST_KILL_GAP_S)
+            dying = self.group.processes[INGEST]
+            self.group.kill(INGEST)
+            await asyncio.to_thread(dying.wait, 10)
 
     async def restart_gateway(self, home: ChaosHome, **overrides: object) -> None:
         """Rewrite ``home``'s gateway config (its own, with ``overrides``) and stop the

@@ -1,7 +1,8 @@
 """The whole-system reliability suite (``trialwire eval chaos``): two simulated homes
-stream through separate processes (PostgreSQL, an in-memory broker, a stream worker, a
-Bluetooth hub, wearables and gateways) while every fault is injected in turn; the
-database must hold each emitted reading exactly once."""
+stream through separate processes (PostgreSQL, an in-memory broker, a stream worker, the
+ingest service, a Bluetooth hub, wearables and gateways uploading over HTTP with their own
+tokens) while every fault is injected in turn; the database must hold each emitted
+reading exactly once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.eval.chaos import FAULTS, evaluate
+from deploy.eval.chaos import FAULTS, INGEST_KILLS, evaluate
 
 # The timeout covers waiting for its turn (tests/conftest.py) behind the running tests.
 # Alone: at 30x, with other tests on the same two cores, it measured the machine's overload
@@ -67,6 +68,7 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
     restarts = result["restarts"]
     assert restarts["stream-worker"] >= 2  # SIGKILL, then the broker's reset
     assert restarts["gateway-1"] >= 1 and restarts["gateway-2"] >= 1
+    assert restarts["ingest"] >= INGEST_KILLS
 
 
 def _print_warnings(logs: Path, per_file: int = 40) -> None:
