@@ -64,4 +64,9 @@ def configure_logging(default_level: str = "INFO", *, process: str,
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO: a gateway's uploads and long-polls would bury its
+    # own lines. DEBUG shows them again.
+    quiet = logging.getLevelName(level) != logging.DEBUG
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING if quiet else logging.DEBUG)
 

@@ -3,17 +3,24 @@ embedded broker (in memory), with a stream worker and the API running as in prod
 
 Phases, each bounded in time and sent to loopback only:
 
-1. ``small`` gateways for ``duration`` s: the bytes each downloads (its watermark long-poll
-   and the answers to its uploads), to compare with phase 2: constant in the number of
-   homes, since no gateway reads anyone else's watermarks.
-2. ``gateways`` gateways (load processes of ``deploy/bench/ingest_load.py``) for
-   ``duration`` s: accepted envelopes/s and readings/s, latency p50/p99 of an upload (post
-   to 202, i.e. to the broker's acks=all), the ingest process's peak RSS; meanwhile a probe
-   gateway posts a reading stamped now every second and polls the API until that reading
-   is queryable: ``e2e`` latency.
-3. A bare aiokafka producer with the same concurrency (``gateways`` senders, each waiting
-   for its acknowledgement before the next, as a gateway does) sending the same batches to
-   the same broker for ``duration`` s: ``kafka_produce_ratio`` = phase 2 / phase 3.
+1. ``small`` gateways for ``duration`` s, each offering ``rate / gateways`` envelopes/s:
+   the bytes each downloads (its watermark long-poll and the answers to its uploads), to
+   compare with phase 2: constant in the number of homes, since no gateway reads anyone
+   else's watermarks.
+2. ``gateways`` gateways (load processes of ``deploy/bench/ingest_load.py``) offering
+   ``rate`` envelopes/s in all for ``duration`` s, uploading what is due as real gateways
+   do: accepted envelopes/s and readings/s, latency p50/p99 of an upload (post to answer,
+   i.e. to the broker's acks=all for all its envelopes), the ingest process's peak RSS;
+   meanwhile a probe gateway posts a reading stamped now every second and polls the API
+   until that reading is queryable: ``e2e`` latency (the stream worker keeps up with the
+   load, or this shows it does not).
+3. Capacity, with the stream worker stopped (on this 2-core machine it would take the
+   CPU the ingest process is measured on; in production it runs elsewhere): the same
+   gateways upload ``per_upload`` envelopes each as fast as answers come.
+4. A bare aiokafka producer with the same concurrency (``gateways`` senders, each sending
+   ``per_upload`` batches and waiting for their acknowledgements before the next) sending
+   the same batches to the same broker for ``duration`` s: ``kafka_produce_ratio`` =
+   phase 3 / phase 4.
 """
 
 from __future__ import annotations
@@ -47,6 +54,15 @@ from stream.kafka.settings import KafkaSettings
 CHECKOUT = Path(__file__).resolve().parents[2]
 TARGETS = {"envelopes_per_s": 2000, "p99_ms": 250, "kafka_produce_ratio": 0.5,
            "e2e_p99_ms": 2000}
+# Envelopes offered per second in phases 1-2 (the target), and readings per envelope: a
+# 1 Hz device's batch is cut every 200 ms, so a live batch holds one reading, one cut
+# after a pause a few.
+RATE = 2000.0
+READINGS = 5
+# Capacity phase: a gateway catching up sends its due batches together (the gateway's
+# own uploads take up to 100).
+PER_UPLOAD = 10
+MAX_PER_UPLOAD = 100
 SERVER_START_S = 60.0
 E2E_TIMEOUT_S = 30.0
 
@@ -104,8 +120,10 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 async def _load(url: str, gateways: list[SimulatedGateway], tmp: Path, *, processes: int,
-                duration: float, readings: int, seq_base: int) -> dict[str, Any]:
-    """Run the load processes (gateways split among them); their figures merged."""
+                duration: float, readings: int, per_upload: int, rate: float,
+                seq_base: int) -> dict[str, Any]:
+    """Run the load processes (gateways split among them, each gateway offering ``rate``
+    envelopes/s, or as many as answers allow when 0); their figures merged."""
     shares = [gateways[i::processes] for i in range(processes) if gateways[i::processes]]
     procs = []
     for n, share in enumerate(shares):
@@ -114,7 +132,9 @@ async def _load(url: str, gateways: list[SimulatedGateway], tmp: Path, *, proces
         procs.append(await asyncio.create_subprocess_exec(
             sys.executable, "-m", "deploy.bench.ingest_load", "--url", url, "--gateways",
             str(path), "--duration", str(duration), "--readings", str(readings),
-            "--seq-base", str(seq_base), cwd=CHECKOUT, stdout=asyncio.subprocess.PIPE))
+            "--per-upload", str(per_upload), "--rate", str(rate), "--seq-base", str(seq_base),
+            cwd=CHECKOUT,
+            stdout=asyncio.subprocess.PIPE))
     outputs = []
     for proc in procs:
         stdout, _ = await asyncio.wait_for(proc.communicate(), duration + 120)
@@ -176,8 +196,9 @@ async def _queryable(client: httpx.AsyncClient, api: str, who: SimulatedGateway,
 
 
 async def _bare_producer(kafka: KafkaSettings, gateways: list[SimulatedGateway], *,
-                         duration: float, readings: int) -> float:
-    """Envelopes/s of ``len(gateways)`` senders on one producer, each awaiting its ack."""
+                         duration: float, readings: int, per_upload: int) -> float:
+    """Envelopes/s of ``len(gateways)`` senders on one producer, each sending
+    ``per_upload`` and awaiting their acks before the next."""
     producer = AIOKafkaProducer(**kafka.producer_config())
     await producer.start()
     sent = 0
@@ -189,13 +210,14 @@ async def _bare_producer(kafka: KafkaSettings, gateways: list[SimulatedGateway],
         nonlocal sent
         seq = 10**9
         while time.monotonic() < until:
-            await producer.send_and_wait(kafka.topics.raw_readings,
-                                         smartwatch_batch(
-                                             who, seq, readings,
-                                             start + timedelta(seconds=seq - 10**9)),
-                                         key=who.subject.encode())
-            sent += 1
-            seq += readings
+            acks = [await producer.send(kafka.topics.raw_readings,
+                                        smartwatch_batch(who, s, readings,
+                                                         start + timedelta(seconds=s - 10**9)),
+                                        key=who.subject.encode())
+                    for s in range(seq, seq + per_upload * readings, readings)]
+            await asyncio.gather(*acks)
+            sent += per_upload
+            seq += per_upload * readings
     try:
         begin = time.perf_counter()
         await asyncio.gather(*(sender(who) for who in gateways))
@@ -205,7 +227,8 @@ async def _bare_producer(kafka: KafkaSettings, gateways: list[SimulatedGateway],
 
 
 async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, gateways: int, small: int,
-               duration: float, processes: int, readings: int) -> dict[str, Any]:
+               duration: float, processes: int, readings: int, per_upload: int,
+               rate: float) -> dict[str, Any]:
     dsn = await fresh_database(admin_dsn, "bench_ingest", gateways + 1,
                                since=datetime.now(UTC) - timedelta(days=1))
     simulated, monitor = await _enroll(dsn, gateways + 1)
@@ -226,18 +249,28 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, gateways: int, smal
                                tmp / "api.log")
         servers.append(api_proc)
         rig.start_worker()
-        progress(f"{small} gateways for {duration:g} s")
+        each = rate / len(simulated)
+        progress(f"{small} gateways at {each:g} envelopes/s each for {duration:g} s")
         few = await _load(ingest, simulated[:small], tmp, processes=1, duration=duration,
-                          readings=readings, seq_base=0)
-        progress(f"{len(simulated)} gateways for {duration:g} s (and the end-to-end probe)")
+                          readings=readings, per_upload=MAX_PER_UPLOAD, rate=each, seq_base=0)
+        progress(f"{len(simulated)} gateways offering {rate:g} envelopes/s for {duration:g} s "
+                 "(and the end-to-end probe)")
         e2e = asyncio.create_task(_probe_e2e(ingest, api, probe, monitor,
                                              until=time.monotonic() + duration))
         many = await _load(ingest, simulated, tmp, processes=processes, duration=duration,
-                           readings=readings, seq_base=10**8)
+                           readings=readings, per_upload=MAX_PER_UPLOAD, rate=each,
+                           seq_base=10**7)
         e2e_ms = await e2e
+        rig.stop_all()
+        progress(f"capacity: {len(simulated)} gateways, {per_upload} envelopes per upload as "
+                 f"fast as answers come, the stream worker stopped, {duration:g} s")
+        most = await _load(ingest, simulated, tmp, processes=processes, duration=duration,
+                           readings=readings, per_upload=per_upload, rate=0.0,
+                           seq_base=10**8)
         rss = _peak_rss_mb(ingest_proc.pid)
         progress(f"a bare aiokafka producer, {len(simulated)} senders, {duration:g} s")
-        bare = await _bare_producer(kafka, simulated, duration=duration, readings=readings)
+        bare = await _bare_producer(kafka, simulated, duration=duration, readings=readings,
+                                    per_upload=per_upload)
     finally:
         for proc in servers:
             proc.terminate()
@@ -249,12 +282,15 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, gateways: int, smal
         rig.stop_all()
     return {
         "gateways": many["gateways"],
+        "offered_envelopes_per_s": rate,
         "envelopes_per_s": many["envelopes_per_s"],
         "readings_per_s": many["readings_per_s"],
         "p50_ms": many["p50_ms"],
         "p99_ms": many["p99_ms"],
         "rss_mb": rss,
-        "kafka_produce_ratio": round(many["envelopes_per_s"] / bare, 2) if bare else None,
+        "capacity_envelopes_per_s": most["envelopes_per_s"],
+        "capacity_p99_ms": most["p99_ms"],
+        "kafka_produce_ratio": round(most["envelopes_per_s"] / bare, 2) if bare else None,
         "bare_producer_envelopes_per_s": round(bare, 1),
         "e2e_p50_ms": round(percentile(e2e_ms, 50)) if e2e_ms else None,
         "e2e_p99_ms": round(percentile(e2e_ms, 99)) if e2e_ms else None,
@@ -263,18 +299,21 @@ async def _run(admin_dsn: str, bootstrap: str, tmp: Path, *, gateways: int, smal
         "download_bytes_per_gateway_per_min": {
             str(few["gateways"]): few["download_bytes_per_gateway_per_min"],
             str(many["gateways"]): many["download_bytes_per_gateway_per_min"]},
-        "phases": {"small": few, "load": many},
+        "phases": {"small": few, "load": many, "capacity": most},
         "setup": {"duration_s": duration, "readings_per_envelope": readings,
+                  "capacity_envelopes_per_upload": per_upload,
                   "load_processes": processes, "raw_partitions": 4, "broker": "memory"},
         "targets": TARGETS,
     }
 
 
 def run(*, gateways: int = 100, small: int = 10, duration: float = 30.0, processes: int = 2,
-        readings: int = 20) -> dict[str, Any]:
+        readings: int = READINGS, per_upload: int = PER_UPLOAD,
+        rate: float = RATE) -> dict[str, Any]:
     if not 1 <= small <= gateways:
         raise ValueError(f"small ({small}) must be between 1 and gateways ({gateways})")
     with bench_servers("memory") as servers:
         return asyncio.run(_run(servers.admin_dsn, servers.bootstrap, servers.tmp,
                                 gateways=gateways, small=small, duration=duration,
-                                processes=processes, readings=readings))
+                                processes=processes, readings=readings,
+                                per_upload=per_upload, rate=rate))

@@ -1,11 +1,13 @@
 """Simulated gateways uploading to the ingest service (run as separate processes by
 ``trialwire bench ingest``).
 
-Each gateway does what a real one does, minus Bluetooth: posts its smartwatch batches one
-at a time (the next when the previous was accepted; a batch holds ``readings`` heart-rate
-readings stamped now) and keeps a watermark long-poll open. Loopback only, bounded by
-``--duration``; prints one JSON object: accepted envelopes, latencies (ms), refusals by
-status, and the bytes each gateway downloaded (response bodies).
+Each gateway does what a real one does, minus Bluetooth: its device fills a batch of
+``readings`` heart-rate readings ``rate`` times a second, it uploads what is due
+(``POST .../uploads``, at most ``per_upload`` envelopes; the next upload when the previous
+was answered) and keeps a watermark long-poll open. With ``rate`` 0 it uploads
+``per_upload`` envelopes as fast as answers come (the service's capacity). Loopback only,
+bounded by ``--duration``; prints one JSON object: accepted envelopes, upload latencies
+(ms), refusals by status, and the bytes each gateway downloaded (response bodies).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import httpx
 import msgspec
 
 from stream.contract.envelope import Envelope, WireReading, encode
+
+LINGER_S = 0.2  # a gateway's batch_linger_ms: how often it looks for due batches
 
 
 class SimulatedGateway(msgspec.Struct, frozen=True):
@@ -59,29 +63,52 @@ def smartwatch_batch(who: SimulatedGateway, seq_from: int, readings: int,
                            readings=values))
 
 
+def upload_body(who: SimulatedGateway, seq: int, *, readings: int, per_upload: int,
+                start: datetime, seq_base: int) -> bytes:
+    """``per_upload`` consecutive batches from ``seq`` as one upload (a JSON array). Their
+    device clock runs ahead of real time from ``start``: a load faster than real time still
+    arrives in order, as the flag rules expect."""
+    batches = [smartwatch_batch(who, s, readings, start + timedelta(seconds=s - seq_base))
+               for s in range(seq, seq + per_upload * readings, readings)]
+    return b"[" + b",".join(batches) + b"]"
+
+
 async def _upload(client: httpx.AsyncClient, who: SimulatedGateway, tally: GatewayTally, *,
-                  until: float, readings: int, seq_base: int, start: datetime) -> None:
+                  until: float, readings: int, per_upload: int, rate: float, seq_base: int,
+                  start: datetime) -> None:
+    """Upload batches until ``until``. With ``rate`` (envelopes/s), as a real gateway does:
+    its devices fill a batch every ``rate``-th of a second, and every ``LINGER_S`` (or as
+    soon as the previous upload is answered, when behind) it uploads what is due, at most
+    ``per_upload``. Without, as fast as answers come, ``per_upload`` each time."""
     seq = seq_base
+    made = 0  # envelopes uploaded
+    began = time.monotonic()
     headers = {"Authorization": f"Bearer {who.token}", "Content-Type": "application/json"}
-    while time.monotonic() < until:
-        # A device clock running ahead of real time: a load faster than real time still
-        # arrives in order, as the flag rules expect.
-        body = smartwatch_batch(who, seq, readings, start + timedelta(seconds=seq - seq_base))
+    while (now := time.monotonic()) < until:
+        due = min(per_upload, int((now - began) * rate) - made) if rate else per_upload
+        if due < 1:
+            await asyncio.sleep(LINGER_S)
+            continue
+        body = upload_body(who, seq, readings=readings, per_upload=due, start=start,
+                           seq_base=seq_base)
         started = time.perf_counter()
         try:
-            response = await client.post(f"/v1/gateways/{who.gateway}/envelopes",
+            response = await client.post(f"/v1/gateways/{who.gateway}/uploads",
                                          content=body, headers=headers)
         except httpx.HTTPError as exc:
             tally.refused[type(exc).__name__] = tally.refused.get(type(exc).__name__, 0) + 1
             await asyncio.sleep(0.5)
             continue
         tally.bytes_down += len(response.content)
-        if response.status_code == 202:
-            tally.envelopes += 1
+        taken = len(response.json()["accepted"]) if response.status_code == 200 else 0
+        if taken:
+            tally.envelopes += taken
             tally.latencies_ms.append((time.perf_counter() - started) * 1000)
-            seq += readings
-        else:
-            key = str(response.status_code)
+            seq += taken * readings
+            made += taken
+        if taken < due:
+            refused = response.json().get("refused") if response.status_code == 200 else None
+            key = str(refused["status"] if refused else response.status_code)
             tally.refused[key] = tally.refused.get(key, 0) + 1
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
 
@@ -103,19 +130,20 @@ async def _follow_watermarks(client: httpx.AsyncClient, who: SimulatedGateway,
 
 
 async def _gateway(url: str, who: SimulatedGateway, tally: GatewayTally, *, until: float,
-                   readings: int, seq_base: int, start: datetime) -> None:
+                   readings: int, per_upload: int, rate: float, seq_base: int,
+                   start: datetime) -> None:
     """One gateway with its own client (two connections: uploads and the long-poll), as a
     real one has: a client shared by hundreds spends its time scanning its pool."""
     async with httpx.AsyncClient(base_url=url, timeout=30,
                                  limits=httpx.Limits(max_connections=2)) as client:
         await asyncio.gather(
-            _upload(client, who, tally, until=until, readings=readings, seq_base=seq_base,
-                    start=start),
+            _upload(client, who, tally, until=until, readings=readings,
+                    per_upload=per_upload, rate=rate, seq_base=seq_base, start=start),
             _follow_watermarks(client, who, tally, until=until))
 
 
 async def run(url: str, gateways: list[SimulatedGateway], *, duration: float, readings: int,
-              seq_base: int) -> dict[str, Any]:
+              per_upload: int, rate: float, seq_base: int) -> dict[str, Any]:
     host = urlparse(url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit(f"refusing to load {host}: loopback only")
@@ -125,7 +153,8 @@ async def run(url: str, gateways: list[SimulatedGateway], *, duration: float, re
     until = time.monotonic() + duration
     begin = time.perf_counter()
     await asyncio.gather(*(_gateway(url, who, tallies[who.gateway], until=until,
-                                    readings=readings, seq_base=seq_base, start=start)
+                                    readings=readings, per_upload=per_upload, rate=rate,
+                                    seq_base=seq_base, start=start)
                            for who in gateways))
     wall = time.perf_counter() - begin
     refused: dict[str, int] = {}
@@ -145,12 +174,18 @@ def main() -> None:
     parser.add_argument("--gateways", required=True, help="JSON file of SimulatedGateway")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--readings", type=int, default=20, help="readings per envelope")
+    parser.add_argument("--per-upload", type=int, default=100,
+                        help="envelopes per upload, at most")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="envelopes/s per gateway (0: as fast as answers come)")
     parser.add_argument("--seq-base", type=int, default=0)
     args = parser.parse_args()
     with open(args.gateways, "rb") as f:
         gateways = msgspec.json.decode(f.read(), type=list[SimulatedGateway])
     result = asyncio.run(run(args.url, gateways, duration=args.duration,
-                             readings=args.readings, seq_base=args.seq_base))
+                             readings=args.readings, per_upload=args.per_upload,
+                             rate=args.rate,
+                             seq_base=args.seq_base))
     json.dump(result, sys.stdout)
 
 

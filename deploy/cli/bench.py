@@ -96,17 +96,24 @@ def ingest(
                                             "gateway, to compare).")] = 10,
     duration: Annotated[float, typer.Option(help="Seconds per phase.")] = 30.0,
     processes: Annotated[int, typer.Option(help="Load processes sharing the gateways.")] = 2,
-    readings: Annotated[int, typer.Option(help="Heart-rate readings per envelope.")] = 20,
+    readings: Annotated[int, typer.Option(help="Heart-rate readings per envelope.")] = 5,
+    rate: Annotated[float, typer.Option(help="Envelopes/s all gateways offer together in "
+                                             "the load phase.")] = 2000.0,
+    per_upload: Annotated[int, typer.Option(help="Envelopes per upload in the capacity "
+                                                 "phase (1 to 500).")] = 10,
 ) -> None:
-    """HTTP ingest: envelopes/s, p50/p99, RSS, ratio to a bare Kafka producer, per-gateway
-    download at two gateway counts, and reading-to-API latency under that load."""
+    """HTTP ingest: envelopes/s and p50/p99 at an offered load, reading-to-API latency
+    under it, capacity and its ratio to a bare Kafka producer, RSS, and per-gateway
+    download at two gateway counts."""
     from deploy.bench import ingest_bench as module
 
-    if not 1 <= small <= gateways or duration <= 0 or processes < 1 or readings < 1:
+    if (not 1 <= small <= gateways or duration <= 0 or processes < 1 or readings < 1
+            or not 1 <= per_upload <= 500 or rate <= 0):
         raise typer.BadParameter("need 1 ≤ small ≤ gateways, duration > 0, processes and "
-                                 "readings ≥ 1")
+                                 "readings ≥ 1, 1 ≤ per-upload ≤ 500, rate > 0")
     print(json.dumps(module.run(gateways=gateways, small=small, duration=duration,
-                                processes=processes, readings=readings), indent=2))
+                                processes=processes, readings=readings,
+                                per_upload=per_upload, rate=rate), indent=2))
 
 
 @app.command()
