@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.http_middleware import HttpMiddleware
 from api.web.mount import PREFIX as MONITOR_PREFIX
 
 REQUESTS = Counter("trialwire_api_requests_total", "HTTP requests, by route and status",
@@ -22,18 +23,12 @@ HEAD_TIMEOUTS = Counter("trialwire_api_head_timeouts_total",
                         "Connections closed for not sending a request head in time")
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Counts and times every HTTP request. Labels use the route template
     (``/v1/studies/{study}/…``), never the concrete path, so no subject code or token
     becomes a label and the label set stays bounded."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # unless a response starts
 

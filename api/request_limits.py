@@ -14,26 +14,22 @@ import asyncio
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.http_middleware import HttpMiddleware
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # the largest any route takes: a gateway's upload
 BODY_TIMEOUT_S = 30.0
 
 
-class BodyLimits:
+class BodyLimits(HttpMiddleware):
     """ASGI middleware: a body declared larger than ``MAX_BODY_BYTES`` is answered 413 at
     once; one that grows past it, or is not complete ``BODY_TIMEOUT_S`` after the request
     started, makes the route's read of it raise 413 or 408 (FastAPI re-raises an
     HTTPException from ``receive`` as it is). Once the body is complete, ``receive`` is
     passed through untimed: a long-poll waits on it for the client's hang-up."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit, timeout_s = MAX_BODY_BYTES, BODY_TIMEOUT_S  # read now: tests change them
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
