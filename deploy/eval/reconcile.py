@@ -17,7 +17,6 @@ several equal values a loss was (:func:`_place_losses`), never the counts themse
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -188,33 +187,26 @@ def _place_losses(want: list[Item], got: list[Item], missing: list[int],
 def _prefer_time_holes(want: list[Item], got: list[Item], losses: list[int]) -> list[int]:
     """The losses, moved to where time shows holes when the values cannot tell (all equal:
     an ECG frame's value is its sample count, the same for every frame, so the diff
-    places its exact count of losses anywhere). A hole is an emitted value with no stored
-    one within 0.75 of the median spacing; the losses are the holes, plus as many of the
-    diff's placements as the count still needs. With more holes than losses (stamps too
-    far off to tell) the diff's placement stands."""
+    counts its losses exactly but places them anywhere). Each stored value, in time order,
+    takes the nearest emitted one not yet taken and not before the last taken; the emitted
+    values passed over are the holes. A stamp offset larger than half the spacing shifts
+    the holes by a frame, no more. If that cannot place every stored value, or does not
+    leave exactly the diff's count, the diff's placement stands."""
     if not losses or len({i.value for i in want} | {i.value for i in got}) != 1:
         return losses
-    times = sorted(i.time for i in want)
-    gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(times))
-    if not gaps or gaps[len(gaps) // 2] <= 0:
-        return losses
-    reach = 0.75 * gaps[len(gaps) // 2]
-    stored = sorted(i.time for i in got)
-
-    def has_stored_near(item: Item) -> bool:
-        at = bisect.bisect_left(stored, item.time)
-        return any(abs((stored[n] - item.time).total_seconds()) <= reach
-                   for n in (at - 1, at) if 0 <= n < len(stored))
-
-    holes = [k for k, item in enumerate(want) if not has_stored_near(item)]
-    if len(holes) > len(losses):
-        return losses
-    chosen = set(holes)
-    for k in losses:
-        if len(chosen) == len(losses):
-            break
-        chosen.add(k)
-    return sorted(chosen)
+    order = sorted(range(len(want)), key=lambda k: want[k].time)
+    times = [want[k].time for k in order]
+    holes: list[int] = []
+    k = 0
+    for stored in sorted(i.time for i in got):
+        if k >= len(times):
+            return losses  # a stored value with no emitted one left for it
+        while k + 1 < len(times) and abs(times[k + 1] - stored) < abs(times[k] - stored):
+            holes.append(order[k])
+            k += 1
+        k += 1
+    holes += order[k:]
+    return sorted(holes) if len(holes) == len(losses) else losses
 
 
 def _near(emitted: Item, stored: Item, late_s: float) -> bool:
