@@ -121,14 +121,16 @@ class Uploader:
         try:
             async for batch, placed in self.transport.send(due):
                 acked = time.time()
+                # Counted as acknowledged before the spool says so: whoever sees the spool
+                # with the batch sent sees it counted (even if a later one fails).
+                sent += 1
+                self.status.batches_sent += 1
+                if batch.attempts:
+                    self.status.resends += 1
                 received = await asyncio.to_thread(
                     self.spool.mark_sent, batch.batch_id, acked, partition=placed.partition,
                     offset=placed.offset)
                 self.latencies_ms.extend((acked - t) * 1000 for t in received)
-                sent += 1
-                self.status.batches_sent += 1  # counted as acknowledged, even if a later one fails
-                if batch.attempts:
-                    self.status.resends += 1
         except BatchRejected as exc:  # the rest go out on the next tick
             await asyncio.to_thread(self._isolate_rejected, exc)
         else:
