@@ -33,6 +33,7 @@ from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
 from stream.kafka import faust_fetch_wait
+from stream.kafka.group_positions import GroupPositions
 from stream.kafka.settings import KafkaSettings
 from stream.partition_watch import PartitionWatch
 from stream.settings import StreamSettings
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0  # how often the consumer-lag gauge is refreshed
 EXIT_STALLED = 75  # EX_TEMPFAIL: a partition stalled; restart me
+OTHERS_INTERVAL_S = 15.0  # how often the partitions other members hold are looked at
+OTHERS_GRACE_S = 30.0  # ... and how much longer than our own they may stall
 PARTITION_HEALTH_TIMEOUT_S = 2.0  # writing the partitions' health for the page
 
 
@@ -108,6 +111,32 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
             exit_for_restart(EXIT_BROKER_RESET)
 
     partitions = PartitionWatch(stall_after_s=stream.stall_restart_s)
+    # Partitions another member holds: a member that died without leaving keeps its
+    # partitions until the broker expires it, which the embedded broker was seen not to
+    # do. Judged later than our own (a live holder exits on its own watch first); a fresh
+    # worker's join makes the group drop members that do not re-join.
+    others = PartitionWatch(stall_after_s=stream.stall_restart_s + OTHERS_GRACE_S)
+    group = GroupPositions(kafka, stream.app_id)
+
+    @app.timer(OTHERS_INTERVAL_S)
+    async def watch_others() -> None:
+        mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        try:
+            standing = await group.read([names.raw_readings, names.status])
+        except Exception as exc:  # the broker is away: the broker watch deals with that
+            logger.debug("group positions unavailable: %s", exc)
+            return
+        held_elsewhere = {tp: (committed, max(0, end - committed))
+                          for tp, (committed, end) in standing.items() if tp not in mine}
+        stalled = others.observe(time.monotonic(), held_elsewhere,
+                                 database_down=db.failing_since is not None)
+        for (topic, partition), seconds in stalled.items():
+            logger.critical("partition %s[%d], held by another member of the group: records "
+                            "waiting and no progress for %.0f s; exiting with %d so that a "
+                            "fresh worker's join reassigns it", topic, partition, seconds,
+                            EXIT_STALLED)
+        if stalled:
+            exit_for_restart(EXIT_STALLED)
 
     @app.timer(LAG_INTERVAL_S)
     async def measure_lag() -> None:
