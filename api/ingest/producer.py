@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
 
 from stream.kafka.settings import KafkaSettings
 
@@ -52,10 +51,6 @@ class RecoveringProducer:
         sent: asyncio.Future[Any] = await producer.send(topic, value, key=key)
         sent.add_done_callback(lambda done: self._note(key, done))
         return sent
-
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> RecordMetadata:
-        result: RecordMetadata = await (await self.send(topic, value, key=key))
-        return result
 
     def _note(self, key: bytes, done: asyncio.Future[Any]) -> None:
         if done.cancelled() or done.exception() is None:

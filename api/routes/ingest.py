@@ -128,7 +128,8 @@ async def upload(gateway_id: str, request: Request, who: Gateway, service: Servi
         except HTTPException as exc:
             refused = Refused(index=index, status=exc.status_code, detail=str(exc.detail))
             break
-    records = await _produce_all(service, [(b, e.subject) for b, e in taken])
+    records = await _produce_all(service, service.topic,
+                                 [(b, e.subject) for b, e in taken])
     service.seen(gateway_id)
     metrics.INGESTED.inc(len(records))
     devices, version = service.board.latest(gateway_id)
@@ -256,17 +257,17 @@ async def _admitted(body: bytes, gateway_id: str, service: Service) -> Envelope:
     return envelope
 
 
-async def _produce_all(service: Service,
+async def _produce_all(service: Service, topic: str,
                        envelopes: list[tuple[bytes, str]]) -> list[RecordMetadata]:
-    """Each (body, key) on the raw topic, appended in order (one key keeps one partition
-    and its order), then all awaited: the broker takes them in as few requests as the
-    producer can make. 503 if any is not acknowledged; the gateway sends them all again
-    and the sink drops what was stored already."""
+    """Each (body, key) on ``topic``, appended in order (one key keeps one partition and
+    its order), then all awaited (acks=all): the broker takes them in as few requests as
+    the producer can make. 503 if the producer is not up yet or any is not acknowledged;
+    the gateway sends them all again and the sink drops what was stored already."""
     producer = service.producer
     if producer is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
     try:
-        pending = [await producer.send(service.topic, body, key=key.encode())
+        pending = [await producer.send(topic, body, key=key.encode())
                    for body, key in envelopes]
         return list(await asyncio.gather(*pending))
     except Exception as exc:
@@ -274,15 +275,8 @@ async def _produce_all(service: Service,
 
 
 async def _produce(service: Service, topic: str, body: bytes, *, key: str) -> RecordMetadata:
-    """``body`` on ``topic`` under ``key``, acknowledged by the broker (acks=all); 503 if
-    the producer is not up yet or the broker does not take it."""
-    producer = service.producer
-    if producer is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest is starting")
-    try:
-        record: RecordMetadata = await producer.send_and_wait(topic, body, key=key.encode())
-    except Exception as exc:
-        raise _broker_unavailable(exc) from None
+    """``body`` on ``topic`` under ``key``, as :func:`_produce_all` puts several."""
+    (record,) = await _produce_all(service, topic, [(body, key)])
     return record
 
 
