@@ -11,6 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def home_env(env: dict[str, str]) -> dict[str, str]:
+    """A gateway's environment: ``env`` without the platform's settings (no Kafka, no
+    database, no stream worker), as a home gateway has none of them."""
+    return {k: v for k, v in env.items()
+            if not k.startswith(("TRIALWIRE_KAFKA_", "TRIALWIRE_DATABASE_",
+                                 "TRIALWIRE_STREAM_"))}
+
+
 class ProcessGroup:
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root

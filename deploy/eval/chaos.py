@@ -79,7 +79,7 @@ from deploy.eval.platform import Platform
 from deploy.eval.poison import hostile_records
 from deploy.eval.reconcile import ECG, Item, KillGap, Tally, kill_gaps, reconcile
 from deploy.eval.up_hangup import Hangup, hang_up
-from deploy.processes import ProcessGroup
+from deploy.processes import ProcessGroup, home_env
 from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
 from devices.sim.emission import read_emissions
@@ -246,7 +246,7 @@ class ChaosRun:
                 "--hub", self.hub, "--data-dir", str(self.root / home.gateway),
                 "--time-scale", str(self.speed), "--time-origin", self.start.isoformat(),
                 "--time-real-origin", self.real_start.isoformat(), "--log-level", "INFO"],
-                env=self._home_env())
+                env=home_env(self._env()))
         self.members.extend(homes)
         return homes
 
@@ -274,12 +274,6 @@ class ChaosRun:
     def _env(self) -> dict[str, str]:
         assert self.platform is not None
         return {**self.platform.env(), "TRIALWIRE_LOG_FORMAT": "json"}
-
-    def _home_env(self) -> dict[str, str]:
-        """A gateway's environment: nothing of the platform's (no Kafka, no database)."""
-        return {k: v for k, v in self._env().items()
-                if not k.startswith(("TRIALWIRE_KAFKA_", "TRIALWIRE_DATABASE_",
-                                     "TRIALWIRE_STREAM_"))}
 
     async def supervise(self) -> None:
         """Restart exited workers, ingest services and gateways (not those held down by a

@@ -22,7 +22,7 @@ from pathlib import Path
 from api.auth.roles import Role
 from api.auth.tokens import create_token, enroll_gateway_token
 from deploy.eval.flags import SETUPS
-from deploy.processes import ProcessGroup
+from deploy.processes import ProcessGroup, home_env
 from deploy.services import (
     resolve_database_url,
     resolve_kafka,
@@ -128,12 +128,6 @@ class UpStack:
                 "TRIALWIRE_KAFKA_EMBEDDED_BROKER": str(self.kafka.embedded_broker).lower(),
                 "TRIALWIRE_STREAM_COMPLETENESS_INTERVAL_S": "30"}
 
-    def _home_env(self) -> dict[str, str]:
-        """A gateway's environment: nothing of the platform's (no Kafka, no database)."""
-        return {k: v for k, v in self._env().items()
-                if not k.startswith(("TRIALWIRE_KAFKA_", "TRIALWIRE_DATABASE_",
-                                     "TRIALWIRE_STREAM_"))}
-
     def _start_children(self) -> None:
         self.children = ProcessGroup(self.run_dir / "logs", self._env())
         self.report("starting the stream worker and the API")
@@ -182,7 +176,7 @@ class UpStack:
             "--data-dir", str(self.run_dir / f"gateway-{seed}"),
             "--time-scale", str(phase.speed), "--time-origin", phase.start.isoformat(),
             "--time-real-origin", phase.real_start.isoformat(), "--log-level", "INFO"],
-            env=self._home_env())
+            env=home_env(self._env()))
         self.phases[seed] = phase
 
     def tick(self) -> None:
