@@ -49,14 +49,17 @@ async def test_every_fault_loses_and_doubles_nothing(workdir: Path) -> None:
         _print_warnings(workdir / "logs")
         raise
     print(json.dumps(result, indent=2, default=str))  # the figures, in the test log
-    if any(t["lost"] or t["doubled"] for t in result["faults"].values()):
+    tallies = {"steady": result["steady"], **result["faults"]}
+    failed = {name: t for name, t in tallies.items() if t["lost"] or t["doubled"]}
+    if failed:
         _print_warnings(workdir / "logs")  # what went wrong, in the CI log
+    # The failing phases with their lost examples and the run's capture counts, in the
+    # assertion itself: the summary line is the part of a CI log always shown.
+    assert not failed, {"failed": failed, "captured": result["captured"]}
     assert list(result["faults"]) == faults
     for name, tally in result["faults"].items():
         assert tally["emitted"] > 0, name
-        assert (tally["lost"], tally["doubled"]) == (0, 0), (name, tally)
         assert tally["recovery_s"] is not None, name
-    assert (result["steady"]["lost"], result["steady"]["doubled"]) == (0, 0)
     poison = result["faults"]["poison_records"]
     assert poison["dead_lettered"] >= poison["poisoned"] > 0, poison
     overflow = result["faults"]["spool_overflow"]
