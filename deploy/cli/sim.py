@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +18,12 @@ from rich.table import Table
 from deploy.cli.options import parse_utc
 from deploy.cli.output import console, fail
 from devices.catalog import CATALOG, DeviceType
-from devices.sim.emission import EmissionLog
+from devices.sim.emission import EmissionLog, unsent_path
 from devices.sim.home import DEFAULT_DEVICES, HomeConfig, VirtualHome
 from devices.sim.hub import BluetoothHub, RemoteRadio
 from devices.sim.scenario import SCENARIOS
+
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(help="Virtual wearables (bumble peripherals) for gateways without a radio.",
                   invoke_without_command=True)
@@ -161,6 +164,12 @@ def run(
                 await home.stop()
             await radio.close()
             log.close()
+            unsent = {w.serial: w.unsent for w in home.wearables.values() if w.unsent}
+            if unsent:
+                logger.warning("notifications queued but never sent (flushed at a "
+                               "disconnect, not counted as emitted): %s", unsent)
+            if emissions is not None:
+                unsent_path(emissions).write_bytes(msgspec.json.encode(unsent))
             if local_hub is not None:
                 await local_hub.stop()
 

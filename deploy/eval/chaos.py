@@ -82,7 +82,7 @@ from deploy.eval.up_hangup import Hangup, hang_up
 from deploy.processes import ProcessGroup, home_env
 from deploy.services.ports import free_port, wait_for_tcp
 from devices.catalog import DeviceType
-from devices.sim.emission import read_emissions
+from devices.sim.emission import read_emissions, read_unsent
 from gateway.config import dump_config
 from gateway.enrollment import save as save_enrollment
 from storage.queries import evaluation
@@ -576,6 +576,9 @@ class ChaosRun:
             "faults": {f.name: _fault_json(tallies[f.name], f) for f in self.faults},
             "steady": _tally_json(tallies["steady"]),
             "captured": await self.captured(),
+            # Notifications the wearables queued but their links flushed at a disconnect:
+            # never on the air, so neither emitted nor lost (devices/sim/air_delivery.py).
+            "radio_unsent": sum(sum(read_unsent(h.emissions).values()) for h in self.members),
             "homes": self.homes, "speed": self.speed,
             "devices": [d.value for d in DEVICES], "restarts": restarts,
         }

@@ -50,6 +50,17 @@ class EmissionLog:
         return [e for e in self.items if e.metric == metric]
 
 
+def unsent_path(emissions: Path) -> Path:
+    """Where a home writes, per device serial, how many notifications it queued but never
+    sent (``devices/sim/air_delivery.py``): beside its emission log."""
+    return emissions.with_name(emissions.stem + ".unsent.json")
+
+
+def read_unsent(emissions: Path) -> dict[str, int]:
+    path = unsent_path(emissions)
+    return msgspec.json.decode(path.read_bytes(), type=dict[str, int]) if path.exists() else {}
+
+
 def read_emissions(path: Path) -> list[Emission]:
     decoder = msgspec.json.Decoder(Emission)
     with path.open("rb") as fh:

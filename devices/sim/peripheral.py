@@ -21,6 +21,7 @@ from bumble.device import Connection, Device
 
 from devices.catalog import Access, DeviceSpec, DeviceType, Procedure, spec
 from devices.gatt import battery, device_information
+from devices.sim.air_delivery import AirDelivery
 from devices.sim.clock import DeviceClock, SimClock
 from devices.sim.emission import Emission, EmissionSink
 from devices.sim.physiology import Physiology
@@ -60,6 +61,8 @@ class VirtualWearable(ABC):
         self._tasks: list[asyncio.Task[None]] = []
         self._encrypted = Procedure.BOND in self.spec.procedures
         self.battery_notifies = True  # False: Battery Level without the Notify property
+        self._air = AirDelivery(device.host)
+        self.unsent = 0  # notifications queued but flushed at a disconnect: never emitted
 
     def _scenario_clock(self) -> DeviceClock:
         event = next((e for e in self.physiology.scenario.events
@@ -142,9 +145,12 @@ class VirtualWearable(ABC):
                    emits: Sequence[tuple[str, int, float, float]] = ()) -> bool:
         """Notify or indicate (by the characteristic's properties); True if it went out.
 
-        ``emits`` (metric, key, t, value) are recorded as emitted once the value is out;
-        sending and recording are shielded together, so cancelling a producer (stopping
-        the device) never loses the record of something that was sent.
+        ``emits`` (metric, key, t, value) are recorded as emitted once the value is out:
+        an indication when the central confirmed it, a notification when the controller
+        took its last packet (:mod:`devices.sim.air_delivery`; one flushed unsent at a
+        disconnect is counted in ``unsent``, not emitted). Sending is shielded, so
+        cancelling a producer (stopping the device) never loses the record of something
+        that was sent.
         """
         if not self.connected() or not self.subscribed(uuid):
             return False
@@ -161,16 +167,23 @@ class VirtualWearable(ABC):
         # since send() looked, and bumble then skips the value without an error.
         if not self.connected() or not self.subscribed(uuid):
             return False
+        def sent() -> None:
+            for metric, key, t, value in emits:
+                self.record(metric, key, t, value)
+
+        def unsent() -> None:
+            self.unsent += len(emits)
+
         try:
             if char.properties & gatt.Characteristic.Properties.INDICATE:
                 await self.device.indicate_subscribers(char, payload)
+                sent()
             else:
-                await self.device.notify_subscribers(char, payload)
+                with self._air.sending(sent, unsent):
+                    await self.device.notify_subscribers(char, payload)
         except Exception as exc:  # link dropped mid-send: not emitted
             logger.debug("%s: send on %s failed: %s", self.name, uuid, exc)
             return False
-        for metric, key, t, value in emits:
-            self.record(metric, key, t, value)
         return True
 
     def record(self, metric: str, key: int, t: float, value: float, *, stored: bool = False) -> None:
@@ -198,6 +211,7 @@ class VirtualWearable(ABC):
 
     async def start(self) -> None:
         await self.device.power_on()
+        self._air.install()
         self.device.add_services(self._services())
         self.device.advertising_data = self.advertising_data()
         await self.device.start_advertising(auto_restart=True, advertising_interval_min=100,
@@ -233,12 +247,9 @@ class VirtualWearable(ABC):
                     await connection.disconnect(reason=0x13)
 
     async def _drain_links(self, timeout_s: float = 1.0) -> None:
-        """Wait until the host has handed every queued ACL packet to the controller.
-
-        A value counts as emitted once ``notify_subscribers`` returns, which only queues
-        it in the host; dropping the link first would flush it unsent and make the
-        emission record claim a reading that never went over the air.
-        """
+        """Give the host up to ``timeout_s`` to hand its queued ACL packets to the
+        controller before the link goes: what it still holds then is flushed, never sent
+        (and never counted as emitted: :mod:`devices.sim.air_delivery`)."""
         for connection in list(self.device.connections.values()):
             host_connection = self.device.host.connections.get(connection.handle)
             if host_connection is None:
