@@ -520,7 +520,7 @@ class ChaosRun:
                    for s in segments])
 
     def emitted(self) -> list[Item]:
-        return [Item(e.device, e.metric, e.time, e.value, i)
+        return [Item(e.device, e.metric, e.time, e.value, i, in_doubt=e.in_doubt)
                 for home in self.members
                 for i, e in enumerate(read_emissions(home.emissions))]
 
@@ -606,6 +606,8 @@ def _tally_json(tally: Tally) -> dict[str, Any]:
         out["lost_in_flight_at_kill"] = tally.lost_in_flight
     if tally.lost_reported:
         out["lost_reported"] = tally.lost_reported
+    if tally.unconfirmed:
+        out["unconfirmed_at_disconnect"] = tally.unconfirmed
     if tally.lost_examples:
         out["lost_examples"] = tally.lost_examples
     return out

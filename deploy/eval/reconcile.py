@@ -35,6 +35,7 @@ class Item:
     time: datetime
     value: float
     order: int = 0  # sending order: emission index, or the stored row's seq
+    in_doubt: bool = False  # emitted as its link dropped: it may never have arrived
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Tally:
     # Lost, but dropped by a spool over its disk budget and reported to the platform (a
     # data_dropped flag covers it): accounted for, not silent.
     lost_reported: int = 0
+    # Missing, but sent as its link dropped, so it may never have left the air (a
+    # notification the controller held, an indication never confirmed): not a loss.
+    unconfirmed: int = 0
     lost_examples: list[str] = field(default_factory=list)
 
     def add_lost(self, item: Item) -> None:
@@ -135,7 +139,9 @@ def reconcile(emitted: Iterable[Item], stored: Iterable[Item], *,
         losses = _place_losses(want, got, missing, pairs, late_s)
         for i in (_prefer_time_holes(want, got, losses) if not extra else losses):
             killed_by = in_flight(want[i])
-            if killed_by is not None:
+            if want[i].in_doubt:
+                tallies[phase_of(want[i].time, phases)].unconfirmed += 1
+            elif killed_by is not None:
                 tallies[killed_by].lost_in_flight += 1
             elif reported(want[i]):
                 tallies[phase_of(want[i].time, phases)].lost_reported += 1

@@ -12,8 +12,10 @@ fault of ``trialwire eval chaos``), and the evaluation then blames the platform 
 the controller completed (FIFO per connection), and notes which packets each notification
 became (a context variable set around the send: bumble queues all of one notification's
 fragments synchronously, inside the sending task). A notification counts as sent once the
-controller took its last packet on any link it went to, and as unsent if none did (every
-such link flushed it first, or it was queued on none). bumble has no hook for this; the
+controller took its last packet on any link it went to; as in doubt if a link dropped
+after the host had handed its last packet to the controller but before the controller
+reported it taken (it may or may not have reached the peer); and as unsent if neither
+(every link flushed it still queued, or it was queued on none). bumble has no hook for this; the
 queue's three methods are wrapped on the instance.
 """
 
@@ -29,30 +31,39 @@ from typing import Any
 from bumble.host import DataPacketQueue, Host
 
 
-@dataclass(eq=False)
-class Notification:
-    """One notification on its way: ``sent`` runs once, when a link took its last packet;
-    ``unsent`` once, when no link can any more."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to run when a notification's fate is known (exactly one of them runs)."""
 
     sent: Callable[[], None]
+    in_doubt: Callable[[], None]
     unsent: Callable[[], None]
+
+
+@dataclass(eq=False)
+class Notification:
+    """One notification on its way."""
+
+    outcome: Outcome
     last: dict[int, int] = field(default_factory=dict)  # handle -> its last packet's number
+    doubt: bool = False  # a link dropped with its last packet in the controller
     done: bool = False
     queued: bool = False  # its send is over: no more packets will come
 
     def took(self) -> None:
         if not self.done:
             self.done = True
-            self.sent()
+            self.outcome.sent()
 
-    def flushed(self, handle: int) -> None:
+    def dropped(self, handle: int, *, handed: bool) -> None:
         self.last.pop(handle, None)
-        self._maybe_unsent()
+        self.doubt = self.doubt or handed
+        self.settle()
 
-    def _maybe_unsent(self) -> None:
+    def settle(self) -> None:
         if self.queued and not self.last and not self.done:
             self.done = True
-            self.unsent()
+            (self.outcome.in_doubt if self.doubt else self.outcome.unsent)()
 
 
 _sending: ContextVar[Notification | None] = ContextVar("air_delivery_sending", default=None)
@@ -61,6 +72,7 @@ _sending: ContextVar[Notification | None] = ContextVar("air_delivery_sending", d
 @dataclass
 class _Link:
     queued: int = 0  # packets the host queued on this handle
+    handed: int = 0  # ... handed to the controller
     completed: int = 0  # ... and the controller completed
     waiting: deque[Notification] = field(default_factory=deque)
 
@@ -75,19 +87,19 @@ class AirDelivery:
         self._links: dict[int, _Link] = {}
 
     @contextlib.contextmanager
-    def sending(self, sent: Callable[[], None], unsent: Callable[[], None],
-                ) -> Iterator[Notification]:
+    def sending(self, outcome: Outcome) -> Iterator[Notification]:
         """Around one ``notify_subscribers`` call: the packets it queues are this
-        notification's; ``sent`` or ``unsent`` runs when their fate is known (maybe later)."""
+        notification's; one of ``outcome``'s callbacks runs when their fate is known
+        (maybe later)."""
         self.install()
-        note = Notification(sent, unsent)
+        note = Notification(outcome)
         token = _sending.set(note)
         try:
             yield note
         finally:
             _sending.reset(token)
             note.queued = True
-            note._maybe_unsent()
+            note.settle()
 
     def install(self) -> None:
         queue = self.host.le_acl_packet_queue
@@ -96,6 +108,13 @@ class AirDelivery:
         self._queue = queue
         self._links.clear()
         enqueue, completed, flush = queue.enqueue, queue.on_packets_completed, queue.flush
+        send = queue._send
+
+        def on_send(packet: Any) -> None:
+            handle = getattr(packet, "connection_handle", None)
+            if isinstance(handle, int) and (link := self._links.get(handle)) is not None:
+                link.handed += 1
+            send(packet)
 
         def on_enqueue(packet: Any, connection_handle: int) -> None:
             link = self._links.setdefault(connection_handle, _Link())
@@ -121,9 +140,13 @@ class AirDelivery:
             flush(connection_handle)
             # The handle is free for the next connection: its counts start again.
             link = self._links.pop(connection_handle, None)
-            for note in link.waiting if link is not None else ():
-                note.flushed(connection_handle)
+            if link is None:
+                return
+            for note in link.waiting:
+                note.dropped(connection_handle,
+                             handed=note.last.get(connection_handle, 0) <= link.handed)
 
+        queue._send = on_send
         queue.enqueue = on_enqueue  # type: ignore[method-assign]
         queue.on_packets_completed = on_completed  # type: ignore[method-assign]
         queue.flush = on_flush  # type: ignore[method-assign]

@@ -22,6 +22,9 @@ class Emission(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     time: datetime  # true UTC time of the measurement
     value: float  # the value, or the sample count of a waveform frame
     stored: bool = False  # emitted into the device's record store (backfillable)
+    # Sent as its link dropped: it may or may not have reached the central (an indication
+    # whose confirmation never came, a notification the controller held at the drop).
+    in_doubt: bool = False
 
 
 EmissionSink = Callable[[Emission], None]

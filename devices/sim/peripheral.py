@@ -21,7 +21,7 @@ from bumble.device import Connection, Device
 
 from devices.catalog import Access, DeviceSpec, DeviceType, Procedure, spec
 from devices.gatt import battery, device_information
-from devices.sim.air_delivery import AirDelivery
+from devices.sim.air_delivery import AirDelivery, Outcome
 from devices.sim.clock import DeviceClock, SimClock
 from devices.sim.emission import Emission, EmissionSink
 from devices.sim.physiology import Physiology
@@ -167,9 +167,9 @@ class VirtualWearable(ABC):
         # since send() looked, and bumble then skips the value without an error.
         if not self.connected() or not self.subscribed(uuid):
             return False
-        def sent() -> None:
+        def sent(in_doubt: bool = False) -> None:
             for metric, key, t, value in emits:
-                self.record(metric, key, t, value)
+                self.record(metric, key, t, value, in_doubt=in_doubt)
 
         def unsent() -> None:
             self.unsent += len(emits)
@@ -179,16 +179,21 @@ class VirtualWearable(ABC):
                 await self.device.indicate_subscribers(char, payload)
                 sent()
             else:
-                with self._air.sending(sent, unsent):
+                with self._air.sending(Outcome(sent, lambda: sent(in_doubt=True), unsent)):
                     await self.device.notify_subscribers(char, payload)
-        except Exception as exc:  # link dropped mid-send: not emitted
+        except Exception as exc:
+            # The link dropped mid-send: an indication may have reached the central
+            # before its confirmation could come back.
             logger.debug("%s: send on %s failed: %s", self.name, uuid, exc)
+            if char.properties & gatt.Characteristic.Properties.INDICATE:
+                sent(in_doubt=True)
             return False
         return True
 
-    def record(self, metric: str, key: int, t: float, value: float, *, stored: bool = False) -> None:
+    def record(self, metric: str, key: int, t: float, value: float, *, stored: bool = False,
+               in_doubt: bool = False) -> None:
         self.emit(Emission(device=self.serial, metric=metric, key=key, time=self.clock.at(t),
-                           value=value, stored=stored))
+                           value=value, stored=stored, in_doubt=in_doubt))
 
     def battery_level(self) -> float:
         return self.physiology.battery(self.clock.t(), self.device_type.value)

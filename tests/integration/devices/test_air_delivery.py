@@ -63,7 +63,11 @@ async def test_values_flushed_at_a_link_drop_are_not_counted_as_emitted(
         await home.stop()
 
     arrived = sum(1 for value in received if value == MARKER)
-    emitted = len(log.by_metric("marker"))
-    assert emitted == arrived  # every value in the log reached the central, no more
+    marked = log.by_metric("marker")
+    sure = sum(1 for e in marked if not e.in_doubt)
+    # Every value the log counts as surely sent reached the central; the only others that
+    # may have are those the controller held when the link dropped (at most its 64 buffers).
+    assert sure <= arrived <= len(marked)
+    assert len(marked) - sure <= 64
     assert 0 < arrived < BURST  # the drop did cut the burst: some went, some were flushed
-    assert watch.unsent == BURST - emitted  # the rest is counted as never sent
+    assert watch.unsent == BURST - len(marked) > 0  # the rest is counted as never sent

@@ -63,6 +63,14 @@ def test_losses_in_a_reported_dropped_range_are_counted_apart() -> None:
     assert (tally.lost, tally.lost_reported) == (1, 2)
 
 
+def test_a_value_sent_as_its_link_dropped_is_unconfirmed_if_missing_and_fine_if_stored() -> None:
+    emitted = [Item("WCH-1", "heart_rate", T0 + timedelta(seconds=t), 60 + t, t,
+                    in_doubt=t in (8, 9)) for t in range(10)]
+    stored = [hr(t, 60 + t) for t in range(10) if t not in (3, 9)]
+    tally = reconcile(emitted, stored, phases=PHASES)["steady"]
+    assert (tally.lost, tally.unconfirmed, tally.doubled) == (1, 1, 0)
+
+
 def test_many_values_lost_from_a_run_are_lost_not_doubled() -> None:
     """A dropped spool range takes many values out of a run; the diff must not pair the
     rest wrongly and count "doubled" values that were stored once (seen in eval chaos)."""
