@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from bumble import gatt
@@ -62,6 +62,7 @@ class VirtualWearable(ABC):
         self._encrypted = Procedure.BOND in self.spec.procedures
         self.battery_notifies = True  # False: Battery Level without the Notify property
         self._air = AirDelivery(device.host)
+        self._unconfirmed: set[Callable[[], None]] = set()  # indications awaiting confirmation
         self.unsent = 0  # notifications queued but flushed at a disconnect: never emitted
 
     def _scenario_clock(self) -> DeviceClock:
@@ -167,27 +168,39 @@ class VirtualWearable(ABC):
         # since send() looked, and bumble then skips the value without an error.
         if not self.connected() or not self.subscribed(uuid):
             return False
+        recorded = False
+
         def sent(in_doubt: bool = False) -> None:
-            for metric, key, t, value in emits:
-                self.record(metric, key, t, value, in_doubt=in_doubt)
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                for metric, key, t, value in emits:
+                    self.record(metric, key, t, value, in_doubt=in_doubt)
 
         def unsent() -> None:
             self.unsent += len(emits)
 
+        def in_doubt() -> None:
+            sent(in_doubt=True)
+
+        indication = bool(char.properties & gatt.Characteristic.Properties.INDICATE)
         try:
-            if char.properties & gatt.Characteristic.Properties.INDICATE:
+            if indication:
+                # Until confirmed, it may or may not have reached the central: if the link
+                # drops, or the device stops, first, it was sent in doubt.
+                self._unconfirmed.add(in_doubt)
                 await self.device.indicate_subscribers(char, payload)
                 sent()
             else:
-                with self._air.sending(Outcome(sent, lambda: sent(in_doubt=True), unsent)):
+                with self._air.sending(Outcome(sent, in_doubt, unsent)):
                     await self.device.notify_subscribers(char, payload)
-        except Exception as exc:
-            # The link dropped mid-send: an indication may have reached the central
-            # before its confirmation could come back.
+        except Exception as exc:  # the link dropped mid-send
             logger.debug("%s: send on %s failed: %s", self.name, uuid, exc)
-            if char.properties & gatt.Characteristic.Properties.INDICATE:
-                sent(in_doubt=True)
+            if indication:
+                in_doubt()
             return False
+        finally:
+            self._unconfirmed.discard(in_doubt)
         return True
 
     def record(self, metric: str, key: int, t: float, value: float, *, stored: bool = False,
@@ -237,6 +250,8 @@ class VirtualWearable(ABC):
         for connection in list(self.device.connections.values()):
             with contextlib.suppress(Exception):
                 await connection.disconnect()
+        for unconfirmed in list(self._unconfirmed):  # their confirmation can no longer come
+            unconfirmed()
 
     async def go_out_of_range(self) -> None:
         """Drop every link (supervision timeout) and stop advertising."""
