@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
-from storage import audit
+from storage import alerts, audit
 from storage.queries import flags as flag_queries
 from storage.queries.flags import FlagFilter, FlagRow
 
@@ -131,3 +131,29 @@ async def history(study: str, flag_id: int, conn: Conn, _: Viewer) -> list[dict[
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
     rows = await audit.entries(conn, entity_type="flag", entity_id=str(flag_id))
     return [msgspec.to_builtins(r) for r in rows]
+
+
+class DeliveryOut(BaseModel):
+    """One channel's delivery of a flag: its status, and every try (time, duration,
+    outcome, HTTP status or SMTP reply, error)."""
+
+    id: int
+    channel: str
+    kind: str
+    status: str  # pending | delivered | dead
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    latency_ms: float | None  # from the flag's storing to the receiver's acceptance
+    tries: list[dict[str, Any]]
+
+
+@router.get("/{flag_id}/deliveries")
+async def deliveries(study: str, flag_id: int, conn: Conn, _: Viewer) -> list[DeliveryOut]:
+    """Where the flag's alert went (webhooks, e-mail) and how each try fared."""
+    if not await flag_queries.flag_in_study(conn, study=study, flag_id=flag_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
+    rows = await alerts.deliveries_of_flag(conn, study=study, flag_id=flag_id)
+    return [DeliveryOut.model_validate(row, from_attributes=True) for row in rows]

@@ -32,6 +32,7 @@ _GROUPS = (
     ("eval", "deploy.cli.eval", "local"),
     ("api", "deploy.cli.api", "platform"),
     ("ingest", "deploy.cli.ingest", "platform"),
+    ("alerts", "deploy.cli.alerts", "platform"),
 )
 _COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
 # Distributions that only some extras install: a missing one means "install that extra".

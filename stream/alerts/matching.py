@@ -1,0 +1,51 @@
+"""Which channels a flag goes to, and from when: a channel takes flags of its study at or
+above its minimum severity, optionally only some rules and sites; in its quiet hours (a
+local time range in its time zone) a delivery waits for their end, unless the flag is
+critical. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from storage.alerts import Channel, NewFlag
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def matches(channel: Channel, flag: NewFlag) -> bool:
+    return (channel.enabled and channel.study == flag.study
+            and SEVERITIES.index(flag.severity) >= SEVERITIES.index(channel.min_severity)
+            and (not channel.rules or flag.rule_id in channel.rules)
+            and (not channel.sites or flag.site in channel.sites))
+
+
+def first_attempt_at(channel: Channel, flag: NewFlag, now: datetime) -> datetime:
+    """``now``, or the end of the channel's quiet hours if ``now`` falls in them and the
+    flag is not critical."""
+    if channel.quiet is None or flag.severity == "critical":
+        return now
+    start, end, zone = channel.quiet
+    local = now.astimezone(ZoneInfo(zone))
+    quiet_end = _quiet_end(local, start, end)
+    return now if quiet_end is None else quiet_end
+
+
+def _quiet_end(local: datetime, start: time, end: time) -> datetime | None:
+    """The end of the quiet period ``local`` is in (``start`` ≤ t < ``end``, across
+    midnight when ``end`` ≤ ``start``), or None when it is in none. DST-safe: the end is
+    built as a wall time of its own day in the zone."""
+    t = local.timetz().replace(tzinfo=None)
+    if start < end:
+        inside, end_day = start <= t < end, local.date()
+    else:  # e.g. 22:00-07:00
+        inside = t >= start or t < end
+        end_day = local.date() + timedelta(days=1) if t >= start else local.date()
+    if not inside:
+        return None
+    return datetime.combine(end_day, end, tzinfo=local.tzinfo)
+
+
+def plan(channels: list[Channel], flag: NewFlag, now: datetime) -> list[tuple[Channel, datetime]]:
+    """Each channel ``flag`` goes to, with the time of its first attempt."""
+    return [(c, first_attempt_at(c, flag, now)) for c in channels if matches(c, flag)]
