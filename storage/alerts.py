@@ -120,6 +120,23 @@ async def create_channel(conn: AsyncConnection[Any], *, study: str, name: str, k
                    rules or [], sites or [], quiet)
 
 
+async def ensure_channel(conn: AsyncConnection[Any], *, study: str, name: str, kind: str,
+                         target: str, min_severity: str = "medium") -> Channel:
+    """The channel named ``name``, created, or pointed at ``target`` and enabled (its
+    secret kept) if it exists."""
+    existing = await channel_by_name(conn, study=study, name=name)
+    if existing is None:
+        return await create_channel(conn, study=study, name=name, kind=kind, target=target,
+                                    min_severity=min_severity)
+    await conn.execute("UPDATE alert_channels SET target = %s, min_severity = %s,"
+                       " enabled = true WHERE id = %s", (target, min_severity, existing.id))
+    cur = await conn.execute(f"SELECT {_CHANNEL_COLUMNS} FROM alert_channels c WHERE c.id = %s",
+                             (existing.id,))
+    row = await cur.fetchone()
+    assert row is not None
+    return _channel(row)
+
+
 async def channels(conn: AsyncConnection[Any], *, study: str | None = None) -> list[Channel]:
     """Every channel (of one study), oldest first."""
     cur = await conn.execute(

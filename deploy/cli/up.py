@@ -34,6 +34,9 @@ def command(
     data_dir: DataDirOption = None,
     api_port: Annotated[int, typer.Option(help="Port of the API and web page on 127.0.0.1.")]
     = 8000,
+    webhook: Annotated[str | None, typer.Option(
+        help="Send the demo study's flags (low severity and up) to this URL as signed "
+             "webhooks; the signing secret is printed.")] = None,
 ) -> None:
     """Start PostgreSQL, the broker, the stream worker, the API with the monitoring page and
     simulated homes; print the web address and a monitor token; Ctrl-C stops everything."""
@@ -43,8 +46,11 @@ def command(
         fail(f"unknown scenario {scenario!r}; choose from {', '.join(sorted(SETUPS))}")
     if not port_is_free(api_port):
         fail(f"port {api_port} is in use; pick another with --api-port")
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        fail("--webhook must be an http(s) URL")
     stack = UpStack(data_dir or default_data_dir(), homes, scenario, api_port,
-                    report=lambda m: console.print(f"[up] {m}", highlight=False, markup=False))
+                    report=lambda m: console.print(f"[up] {m}", highlight=False, markup=False),
+                    webhook=webhook)
     try:
         asyncio.run(_run(stack))
     except (ServiceError, RuntimeError) as exc:
@@ -65,6 +71,8 @@ async def _run(stack: UpStack) -> None:
         print(json.dumps(stack.describe()), flush=True)  # stdout: for scripts
         console.print(f"\nweb page: [bold]{stack.web_url}[/]  study {stack.describe()['study']}"
                       f"\nmonitor token: [bold]{stack.token}[/]\nCtrl-C stops everything.\n")
+        if stack.webhook_secret:
+            console.print(f"webhook signing key: [bold]{stack.webhook_secret}[/]\n")
         await _watch(stack, stop)
     except OSError as exc:  # output gone (BrokenPipeError, EIO): stop all the same
         _detach_output()

@@ -4,8 +4,9 @@
    its loopback object store), or the external ones ``TRIALWIRE_DATABASE_URL`` /
    ``TRIALWIRE_KAFKA_BOOTSTRAP`` name;
 2. migrations, topics, the demo study, and a monitor token;
-3. child processes: a stream worker, the API (with the monitoring page), a Bluetooth hub,
-   and per home a wearable simulator and a gateway over the bumble backend.
+3. child processes: a stream worker, the API (with the monitoring page), the alert
+   dispatcher (flags to ``--webhook``), a Bluetooth hub, and per home a wearable simulator
+   and a gateway over the bumble backend.
 
 With a scenario, home 1 first plays it in simulated time that ends at about now (at the
 scenario's speed-up, so its flags appear within minutes), then joins the others live.
@@ -35,12 +36,14 @@ from deploy.up import demo
 from devices.catalog import DeviceType
 from devices.sim.scenario import scenario as scenario_named
 from gateway.enrollment import save as save_enrollment
+from storage import alerts
 from storage.migrate import migrate
 from storage.pool import connect
 from stream.kafka.admin import ensure_topics
 from stream.kafka.settings import KafkaSettings
 
 Report = Callable[[str], None]
+WEBHOOK_CHANNEL = "trialwire up"  # the channel ``--webhook`` makes (its URL replaced each run)
 
 
 @dataclass
@@ -65,6 +68,8 @@ class UpStack:
     # name -> Prometheus port of every child that serves metrics (worker, API, gateways)
     metrics: dict[str, int] = field(default_factory=dict)
     report: Report = print
+    webhook: str | None = None  # the demo study's flags go there (a channel of its own)
+    webhook_secret: str | None = None  # ... signed with this key
     run_dir: Path = field(init=False)
     started_services: bool = False
     dsn: str = ""
@@ -117,6 +122,14 @@ class UpStack:
                     conn, study=demo.STUDY, gateway_id=demo.home_config(seed).gateway_id,
                     name="trialwire up")
             await conn.commit()
+            if self.webhook is not None:
+                channel = await alerts.ensure_channel(
+                    conn, study=demo.STUDY, name=WEBHOOK_CHANNEL, kind="webhook",
+                    target=self.webhook, min_severity="low")
+                await conn.commit()
+                self.webhook_secret = channel.secret
+                self.report(f"flags of study {demo.STUDY} go to {self.webhook}, signed "
+                            "(X-Trialwire-Signature; the key is in the banner's webhook)")
         finally:
             await conn.close()
         await ensure_topics(self.kafka)
@@ -140,6 +153,7 @@ class UpStack:
                                               "--metrics-port", str(self.metrics["api"])])
         if not wait_for_tcp(self.api_port, timeout=60, alive=lambda: api.poll() is None):
             raise RuntimeError(f"the API did not start; see {self.run_dir / 'logs' / 'api.log'}")
+        self.children.start_cli("alerts", ["alerts", "run"])
         hub_port = free_port()
         self.children.start_cli("bluetooth-hub", ["sim", "hub", "--port", str(hub_port)])
         if not wait_for_tcp(hub_port, timeout=30):
@@ -184,7 +198,7 @@ class UpStack:
         worker exits on purpose when the broker lost its state); move homes whose
         scenario has played to live; raise if any other child died."""
         assert self.children is not None
-        restartable = {"stream-worker"} | {f"gateway-{seed}" for seed in self.phases}
+        restartable = {"stream-worker", "alerts"} | {f"gateway-{seed}" for seed in self.phases}
         for name, code in self.children.respawn(restartable).items():
             self.report(f"{name} exited ({code}); restarted")
         died = self.children.failed()
@@ -224,4 +238,6 @@ class UpStack:
                 "scenario_subject": demo.home_config(1).subject if self.scenario else None,
                 "logs": str(self.run_dir / "logs"),
                 "metrics": {name: f"http://127.0.0.1:{port}/metrics"
-                            for name, port in self.metrics.items()}}
+                            for name, port in self.metrics.items()},
+                "webhook": ({"url": self.webhook, "signing_secret": self.webhook_secret}
+                            if self.webhook else None)}

@@ -22,9 +22,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from fastapi import FastAPI, Request, Response
 
 from deploy.eval.up_hangup import hang_up, leftovers
 from deploy.services.ports import free_port
+from stream.alerts import signing
+from tests.fixtures.http_server import serving
 
 # The timeout covers waiting for its turn (tests/conftest.py) behind the other such tests.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -83,7 +86,24 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_readme_install_then_trialwire_up(workdir: Path, page: object) -> None:
+@pytest.fixture
+def webhook() -> Iterator[tuple[list[tuple[dict[str, str], bytes]], str]]:
+    """A webhook receiver on loopback: (what it received, its URL)."""
+    received: list[tuple[dict[str, str], bytes]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        received.append((dict(request.headers), await request.body()))
+        return Response(status_code=204)
+
+    with serving(app) as port:
+        yield received, f"http://127.0.0.1:{port}/hook"
+
+
+async def test_readme_install_then_trialwire_up(
+        workdir: Path, page: object,
+        webhook: tuple[list[tuple[dict[str, str], bytes]], str]) -> None:
     tmp_path = workdir
     venv = _fresh_venv(tmp_path)
     data_dir = tmp_path / "trialwire-data"
@@ -91,9 +111,10 @@ async def test_readme_install_then_trialwire_up(workdir: Path, page: object) -> 
     log = tmp_path / "up.stderr"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TRIALWIRE_") and k != "PYTHONPATH"}
+    received, hook_url = webhook
     up = subprocess.Popen(
         [str(venv / "bin" / "trialwire"), "up", "--homes", "2", "--scenario", "hypo",
-         "--data-dir", str(data_dir), "--api-port", str(port)],
+         "--data-dir", str(data_dir), "--api-port", str(port), "--webhook", hook_url],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log.open("wb"))
     started: set[int] = set()
     try:
@@ -127,6 +148,24 @@ async def test_readme_install_then_trialwire_up(workdir: Path, page: object) -> 
             readings = await _wait_for("glucose readings", glucose, 60, up, log)
             assert any(r["value"] < 54 for r in readings)  # the scenario's hypo is stored
             assert flags[0]["status"] == "open"
+
+            async def alerted() -> list[dict]:  # the flag's alert reached the webhook
+                bodies = [json.loads(body) for _, body in received]
+                return [b for b in bodies if b["flag"]["id"] == flags[0]["id"]]
+            [alert] = await _wait_for("the flag's webhook", alerted, 60, up, log)
+            headers_in, body = next((h, b) for h, b in received
+                                    if json.loads(b)["flag"]["id"] == flags[0]["id"])
+            signing.verify(banner["webhook"]["signing_secret"],
+                           headers_in[signing.HEADER.lower()], body, now=time.time())
+            assert alert["flag"]["rule_id"] == "glucose_hypo_l2"
+            assert alert["flag"]["subject"] == subject
+
+            async def logged() -> bool:  # the dispatcher records the answer just after it
+                log_of = await client.get(f"{base}/flags/{flags[0]['id']}/deliveries",
+                                          headers=headers)
+                assert log_of.status_code == 200, log_of.text
+                return [d["status"] for d in log_of.json()] == ["delivered"]
+            await _wait_for("the delivery in the log", logged, 30, up, log)
             metrics = httpx.get(banner["metrics"]["stream-worker"], timeout=5).text
             assert "trialwire_stream_readings_total" in metrics
 
