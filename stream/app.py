@@ -28,6 +28,8 @@ from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, Brok
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.crash import exit_for_restart, exit_on_crash
 from stream.agents.database import Database
+from stream.agents.gateway_liveness import CHECK_S as LIVENESS_CHECK_S
+from stream.agents.gateway_liveness import GatewayLiveness
 from stream.agents.pipeline import Pipeline
 from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
@@ -159,6 +161,18 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
                             partition, seconds, EXIT_STALLED)
         if stalled:
             exit_for_restart(EXIT_STALLED)
+
+    gateways = GatewayLiveness(db=db, flags=out[names.flags],
+                               silent_s=stream.gateway_offline_after_s)
+
+    @app.timer(LIVENESS_CHECK_S)
+    async def watch_gateways() -> None:
+        if db.failing_since is not None:  # the database watch reports an outage; not this
+            return
+        try:
+            await gateways.check(datetime.now(UTC))
+        except Exception:  # a failed check must not end the worker; the next one retries
+            logger.exception("gateway liveness check failed")
 
     @app.timer(stream.completeness_interval_s)
     async def refresh_completeness() -> None:

@@ -22,6 +22,8 @@ class StreamSettings(BaseSettings):
     # A partition with records waiting and no committed progress for this long ends the
     # worker for a fresh start (stream/partition_watch.py); a database outage excepted.
     stall_restart_s: float = Field(default=120.0, gt=0)
+    # A gateway the platform has not heard from for this long raises gateway_offline.
+    gateway_offline_after_s: float = Field(default=90.0, gt=0)
     rules_file: Path | None = None  # rule definitions replacing the packaged defaults
     web_port: int | None = None  # Faust's web server (127.0.0.1); None: off
     metrics_port: int | None = None  # Prometheus /metrics; None: off

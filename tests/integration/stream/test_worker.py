@@ -475,3 +475,35 @@ async def test_a_worker_stops_within_10_s_of_sigterm_when_the_broker_is_gone(
     finally:
         own.stop_all()
     assert time.monotonic() - asked < 10.0, own.log()[-2000:]
+
+
+async def test_a_gateway_the_platform_stops_hearing_from_raises_gateway_offline(
+        rig: StreamRig) -> None:
+    """Judged by the platform's receive time, not by anything the gateway says: GW-1 last
+    heard from 10 minutes ago is flagged for its subject, GW-2 heard from now is not, and
+    later checks extend the one flag rather than raise another."""
+    async with await psycopg.AsyncConnection.connect(rig.dsn) as conn:
+        await conn.execute("UPDATE gateways SET last_seen_at = now() - interval '10 minutes'"
+                           " WHERE id = 'GW-1'")
+        await conn.execute("UPDATE gateways SET last_seen_at = now() WHERE id = 'GW-2'")
+        await conn.commit()
+    rig.start_worker()
+
+    async def flagged() -> bool:
+        return await scalar(rig.dsn, "SELECT count(*) FROM flags"
+                                     " WHERE rule_id = 'gateway_offline'") == 1
+    await wait_for(flagged, timeout=90, what="the gateway_offline flag", rig=rig)
+    subject, details, first_end = (await scalar(
+        rig.dsn, "SELECT ARRAY[subject_code, details->>'gateway', window_end::text]"
+                 " FROM flags WHERE rule_id = 'gateway_offline'"))
+    assert (subject, details) == ("S-1", "GW-1")
+    [published] = [json.loads(r.value) for r in await rig.read(rig.kafka.topics.flags, minimum=1)
+                   if json.loads(r.value)["rule_id"] == "gateway_offline"]
+    assert published["subject"] == "S-1" and published["flag_id"] is not None
+
+    async def extended() -> bool:
+        later = await scalar(rig.dsn, "SELECT window_end::text FROM flags"
+                                      " WHERE rule_id = 'gateway_offline'")
+        return later != first_end
+    await wait_for(extended, timeout=60, what="a later check extending the flag", rig=rig)
+    assert await scalar(rig.dsn, "SELECT count(*) FROM flags WHERE rule_id = 'gateway_offline'") == 1
