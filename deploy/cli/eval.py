@@ -75,3 +75,17 @@ def chaos(
     except (ValueError, TimeoutError) as exc:
         fail(str(exc))
     print(to_json(result))
+
+
+@app.command("alerts")
+def alerts_eval(
+    flags: Annotated[int, typer.Option(help="Tachycardia flags raised (one subject each).")] = 12,
+) -> None:
+    """Flags through the worker and the alert dispatcher to a healthy webhook, a webhook
+    that refuses each alert's first 3 tries and an SMTP inbox, with the worker and the
+    dispatcher each SIGKILLed once; per channel delivered, duplicates, lost, p50/p99."""
+    from deploy.eval.alerts import run
+
+    if not 3 <= flags <= 200:
+        fail("--flags must be between 3 and 200")
+    print(json.dumps(run(flags=flags), indent=2, default=str))

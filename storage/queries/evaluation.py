@@ -89,3 +89,27 @@ async def stored_segments(conn: AsyncConnection[Any], *,
         conn, StoredSegment,
         "SELECT device_id, time, cardinality(samples) AS samples, seq FROM waveform_segments"
         " WHERE device_id = ANY(%s)", (devices,))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertedFlag:
+    """A stored flag as ``eval alerts`` matches it to channels."""
+
+    id: int
+    rule_id: str
+    severity: str
+    created_at: datetime
+    site: str | None
+
+
+async def flags_with_sites(conn: AsyncConnection[Any]) -> list[AlertedFlag]:
+    """Every flag with its subject's site, oldest first."""
+    return await fetch_all(
+        conn, AlertedFlag,
+        "SELECT f.id, f.rule_id, f.severity, f.created_at, s.site_code AS site FROM flags f"
+        " LEFT JOIN subjects s ON s.code = f.subject_code ORDER BY f.id")
+
+
+async def gateway_heard_now(conn: AsyncConnection[Any], *, gateway_id: str) -> None:
+    """Mark ``gateway_id`` heard from now, as the ingest service does on each request."""
+    await conn.execute("UPDATE gateways SET last_seen_at = now() WHERE id = %s", (gateway_id,))

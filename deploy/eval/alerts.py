@@ -1,0 +1,193 @@
+"""``trialwire eval alerts``: flags raised by the real stream worker reach a healthy
+webhook, a webhook that refuses each alert's first three tries, and an SMTP inbox, through
+the real alert dispatcher, while the worker and the dispatcher are each SIGKILLed once
+mid-run; and a gateway the platform stops hearing from is flagged.
+
+Per channel: the alerts expected (each flag at or above the channel's minimum severity),
+delivered (idempotency keys the receiver took), duplicates (repeats of a taken key: the
+receiver's de-duplication absorbs them), lost (expected, never taken), and the latency from
+the flag's storing to the receiver taking it (p50, p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+
+from deploy.bench.seed import STUDY, seed_study
+from deploy.eval.alert_receivers import SmtpInbox, Taken, WebhookReceiver
+from deploy.eval.platform import Platform
+from deploy.processes import ProcessGroup
+from storage import alerts as alert_store
+from storage.queries import evaluation
+from stream.alerts import matching
+from stream.contract.envelope import Envelope, WireReading, encode
+
+_stderr = Console(stderr=True, highlight=False)
+TARGET_WEBHOOK_P99_MS = 5_000
+TARGET_EMAIL_P99_MS = 10_000
+OFFLINE_TARGET_S = 120
+
+
+def _progress(message: str) -> None:
+    _stderr.print(f"[eval] {message}", markup=False)
+
+
+def _tachycardia(subject: int, t0: datetime) -> bytes:
+    """70 s at 130/min from subject ``subject``'s watch: one high-severity flag."""
+    return encode(Envelope(
+        batch_id=str(uuid.uuid4()), gateway_id=f"GW-{subject}", device_id=f"W-{subject}",
+        device_type="smartwatch", subject=f"S-{subject}", seq_from=0, seq_to=69, sent_at=t0,
+        readings=[WireReading(seq=i, metric="heart_rate", value=130.0, unit="/min",
+                              time=t0 + timedelta(seconds=i),
+                              received_at=t0 + timedelta(seconds=i)) for i in range(70)]))
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
+
+
+def _channel_result(expected: dict[str, datetime], taken: Taken) -> dict[str, Any]:
+    latencies = [(taken.first[key] - created.timestamp()) * 1000
+                 for key, created in expected.items() if key in taken.first]
+    return {"expected": len(expected), "delivered": sum(k in taken.first for k in expected),
+            "duplicates": taken.duplicates, "lost": sum(k not in taken.first for k in expected),
+            "refused_on_purpose": taken.refused, "bad_signatures": taken.bad_signatures,
+            "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+            "median_ms": round(statistics.median(latencies), 1) if latencies else None}
+
+
+async def evaluate(root: Path, *, flags: int = 12, report: Callable[[str], None] = _progress,
+                   timeout_s: float = 300.0) -> dict[str, Any]:
+    report("starting embedded PostgreSQL and broker")
+    platform = await Platform.start(root)
+    healthy, flaky, inbox = WebhookReceiver(), WebhookReceiver(fail_first=3), SmtpInbox()
+    group: ProcessGroup | None = None
+    try:
+        async with healthy.serving() as healthy_url, flaky.serving() as flaky_url:
+            with inbox.serving() as smtp_port:
+                t0 = datetime.now(UTC) - timedelta(hours=1)
+                conn = await platform.connect()
+                try:
+                    await seed_study(conn, subjects=flags + 1, start=t0 - timedelta(hours=1))
+                    healthy.secret = (await alert_store.create_channel(
+                        conn, study=STUDY, name="webhook", kind="webhook", target=healthy_url,
+                        min_severity="low")).secret or ""
+                    flaky.secret = (await alert_store.create_channel(
+                        conn, study=STUDY, name="webhook-flaky", kind="webhook",
+                        target=flaky_url, min_severity="low")).secret or ""
+                    await alert_store.create_channel(conn, study=STUDY, name="email",
+                                                     kind="email", target="monitor@eval.test",
+                                                     min_severity="low")
+                    # The last subject's gateway was heard from now and never again.
+                    offline_gateway = f"GW-{flags + 1}"
+                    await evaluation.gateway_heard_now(conn, gateway_id=offline_gateway)
+                    heard_at = time.time()
+                    await conn.commit()
+                finally:
+                    await conn.close()
+                env = {**platform.env(), "TRIALWIRE_LOG_FORMAT": "json",
+                       "TRIALWIRE_SMTP_HOST": "127.0.0.1", "TRIALWIRE_SMTP_PORT": str(smtp_port),
+                       "TRIALWIRE_SMTP_STARTTLS": "false",
+                       "TRIALWIRE_ALERTS_POLL_S": "0.2"}
+                group = ProcessGroup(root / "logs", env)
+                group.start_cli("stream-worker", ["stream", "worker"])
+                group.start_cli("alerts", ["alerts", "run"])
+                report(f"{flags} tachycardia runs, one every 2 s; the worker and the "
+                       "dispatcher each SIGKILLed once mid-run")
+                producer = AIOKafkaProducer(**platform.kafka.producer_config())
+                await producer.start()
+                try:
+                    for i in range(1, flags + 1):
+                        await (await producer.send(platform.kafka.topics.raw_readings,
+                                                   _tachycardia(i, t0), key=f"S-{i}".encode()))
+                        if i == flags // 3:
+                            group.kill("alerts", signal.SIGKILL)
+                        if i == 2 * flags // 3:
+                            group.kill("stream-worker", signal.SIGKILL)
+                        group.respawn({"alerts", "stream-worker"})
+                        await asyncio.sleep(2.0)
+                finally:
+                    await producer.stop()
+                expected, offline_s = await _wait_for_deliveries(
+                    platform, group, flags=flags, heard_at=heard_at, timeout_s=timeout_s,
+                    report=report, taken={"webhook": healthy.taken,
+                                          "webhook-flaky": flaky.taken, "email": inbox.taken})
+                restarts = dict(group.restarts)
+    finally:
+        if group is not None:
+            group.stop_all()
+        platform.stop()
+    by_name = {"webhook": healthy.taken, "webhook-flaky": flaky.taken, "email": inbox.taken}
+    channels = {name: _channel_result(expected.get(name, {}), taken)
+                for name, taken in by_name.items()}
+    return {
+        "channels": channels,
+        "gateway_offline_s": offline_s,
+        "escalations": None,  # escalation policies are not built yet (issue 16)
+        "restarts": restarts,
+        "targets": {"lost": 0, "duplicates": 0, "webhook_p99_ms": TARGET_WEBHOOK_P99_MS,
+                    "email_p99_ms": TARGET_EMAIL_P99_MS,
+                    "gateway_offline_s": OFFLINE_TARGET_S},
+        "setup": {"flags": flags, "flaky_webhook_refuses_first": flaky.fail_first},
+    }
+
+
+async def _wait_for_deliveries(platform: Platform, group: ProcessGroup, *, flags: int,
+                               taken: dict[str, Taken], heard_at: float, timeout_s: float,
+                               report: Callable[[str], None],
+                               ) -> tuple[dict[str, dict[str, datetime]], float | None]:
+    """Until every expected alert was taken by every receiver (or ``timeout_s``): the
+    expected keys per channel name, and seconds from the offline gateway's last contact to
+    its flag."""
+    deadline = time.monotonic() + timeout_s
+    expected: dict[str, dict[str, datetime]] = {}
+    offline_s: float | None = None
+    while time.monotonic() < deadline:
+        group.respawn({"alerts", "stream-worker"})
+        conn = await platform.connect()
+        try:
+            rows = await evaluation.flags_with_sites(conn)
+            channels = await alert_store.channels(conn, study=STUDY)
+        finally:
+            await conn.close()
+        expected = {c.name: {} for c in channels}
+        for row in rows:
+            if row.rule_id == "gateway_offline" and offline_s is None:
+                offline_s = round(row.created_at.timestamp() - heard_at, 1)
+            for c in channels:
+                if matching.matches(c, _flag_stub(row)):
+                    expected[c.name][f"trialwire-flag-{row.id}-channel-{c.id}"] = row.created_at
+        tachycardia = sum(1 for r in rows if r.rule_id == "hr_tachycardia")
+        if (tachycardia >= flags and offline_s is not None
+                and all(set(keys) <= set(taken[name].first) for name, keys in expected.items())):
+            return expected, offline_s
+        await asyncio.sleep(1.0)
+    report(f"not every alert arrived within {timeout_s:.0f} s")
+    return expected, offline_s
+
+
+def _flag_stub(row: evaluation.AlertedFlag) -> alert_store.NewFlag:
+    """What channel matching reads of a flag (study, site, rule, severity)."""
+    return alert_store.NewFlag(row.id, STUDY, row.site, "", None, row.rule_id, 1, row.severity,
+                               "live", row.created_at, row.created_at, [], {}, row.created_at)
+
+
+def run(*, flags: int = 12) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="trialwire-eval-alerts-") as tmp:
+        return asyncio.run(evaluate(Path(tmp), flags=flags))
+
