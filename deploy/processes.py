@@ -7,8 +7,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+STOP_TIMEOUT_S = 10.0  # every process stops within 10 s of SIGTERM; then it is killed
+KILLED_MARK = "[trialwire] SIGKILLed: did not stop within"
 
 
 def home_env(env: dict[str, str]) -> dict[str, str]:
@@ -27,6 +31,7 @@ class ProcessGroup:
         # To start a child again: its arguments, stdout_to_log and environment.
         self.args: dict[str, tuple[list[str], bool, dict[str, str] | None]] = {}
         self.restarts: dict[str, int] = {}
+        self.killed: list[str] = []  # children SIGKILLed for not stopping on SIGTERM
 
     def start_cli(self, name: str, args: Sequence[str], *, stdout_to_log: bool = True,
                   env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -69,27 +74,33 @@ class ProcessGroup:
         return {name: code for name, proc in self.processes.items()
                 if (code := proc.poll()) is not None}
 
-    def stop(self, *names: str, timeout_s: float = 30.0) -> None:
+    def stop(self, *names: str, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop these children together (SIGTERM to all, then wait for each)."""
-        _stop([self.processes.pop(name) for name in names if name in self.processes],
-              timeout_s)
+        self._stop([(name, self.processes.pop(name)) for name in names
+                    if name in self.processes], timeout_s)
 
-    def stop_all(self, timeout_s: float = 30.0) -> None:
+    def stop_all(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every child, newest first (homes before the platform they talk to)."""
-        procs = list(reversed(self.processes.values()))
+        procs = list(reversed(self.processes.items()))
         self.processes.clear()
-        _stop(procs, timeout_s)
+        self._stop(procs, timeout_s)
 
-
-def _stop(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    def _stop(self, procs: list[tuple[str, subprocess.Popen[bytes]]], timeout_s: float) -> None:
+        """SIGTERM to all, then wait; one still running after ``timeout_s`` is SIGKILLed,
+        which its log says and ``killed`` records (every process must stop within 10 s
+        of SIGTERM: a kill is a defect to find, not a way to stop)."""
+        for _name, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for name, proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                self.killed.append(name)
+                with (self.root / f"{name}.log").open("a") as log:
+                    log.write(f"{KILLED_MARK} {timeout_s:g} s after SIGTERM\n")
+            if proc.stdout is not None:
+                proc.stdout.close()

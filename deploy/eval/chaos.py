@@ -623,7 +623,8 @@ def _fault_json(tally: Tally, fault: FaultRecord) -> dict[str, Any]:
                      reniced=fault.reniced)
     if fault.hangup is not None:
         extra.update(up_children=fault.hangup.children, up_exit_code=fault.hangup.exit_code,
-                     stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans)
+                     stopped_s=fault.hangup.stopped_s, orphans=fault.hangup.orphans,
+                     killed=fault.hangup.killed)
     return {**_tally_json(tally), "recovery_s": fault.recovery_s,
             "sent": fault.sent, "resent": fault.resent, **extra,
             "injected_at": fault.injected_at.isoformat()}

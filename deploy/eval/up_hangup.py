@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from deploy.processes import KILLED_MARK
 from deploy.services.ports import free_port
 
 BANNER_TIMEOUT_S = 180.0
@@ -29,6 +30,7 @@ class Hangup:
     exit_code: int | None  # None: still running STOP_TIMEOUT_S after the hang-up
     stopped_s: float  # from the hang-up until `up` exited
     orphans: list[str] = field(default_factory=list)  # "pid: command" still alive after
+    killed: list[str] = field(default_factory=list)  # children SIGKILLed: no stop on SIGTERM
 
 
 def leftovers(pids: set[int], marker: str) -> list[str]:
@@ -81,4 +83,11 @@ async def hang_up(data_dir: Path, *, homes: int = 1) -> Hangup:
             up.kill()
             up.wait()
     await asyncio.sleep(1.0)
-    return Hangup(len(started), code, round(stopped_s, 1), leftovers(started, str(data_dir)))
+    return Hangup(len(started), code, round(stopped_s, 1), leftovers(started, str(data_dir)),
+                  killed_children(data_dir / "up" / "logs"))
+
+
+def killed_children(logs: Path) -> list[str]:
+    """The children whose logs say they were SIGKILLed for not stopping on SIGTERM."""
+    return sorted(log.stem for log in logs.glob("*.log")
+                  if KILLED_MARK in log.read_text(errors="replace"))

@@ -205,4 +205,5 @@ async def test_up_stops_everything_when_its_terminal_goes_away(workdir: Path) ->
     ended = await hang_up(workdir / "trialwire-data")
     assert ended.children >= 6  # PostgreSQL, broker, object store, worker, API, home...
     assert ended.orphans == []
+    assert ended.killed == [], ended  # each child stopped on SIGTERM within 10 s
     assert ended.exit_code == 0 and ended.stopped_s < 30, ended
