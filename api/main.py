@@ -18,6 +18,7 @@ from api.ingest.service import IngestService
 from api.metrics import MetricsMiddleware
 from api.request_limits import BodyLimits
 from api.routes import (
+    alert_channels,
     analytics,
     audit,
     completeness,
@@ -85,6 +86,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(registry.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
+    app.include_router(alert_channels.router)
     app.include_router(audit.router)
     app.include_router(gateways.router)
     app.include_router(ingest.router)

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",
-        "export_format": "csv", "deviation_id": "1", "token_id": "0123456789abcdef"}
+        "export_format": "csv", "deviation_id": "1", "token_id": "0123456789abcdef",
+        "channel_id": "1"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T08:05:00Z"}
 DAY_QUERY = {"start": "2026-11-24", "end": "2026-11-25"}  # routes taking dates
 BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
@@ -26,7 +27,12 @@ BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
           "/v1/studies/{study}/enrollments": {"subject": "S-1", "device_id": "W-1",
                                               "gateway_id": "GW-1",
                                               "start": "2027-01-01T00:00:00Z"},
-          "/v1/studies/{study}/flags/{flag_id}/transitions": {"action": "acknowledge"}}
+          "/v1/studies/{study}/flags/{flag_id}/transitions": {"action": "acknowledge"},
+          "/v1/studies/{study}/alert-channels": {
+              "name": "hook", "kind": "webhook", "target": "https://hooks.example/x",
+              "reason": "route role test"},
+          "/v1/studies/{study}/alert-channels/{channel_id}/switch": {
+              "enabled": False, "reason": "route role test"}}
 CSV = {"/v1/studies/{study}/subjects/import": "code,site\nS-CSV,SITE-1\n"}
 # Routes only a platform administrator (a token without a study) may use.
 PLATFORM_ONLY = {"/v1/studies"}
