@@ -35,6 +35,7 @@ def run_dispatcher(
 ) -> None:
     """Send every new flag to its study's matching channels until SIGTERM (settings:
     TRIALWIRE_ALERTS_*, the SMTP relay TRIALWIRE_SMTP_*)."""
+    import psycopg
     from pydantic import ValidationError
 
     from deploy.logs import configure_logging
@@ -51,8 +52,8 @@ def run_dispatcher(
         counts = service.run(dsn=_dsn(data_dir), settings=settings, smtp=smtp)
     except StorageError as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot reach the database: {exc}")
+    except (OSError, psycopg.OperationalError) as exc:
+        fail(f"cannot reach the database: {str(exc).strip().splitlines()[0]}")
     console.print(f"alert dispatcher stopped: {counts}", highlight=False)
 
 
