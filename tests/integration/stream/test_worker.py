@@ -323,8 +323,13 @@ async def test_database_unavailable_for_a_minute_then_caught_up(rig: StreamRig) 
     assert max(json.loads(r.value)["devices"]["W-1"] for r in marks) == 209
 
 
-async def test_two_workers_share_partitions_and_survive_a_rebalance(rig: StreamRig) -> None:
+async def test_two_workers_share_partitions_and_survive_a_rebalance(
+        rig: StreamRig, monkeypatch: pytest.MonkeyPatch) -> None:
     subjects = [f"S-{i}" for i in (1, 2)]
+    # A CI-mirror run saw w2 take every partition after w1 left, say "Worker ready", and
+    # consume nothing (as after a SIGKILL: test_worker_sigkilled_mid_stream...). The stall
+    # watch ends such a worker for its supervisor; here the test is the supervisor.
+    monkeypatch.setenv("TRIALWIRE_STREAM_STALL_RESTART_S", "45")
     w1 = rig.start_worker("w1")
 
     def batch(subject: str, seq: int) -> bytes:
@@ -357,7 +362,8 @@ async def test_two_workers_share_partitions_and_survive_a_rebalance(rig: StreamR
 
     async def complete() -> bool:
         return await readings(rig.dsn) == 600
-    await wait_for(complete, timeout=120, what="all 600 readings", rig=rig)
+    await supervise_until(complete, rig=rig, timeout=300, what="all 600 readings",
+                          restart_code=EXIT_STALLED)
     assert await scalar(rig.dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings") == 600
 
 
