@@ -128,10 +128,9 @@ async def ensure_channel(conn: AsyncConnection[Any], *, study: str, name: str, k
     if existing is None:
         return await create_channel(conn, study=study, name=name, kind=kind, target=target,
                                     min_severity=min_severity)
-    await conn.execute("UPDATE alert_channels SET target = %s, min_severity = %s,"
-                       " enabled = true WHERE id = %s", (target, min_severity, existing.id))
-    cur = await conn.execute(f"SELECT {_CHANNEL_COLUMNS} FROM alert_channels c WHERE c.id = %s",
-                             (existing.id,))
+    cur = await conn.execute(f"UPDATE alert_channels c SET target = %s, min_severity = %s,"
+                             f" enabled = true WHERE c.id = %s RETURNING {_CHANNEL_COLUMNS}",
+                             (target, min_severity, existing.id))
     row = await cur.fetchone()
     assert row is not None
     return _channel(row)
@@ -147,10 +146,18 @@ async def channels(conn: AsyncConnection[Any], *, study: str | None = None) -> l
 
 
 async def set_channel_enabled(conn: AsyncConnection[Any], *, study: str, channel_id: int,
-                              enabled: bool) -> bool:
-    cur = await conn.execute("UPDATE alert_channels SET enabled = %s WHERE id = %s"
-                             " AND study_code = %s", (enabled, channel_id, study))
-    return cur.rowcount == 1
+                              enabled: bool) -> Channel | None:
+    """The channel switched on or off, or None when ``study`` has no such channel."""
+    cur = await conn.execute(f"UPDATE alert_channels c SET enabled = %s WHERE c.id = %s"
+                             f" AND c.study_code = %s RETURNING {_CHANNEL_COLUMNS}",
+                             (enabled, channel_id, study))
+    row = await cur.fetchone()
+    return _channel(row) if row is not None else None
+
+
+def idempotency_key(flag_id: int, channel_id: int) -> str:
+    """The key every try of one flag's delivery over one channel carries."""
+    return f"trialwire-flag-{flag_id}-channel-{channel_id}"
 
 
 async def unplanned_flags(conn: AsyncConnection[Any], *, limit: int) -> list[NewFlag]:
@@ -174,8 +181,8 @@ async def plan_deliveries(conn: AsyncConnection[Any], *, flag_ids: list[int],
             "INSERT INTO alert_deliveries (flag_id, channel_id, idempotency_key,"
             " next_attempt_at, flag_created_at) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (flag_id, channel_id) DO NOTHING",
-            (flag.id, channel.id, f"trialwire-flag-{flag.id}-channel-{channel.id}",
-             first_at, flag.created_at))
+            (flag.id, channel.id, idempotency_key(flag.id, channel.id), first_at,
+             flag.created_at))
         new += cur.rowcount
     if flag_ids:
         await conn.execute("UPDATE flags SET alerts_planned_at = now() WHERE id = ANY(%s)",
@@ -250,12 +257,6 @@ async def deliveries_of_flag(conn: AsyncConnection[Any], *, study: str,
         " JOIN flags f ON f.id = d.flag_id"
         " WHERE d.flag_id = %s AND f.study_code = %s ORDER BY d.id",
         (flag_id, study))
-
-
-async def delivery_summary(conn: AsyncConnection[Any]) -> dict[str, int]:
-    """Deliveries per status, over all studies (metrics, evaluation)."""
-    cur = await conn.execute("SELECT status, count(*) FROM alert_deliveries GROUP BY status")
-    return {str(status): int(count) for status, count in await cur.fetchall()}
 
 
 async def channel_by_name(conn: AsyncConnection[Any], *, study: str,

@@ -137,13 +137,13 @@ async def switch_channel(study: str, channel_id: Annotated[int, Path(ge=1, le=2*
                          change: Switch, conn: Conn, who: Admin) -> ChannelOut:
     """Switch a channel off (its flags are no longer planned for it) or on again."""
     async with conn.transaction():
-        if not await alerts.set_channel_enabled(conn, study=study, channel_id=channel_id,
-                                                enabled=change.enabled):
+        channel = await alerts.set_channel_enabled(conn, study=study, channel_id=channel_id,
+                                                   enabled=change.enabled)
+        if channel is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"no channel {channel_id} in study {study}")
         await audit.append(conn, actor=who.token_id, role=who.role,
                            action="enable" if change.enabled else "disable",
                            entity_type="alert_channel", entity_id=str(channel_id),
                            reason=change.reason, details={"study": study})
-    [channel] = [c for c in await alerts.channels(conn, study=study) if c.id == channel_id]
     return _out(channel)

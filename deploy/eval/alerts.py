@@ -171,7 +171,7 @@ async def _wait_for_deliveries(platform: Platform, group: ProcessGroup, *, flags
                 offline_s = round(row.created_at.timestamp() - heard_at, 1)
             for c in channels:
                 if matching.matches(c, _flag_stub(row)):
-                    expected[c.name][f"trialwire-flag-{row.id}-channel-{c.id}"] = row.created_at
+                    expected[c.name][alert_store.idempotency_key(row.id, c.id)] = row.created_at
         tachycardia = sum(1 for r in rows if r.rule_id == "hr_tachycardia")
         if (tachycardia >= flags and offline_s is not None
                 and all(set(keys) <= set(taken[name].first) for name, keys in expected.items())):

@@ -123,6 +123,24 @@ async def until(check, timeout: float, what: str) -> None:  # type: ignore[no-un
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+async def dispatch_until(study: str, expected: dict[int, str], what: str, *,
+                         settings: AlertSettings = FAST,
+                         smtp: SmtpSettings | None = None) -> dict[str, int]:
+    """Run the dispatcher until the deliveries' statuses are ``expected`` (flag → status),
+    stop it, and return its counts."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(study, settings, smtp or SmtpSettings(), stop))
+
+    async def reached() -> bool:
+        return await statuses(study) == expected
+    try:
+        await until(reached, 30, what)
+    finally:
+        stop.set()
+        counts = await asyncio.wait_for(task, 10)
+    return counts
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     hook = Receiver()
@@ -137,16 +155,8 @@ async def test_each_flag_reaches_its_webhook_once_through_three_failures(
     channel = await add_channel(study, kind="webhook", target=url, min_severity="medium")
     hook.secret = channel.secret or ""
     high, critical, _info = await store_flags(study, ["high", "critical", "info"])
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(study, FAST, SmtpSettings(), stop))
-
-    async def delivered() -> bool:
-        return await statuses(study) == {high: "delivered", critical: "delivered"}
-    try:
-        await until(delivered, 30, "both deliveries")
-    finally:
-        stop.set()
-        counts = await asyncio.wait_for(task, 10)
+    counts = await dispatch_until(study, {high: "delivered", critical: "delivered"},
+                                  "both deliveries")
 
     assert hook.bad_signatures == []
     keys = {f"trialwire-flag-{high}-channel-{channel.id}",
@@ -171,17 +181,8 @@ async def test_a_receiver_that_never_accepts_is_dead_lettered_after_the_last_try
     hook.always_fail = True
     hook.secret = (await add_channel(study, kind="webhook", target=url)).secret or ""
     [flag] = await store_flags(study, ["high"])
-    stop = asyncio.Event()
-    settings = FAST.model_copy(update={"max_attempts": 3})
-    task = asyncio.create_task(serve(study, settings, SmtpSettings(), stop))
-
-    async def dead() -> bool:
-        return await statuses(study) == {flag: "dead"}
-    try:
-        await until(dead, 30, "the dead letter")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    await dispatch_until(study, {flag: "dead"}, "the dead letter",
+                         settings=FAST.model_copy(update={"max_attempts": 3}))
     assert [attempt for _, attempt, _ in hook.tries] == [1, 2, 3]
     async with await psycopg.AsyncConnection.connect(study) as conn:
         [log] = await alerts.deliveries_of_flag(conn, study=STUDY, flag_id=flag)
@@ -261,16 +262,7 @@ async def test_e_mail_goes_through_the_relay_over_starttls(study: str, tmp_path:
         [flag] = await store_flags(study, ["high"])
         smtp = SmtpSettings(host="127.0.0.1", port=port, ca_file=ca_file,
                             sender="alerts@trialwire.test")
-        stop = asyncio.Event()
-        task = asyncio.create_task(serve(study, FAST, smtp, stop))
-
-        async def delivered() -> bool:
-            return await statuses(study) == {flag: "delivered"}
-        try:
-            await until(delivered, 30, "the e-mail")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+        await dispatch_until(study, {flag: "delivered"}, "the e-mail", smtp=smtp)
     finally:
         relay.stop()
     [raw] = inbox.messages
