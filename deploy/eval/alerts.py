@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import statistics
 import tempfile
 import time
 import uuid
@@ -25,6 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
 
+from deploy.bench.report import percentile
 from deploy.bench.seed import STUDY, seed_study
 from deploy.eval.alert_receivers import SmtpInbox, Taken, WebhookReceiver
 from deploy.eval.platform import Platform
@@ -54,21 +54,16 @@ def _tachycardia(subject: int, t0: datetime) -> bytes:
                               received_at=t0 + timedelta(seconds=i)) for i in range(70)]))
 
 
-def _percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
-
-
 def _channel_result(expected: dict[str, datetime], taken: Taken) -> dict[str, Any]:
     latencies = [(taken.first[key] - created.timestamp()) * 1000
                  for key, created in expected.items() if key in taken.first]
+
+    def pct(p: float) -> float | None:
+        return round(percentile(latencies, p), 1) if latencies else None
     return {"expected": len(expected), "delivered": sum(k in taken.first for k in expected),
             "duplicates": taken.duplicates, "lost": sum(k not in taken.first for k in expected),
             "refused_on_purpose": taken.refused, "bad_signatures": taken.bad_signatures,
-            "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
-            "median_ms": round(statistics.median(latencies), 1) if latencies else None}
+            "p50_ms": pct(50), "p99_ms": pct(99)}
 
 
 async def evaluate(root: Path, *, flags: int = 12, report: Callable[[str], None] = _progress,
