@@ -75,6 +75,10 @@ class DeviceSpec:
     racp_service: racp.Service | None = None
     # Nominal data rates, per hour, for completeness (expected vs received).
     expected_per_hour: dict[str, float] = field(default_factory=dict)
+    # The longest a working device of this type goes without data after it is enrolled;
+    # past it with nothing at all, the platform raises ``device_never_seen``. Streaming
+    # devices: a few minutes; on-demand ones: the day within which protocols ask for use.
+    first_data_within_s: float = 86_400.0
 
     def characteristic(self, uuid: str) -> CharacteristicSpec:
         for service in self.services:
@@ -141,6 +145,7 @@ CATALOG: dict[DeviceType, DeviceSpec] = {
         ),
         procedures=frozenset({Procedure.READ_FEATURES, Procedure.PMD_START}),
         expected_per_hour={"heart_rate": 3600, "rr_interval": 3600, "ecg_samples": 130 * 3600},
+        first_data_within_s=600.0,
     ),
     DeviceType.CGM: DeviceSpec(
         type=DeviceType.CGM,
@@ -163,6 +168,7 @@ CATALOG: dict[DeviceType, DeviceSpec] = {
                               Procedure.CGM_SESSION}),
         racp_service="cgm",
         expected_per_hour={"glucose": 12},  # one record per 5 minutes
+        first_data_within_s=1800.0,  # the sensor's warm-up, then a record per 5 minutes
     ),
     DeviceType.GLUCOSE_METER: DeviceSpec(
         type=DeviceType.GLUCOSE_METER,
@@ -201,6 +207,7 @@ CATALOG: dict[DeviceType, DeviceSpec] = {
         procedures=frozenset({Procedure.READ_FEATURES}),
         expected_per_hour={"heart_rate": 3600, "spo2": 3600, "pulse_rate": 3600,
                            "body_temperature": 60},
+        first_data_within_s=600.0,
     ),
     DeviceType.BP_CUFF: DeviceSpec(
         type=DeviceType.BP_CUFF,

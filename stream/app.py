@@ -28,9 +28,9 @@ from stream.agents.broker_watch import CHECK_INTERVAL_S, EXIT_BROKER_RESET, Brok
 from stream.agents.completeness import CompletenessRefresher
 from stream.agents.crash import exit_for_restart, exit_on_crash
 from stream.agents.database import Database
-from stream.agents.gateway_liveness import CHECK_S as LIVENESS_CHECK_S
-from stream.agents.gateway_liveness import GatewayLiveness
 from stream.agents.pipeline import Pipeline
+from stream.agents.platform_liveness import CHECK_S as LIVENESS_CHECK_S
+from stream.agents.platform_liveness import PlatformLiveness
 from stream.agents.status import StatusAgent
 from stream.flags.config import definitions_from_file
 from stream.flags.rulebook import RuleBook
@@ -162,17 +162,17 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
         if stalled:
             exit_for_restart(EXIT_STALLED)
 
-    gateways = GatewayLiveness(db=db, flags=out[names.flags],
-                               silent_s=stream.gateway_offline_after_s)
+    liveness = PlatformLiveness(db=db, flags=out[names.flags],
+                                silent_s=stream.gateway_offline_after_s)
 
     @app.timer(LIVENESS_CHECK_S)
-    async def watch_gateways() -> None:
+    async def watch_liveness() -> None:
         if db.failing_since is not None:  # the database watch reports an outage; not this
             return
         try:
-            await gateways.check(datetime.now(UTC))
+            await liveness.check(datetime.now(UTC))
         except Exception:  # a failed check must not end the worker; the next one retries
-            logger.exception("gateway liveness check failed")
+            logger.exception("platform liveness check failed")
 
     @app.timer(stream.completeness_interval_s)
     async def refresh_completeness() -> None:

@@ -28,3 +28,31 @@ async def test_silent_gateways_are_those_heard_from_before_but_not_lately(
     silent = await liveness.silent_gateways(db, now=now, silent_s=90)
     assert [(g.gateway_id, g.study, g.subjects) for g in silent] == [("GW-1", "ST-1", ["S-1"])]
     assert silent[0].last_seen_at == now - timedelta(seconds=600)
+
+
+async def test_unseen_devices_are_enrolled_past_their_first_data_time_with_nothing_stored(
+        db: psycopg.AsyncConnection[object]) -> None:
+    now = datetime.now(UTC)
+    await seed_study(db, subjects=3, start=now - timedelta(hours=2))
+    async with db.transaction():
+        # S-1: the watch W-1 sent a reading, the patch E-1 an ECG segment; C-1 and D-1
+        # sent nothing. S-2's gateway is retired; S-3 has withdrawn.
+        await db.execute(
+            "INSERT INTO readings (time, subject_code, device_id, metric, value, unit, seq,"
+            " received_at) VALUES (%s, 'S-1', 'W-1', 'heart_rate', 70, '/min', 1, %s)",
+            (now - timedelta(hours=1), now))
+        await db.execute(
+            "INSERT INTO waveform_segments (time, subject_code, device_id, lead,"
+            " sampling_rate_hz, samples, seq, received_at)"
+            " VALUES (%s, 'S-1', 'E-1', 'ECG', 130, '{1,2}', 1, %s)",
+            (now - timedelta(hours=1), now))
+        await db.execute("UPDATE gateways SET status = 'retired' WHERE id = 'GW-2'")
+        await db.execute("UPDATE subjects SET status = 'withdrawn' WHERE code = 'S-3'")
+    within = {"smartwatch": 600.0, "ecg_patch": 600.0, "cgm": 1800.0}
+    unseen = await liveness.unseen_devices(db, now=now, within_s=within)
+    assert [(d.subject, d.device_id, d.device_type, d.gateway_id) for d in unseen] == [
+        ("S-1", "C-1", "cgm", "GW-1"), ("S-1", "D-1", "smartwatch", "GW-1")]
+    assert unseen[0].enrolled_at == now - timedelta(hours=2)
+    # Within its first-data time a device is not judged yet (the CGM: 3 h here).
+    later = await liveness.unseen_devices(db, now=now, within_s={"cgm": 3 * 3600.0})
+    assert later == []
