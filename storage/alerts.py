@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from storage import audit
 from storage.queries._rows import fetch_all
 
 
@@ -31,6 +32,9 @@ class Channel:
     sites: list[str]
     quiet: tuple[time, time, str] | None  # start, end, IANA zone
     enabled: bool = True
+    # > 0: a later on-call level, sent a flag only if it is still unacknowledged this long
+    # after it was stored
+    escalate_after_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class DeliveryLog:
     channel: str
     kind: str
     status: str
+    escalation: bool
     attempts: int
     next_attempt_at: datetime | None
     last_status: int | None
@@ -83,7 +88,8 @@ class DeliveryLog:
 
 
 _CHANNEL_COLUMNS = ("c.id, c.study_code, c.name, c.kind, c.target, c.secret, c.min_severity,"
-                    " c.rules, c.sites, c.quiet_start, c.quiet_end, c.quiet_zone, c.enabled")
+                    " c.rules, c.sites, c.quiet_start, c.quiet_end, c.quiet_zone, c.enabled,"
+                    " c.escalate_after_s")
 _FLAG_COLUMNS = ("f.id, f.study_code, s.site_code, f.subject_code, f.device_id, f.rule_id,"
                  " f.rule_version, f.severity, f.raised_on, f.window_start, f.window_end,"
                  " f.trigger_values, f.details, f.created_at")
@@ -91,10 +97,10 @@ _FLAG_COLUMNS = ("f.id, f.study_code, s.site_code, f.subject_code, f.device_id, 
 
 def _channel(row: tuple[Any, ...]) -> Channel:
     (id_, study, name, kind, target, secret, min_severity, rules, sites,
-     quiet_start, quiet_end, quiet_zone, enabled) = row
+     quiet_start, quiet_end, quiet_zone, enabled, escalate_after_s) = row
     quiet = (quiet_start, quiet_end, quiet_zone) if quiet_start is not None else None
     return Channel(id_, study, name, kind, target, secret, min_severity, list(rules),
-                   list(sites), quiet, enabled)
+                   list(sites), quiet, enabled, escalate_after_s)
 
 
 def _flag(row: tuple[Any, ...]) -> NewFlag:
@@ -104,20 +110,21 @@ def _flag(row: tuple[Any, ...]) -> NewFlag:
 async def create_channel(conn: AsyncConnection[Any], *, study: str, name: str, kind: str,
                          target: str, min_severity: str = "medium",
                          rules: list[str] | None = None, sites: list[str] | None = None,
-                         quiet: tuple[time, time, str] | None = None) -> Channel:
+                         quiet: tuple[time, time, str] | None = None,
+                         escalate_after_s: int = 0) -> Channel:
     """A new channel; a webhook gets a fresh signing secret (returned once, here)."""
     secret = secrets.token_urlsafe(32) if kind == "webhook" else None
     start, end, zone = quiet if quiet is not None else (None, None, None)
     cur = await conn.execute(
         "INSERT INTO alert_channels (study_code, name, kind, target, secret, min_severity,"
-        " rules, sites, quiet_start, quiet_end, quiet_zone) VALUES"
-        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        " rules, sites, quiet_start, quiet_end, quiet_zone, escalate_after_s) VALUES"
+        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (study, name, kind, target, secret, min_severity, rules or [], sites or [],
-         start, end, zone))
+         start, end, zone, escalate_after_s))
     row = await cur.fetchone()
     assert row is not None
     return Channel(int(row[0]), study, name, kind, target, secret, min_severity,
-                   rules or [], sites or [], quiet)
+                   rules or [], sites or [], quiet, True, escalate_after_s)
 
 
 async def ensure_channel(conn: AsyncConnection[Any], *, study: str, name: str, kind: str,
@@ -179,10 +186,10 @@ async def plan_deliveries(conn: AsyncConnection[Any], *, flag_ids: list[int],
     for flag, channel, first_at in deliveries:
         cur = await conn.execute(
             "INSERT INTO alert_deliveries (flag_id, channel_id, idempotency_key,"
-            " next_attempt_at, flag_created_at) VALUES (%s, %s, %s, %s, %s)"
+            " next_attempt_at, flag_created_at, escalation) VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (flag_id, channel_id) DO NOTHING",
             (flag.id, channel.id, idempotency_key(flag.id, channel.id), first_at,
-             flag.created_at))
+             flag.created_at, channel.escalate_after_s > 0))
         new += cur.rowcount
     if flag_ids:
         await conn.execute("UPDATE flags SET alerts_planned_at = now() WHERE id = ANY(%s)",
@@ -193,7 +200,13 @@ async def plan_deliveries(conn: AsyncConnection[Any], *, flag_ids: list[int],
 async def claim_due(conn: AsyncConnection[Any], *, lease_s: float, limit: int,
                     ) -> list[DueDelivery]:
     """Pending deliveries due now, leased for ``lease_s`` (no other dispatcher takes them
-    meanwhile; if this one dies, they are due again when the lease ends)."""
+    meanwhile; if this one dies, they are due again when the lease ends). Escalations due
+    whose flag was acknowledged or resolved meanwhile are cancelled first, not claimed."""
+    await conn.execute(
+        "UPDATE alert_deliveries d SET status = 'cancelled',"
+        " last_error = 'flag ' || f.status || ' before the escalation was due'"
+        " FROM flags f WHERE f.id = d.flag_id AND d.escalation AND d.status = 'pending'"
+        " AND d.next_attempt_at <= now() AND f.status IN ('acknowledged', 'resolved')")
     cur = await conn.execute(
         "WITH claimed AS ("
         " UPDATE alert_deliveries d SET next_attempt_at = now() + make_interval(secs => %s)"
@@ -208,8 +221,34 @@ async def claim_due(conn: AsyncConnection[Any], *, lease_s: float, limit: int,
         (lease_s, limit))
     out = []
     for row in await cur.fetchall():
-        out.append(DueDelivery(row[0], row[1], row[2], _channel(row[3:16]), _flag(row[16:])))
+        out.append(DueDelivery(row[0], row[1], row[2], _channel(row[3:17]), _flag(row[17:])))
     return out
+
+
+async def mark_escalated(conn: AsyncConnection[Any], due: DueDelivery) -> bool:
+    """An escalation was delivered: its flag, if still open, becomes ``escalated``, with an
+    audit entry by the dispatcher; True if it changed. Call in the try's transaction."""
+    cur = await conn.execute("UPDATE flags SET status = 'escalated', updated_at = now()"
+                             " WHERE id = %s AND status = 'open' RETURNING id",
+                             (due.flag.id,))
+    if await cur.fetchone() is None:
+        return False
+    await audit.append(conn, actor="alert-dispatcher", role="system", action="escalate",
+                       entity_type="flag", entity_id=str(due.flag.id), reason="unacknowledged",
+                       details={"study": due.flag.study, "from": "open", "to": "escalated",
+                                "channel": due.channel.name,
+                                "after_s": due.channel.escalate_after_s})
+    return True
+
+
+async def escalate_now(conn: AsyncConnection[Any], *, flag_id: int) -> int:
+    """A flag escalated by hand: its escalations not yet tried are due now (quiet hours
+    or not); returns how many."""
+    cur = await conn.execute(
+        "UPDATE alert_deliveries SET next_attempt_at = now() WHERE flag_id = %s"
+        " AND escalation AND status = 'pending' AND attempts = 0 AND next_attempt_at > now()",
+        (flag_id,))
+    return cur.rowcount
 
 
 async def record_try(conn: AsyncConnection[Any], *, delivery_id: int, attempt: int,
@@ -245,7 +284,8 @@ async def deliveries_of_flag(conn: AsyncConnection[Any], *, study: str,
     """The delivery log of one flag of ``study``: per channel, status and every try."""
     return await fetch_all(
         conn, DeliveryLog,
-        "SELECT d.id, d.flag_id, c.name AS channel, c.kind, d.status, d.attempts,"
+        "SELECT d.id, d.flag_id, c.name AS channel, c.kind, d.status, d.escalation,"
+        " d.attempts,"
         " CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,"
         " d.last_status, d.last_error, d.delivered_at,"
         " extract(epoch FROM d.delivered_at - d.flag_created_at) * 1000 AS latency_ms,"

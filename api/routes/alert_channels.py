@@ -55,6 +55,8 @@ class NewChannel(BaseModel):
     rules: Annotated[list[RuleOrSite], Field(max_length=50)] = []
     sites: Annotated[list[RuleOrSite], Field(max_length=50)] = []
     quiet: QuietHours | None = None
+    # > 0: a later on-call level, sent a flag only if nobody acknowledged it this long
+    escalate_after_min: Annotated[int, Field(ge=0, le=10_080)] = 0
     reason: Reason
 
     @model_validator(mode="after")
@@ -82,6 +84,7 @@ class ChannelOut(BaseModel):
     rules: list[str]
     sites: list[str]
     quiet: QuietHours | None
+    escalate_after_min: int
     enabled: bool
 
 
@@ -100,6 +103,7 @@ def _out(channel: Channel) -> ChannelOut:
     return ChannelOut(id=channel.id, name=channel.name, kind=channel.kind,
                       target=channel.target, min_severity=channel.min_severity,
                       rules=channel.rules, sites=channel.sites, quiet=quiet,
+                      escalate_after_min=channel.escalate_after_s // 60,
                       enabled=channel.enabled)
 
 
@@ -121,13 +125,15 @@ async def add_channel(study: str, new: NewChannel, conn: Conn, who: Admin) -> Cr
         quiet = (new.quiet.start, new.quiet.end, new.quiet.zone) if new.quiet else None
         channel = await alerts.create_channel(
             conn, study=study, name=new.name, kind=new.kind, target=new.target,
-            min_severity=new.min_severity, rules=new.rules, sites=new.sites, quiet=quiet)
+            min_severity=new.min_severity, rules=new.rules, sites=new.sites, quiet=quiet,
+            escalate_after_s=new.escalate_after_min * 60)
         await audit.append(conn, actor=who.token_id, role=who.role, action="create",
                            entity_type="alert_channel", entity_id=str(channel.id),
                            reason=new.reason, details={
                                "study": study, "name": new.name, "kind": new.kind,
                                "target": new.target, "min_severity": new.min_severity,
                                "rules": new.rules, "sites": new.sites,
+                               "escalate_after_min": new.escalate_after_min,
                                "quiet": new.quiet.model_dump(mode="json") if new.quiet else None})
     return CreatedChannel(**_out(channel).model_dump(), signing_secret=channel.secret)
 

@@ -114,6 +114,8 @@ async def transition(study: str, flag_id: int, change: Transition, conn: Conn,
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"cannot {change.action} a flag that is {current}")
         await flag_queries.set_status(conn, flag_id=flag_id, status=to)
+        if change.action is Action.ESCALATE:  # the next on-call level now, not later
+            await alerts.escalate_now(conn, flag_id=flag_id)
         await audit.append(conn, actor=who.token_id, role=who.role, action=str(change.action),
                            entity_type="flag", entity_id=str(flag_id),
                            reason=str(change.reason_code) if change.reason_code else None,
@@ -140,7 +142,8 @@ class DeliveryOut(BaseModel):
     id: int
     channel: str
     kind: str
-    status: str  # pending | delivered | dead
+    status: str  # pending | delivered | dead | cancelled (acknowledged before escalation)
+    escalation: bool  # to a later on-call level
     attempts: int
     next_attempt_at: datetime | None
     last_status: int | None

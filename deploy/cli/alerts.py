@@ -84,6 +84,9 @@ def add_channel(
     site: Annotated[list[str] | None, typer.Option(help="Only this site (repeatable).")] = None,
     quiet: Annotated[str | None, typer.Option(
         help="Quiet hours HH:MM-HH:MM@Area/City: non-critical alerts wait for their end.")] = None,
+    escalate_after_min: Annotated[int, typer.Option(
+        min=0, max=10_080, help="A later on-call level: sent a flag only if nobody "
+        "acknowledged it within this many minutes (0: at once).")] = 0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Add a channel; a webhook's signing secret is printed once (keep it)."""
@@ -109,7 +112,7 @@ def add_channel(
                 return await alerts.create_channel(
                     conn, study=study, name=name, kind="webhook" if webhook else "email",
                     target=webhook or email or "", min_severity=min_severity, rules=rule,
-                    sites=site, quiet=window)
+                    sites=site, quiet=window, escalate_after_s=escalate_after_min * 60)
         finally:
             await conn.close()
 
@@ -145,10 +148,12 @@ def list_channels(
 
     table = Table()
     for column in ("id", "study", "name", "kind", "target", "min severity", "rules", "sites",
-                   "quiet", "enabled"):
+                   "quiet", "escalate after", "enabled"):
         table.add_column(column)
     for c in asyncio.run(fetch()):
         quiet = f"{c.quiet[0]:%H:%M}-{c.quiet[1]:%H:%M}@{c.quiet[2]}" if c.quiet else ""
         table.add_row(str(c.id), c.study, c.name, c.kind, c.target, c.min_severity,
-                      ",".join(c.rules), ",".join(c.sites), quiet, str(c.enabled))
+                      ",".join(c.rules), ",".join(c.sites), quiet,
+                      f"{c.escalate_after_s // 60} min" if c.escalate_after_s else "",
+                      str(c.enabled))
     console.print(table)

@@ -92,6 +92,8 @@ class AlertDispatcher:
                                     started_at=started, duration_ms=duration_ms,
                                     outcome=outcome, status=result.status, error=result.error,
                                     retry_at=retry_at)
+            if result.ok and due.channel.escalate_after_s > 0:
+                await alerts.mark_escalated(conn, due)
         self.counts[outcome] += 1
 
     async def run(self, stop: asyncio.Event) -> None:

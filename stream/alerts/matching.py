@@ -1,7 +1,8 @@
 """Which channels a flag goes to, and from when: a channel takes flags of its study at or
 above its minimum severity, optionally only some rules and sites; in its quiet hours (a
 local time range in its time zone) a delivery waits for their end, unless the flag is
-critical. Pure."""
+critical. A channel that is a later on-call level gets the flag only after its
+escalation time. Pure."""
 
 from __future__ import annotations
 
@@ -47,5 +48,14 @@ def _quiet_end(local: datetime, start: time, end: time) -> datetime | None:
 
 
 def plan(channels: list[Channel], flag: NewFlag, now: datetime) -> list[tuple[Channel, datetime]]:
-    """Each channel ``flag`` goes to, with the time of its first attempt."""
-    return [(c, first_attempt_at(c, flag, now)) for c in channels if matches(c, flag)]
+    """Each channel ``flag`` goes to, with the time of its first attempt: now, or for a
+    later on-call level, the flag's storing plus the level's ``escalate_after_s`` (the
+    dispatcher cancels it then if the flag was acknowledged meanwhile)."""
+    return [(c, first_attempt_at(c, flag, _due(c, flag, now))) for c in channels
+            if matches(c, flag)]
+
+
+def _due(channel: Channel, flag: NewFlag, now: datetime) -> datetime:
+    if channel.escalate_after_s <= 0:
+        return now
+    return max(now, flag.created_at + timedelta(seconds=channel.escalate_after_s))

@@ -55,6 +55,8 @@ async def test_an_admin_adds_a_channel_once_and_its_key_is_shown_only_then(api: 
     ({"quiet": {"start": "07:00", "end": "07:00", "zone": "UTC"}}, "differ"),
     ({"min_severity": "urgent"}, "min_severity"),
     ({"reason": ""}, "reason"),
+    ({"escalate_after_min": -1}, "escalate_after_min"),
+    ({"escalate_after_min": 10_081}, "escalate_after_min"),
     ({"target": "https://x.example/\u0000"}, "control character"),
 ])
 async def test_bad_channels_are_refused_with_the_reason(api: Api, change: dict[str, object],
@@ -78,3 +80,26 @@ async def test_a_flags_delivery_log_is_readable_by_its_reviewers(api: Api) -> No
     assert [(d["channel"], d["status"], d["attempts"]) for d in log.json()] == [
         ("hook", "pending", 0)]
     assert (await api.client.get(url, headers=api.headers("analyst"))).status_code == 403
+
+
+async def test_escalating_a_flag_by_hand_makes_the_next_levels_alert_due_now(api: Api) -> None:
+    created = await api.client.post(URL, json={**PAGER, "name": "investigator", "quiet": None,
+                                               "min_severity": "info", "rules": [],
+                                               "escalate_after_min": 30},
+                                    headers=api.headers("admin"))
+    assert created.status_code == 201 and created.json()["escalate_after_min"] == 30
+    flag_id = (await seed_flags(api))[0]
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
+        [channel] = await alerts.channels(conn, study="ST-1")
+        flags = await alerts.unplanned_flags(conn, limit=10)
+        await alerts.plan_deliveries(conn, flag_ids=[f.id for f in flags], deliveries=[
+            (f, channel, f.created_at.replace(year=2100)) for f in flags if f.id == flag_id])
+        await conn.commit()
+    url = f"/v1/studies/ST-1/flags/{flag_id}"
+    [before] = (await api.client.get(f"{url}/deliveries", headers=api.headers("monitor"))).json()
+    assert before["escalation"] is True and before["next_attempt_at"].startswith("2100")
+    moved = await api.client.post(f"{url}/transitions", json={"action": "escalate"},
+                                  headers=api.headers("monitor"))
+    assert moved.status_code == 200 and moved.json()["status"] == "escalated"
+    [after] = (await api.client.get(f"{url}/deliveries", headers=api.headers("monitor"))).json()
+    assert after["status"] == "pending" and not after["next_attempt_at"].startswith("2100")

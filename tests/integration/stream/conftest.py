@@ -26,3 +26,11 @@ async def rig(migrated_dsn: str, kafka_settings: KafkaSettings, unique_name: str
         yield rig
     finally:
         rig.stop_all()
+
+
+@pytest.fixture
+async def study(migrated_dsn: str) -> str:
+    """A migrated database with the bench study (two subjects) in it; its DSN."""
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        await seed_study(conn, subjects=2)
+    return migrated_dsn

@@ -25,7 +25,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request, Response
 
-from deploy.bench.seed import STUDY, seed_study
+from deploy.bench.seed import STUDY
 from storage import alerts
 from storage import flags as flag_store
 from stream.alerts import signing
@@ -77,13 +77,6 @@ class Receiver:
             return Response(status_code=200)
 
         return app
-
-
-@pytest.fixture
-async def study(migrated_dsn: str) -> str:
-    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
-        await seed_study(conn, subjects=2)
-    return migrated_dsn
 
 
 async def store_flags(dsn: str, severities: list[str]) -> list[int]:

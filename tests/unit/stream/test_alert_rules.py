@@ -3,7 +3,7 @@ flag goes to and when (quiet hours, across midnight and a DST change)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -87,3 +87,23 @@ def test_daytime_quiet_hours_within_one_day() -> None:
     lunch = channel(quiet=(time(12), time(13), "America/Los_Angeles"))
     at = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # 12:30 in Los Angeles (UTC-8)
     assert matching.first_attempt_at(lunch, flag(), at) == datetime(2026, 11, 25, 21, tzinfo=UTC)
+
+
+def test_a_later_on_call_level_is_due_its_escalation_time_after_the_flag_was_stored() -> None:
+    stored = flag().created_at
+    first, later = channel(id=1), channel(id=2, escalate_after_s=900)
+    planned = matching.plan([first, later], flag(), stored + timedelta(seconds=5))
+    assert planned == [(first, stored + timedelta(seconds=5)),
+                       (later, stored + timedelta(minutes=15))]
+    # Planned late (a backlog), the escalation is due at once, not in the past.
+    [(_, at)] = matching.plan([later], flag(), stored + timedelta(hours=1))
+    assert at == stored + timedelta(hours=1)
+
+
+def test_an_escalation_in_quiet_hours_waits_for_their_end_unless_critical() -> None:
+    night = datetime(2026, 11, 25, 21, 50, tzinfo=UTC)  # 22:50 Paris
+    stored = NewFlag(1, "ST-1", "SITE-1", "S-1", None, "hr_tachycardia", 1, "high", "live",
+                     night, night, [], {}, night)
+    later = channel(escalate_after_s=900, quiet=NIGHT)
+    [(_, at)] = matching.plan([later], stored, night)
+    assert at == datetime(2026, 11, 26, 6, tzinfo=UTC)  # 07:00 Paris
