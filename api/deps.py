@@ -27,35 +27,58 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
 Conn = Annotated[AsyncConnection[Any], Depends(connection)]
 
 
+async def _admit(request: Request, conn: AsyncConnection[Any],
+                 credentials: HTTPAuthorizationCredentials | None,
+                 roles: frozenset[Role]) -> Principal:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = await authenticate(conn, credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid, expired or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if principal.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"role {principal.role} may not call this route "
+                            f"(allowed: {', '.join(sorted(roles))})")
+    study = request.path_params.get("study")
+    if study is not None and not principal.may_access_study(study):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"token is not valid for study {study}")
+    gateway_id = request.path_params.get("gateway_id")
+    if (gateway_id is not None and principal.role is Role.GATEWAY
+            and principal.gateway_id != gateway_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"a gateway token may only act for its own gateway, not {gateway_id}")
+    return principal
+
+
 def requires(*roles: Role) -> Callable[..., Any]:
     """A dependency admitting only tokens with one of ``roles``, and, on routes with a
     ``{study}`` path parameter, only tokens of that study (or platform administrators)."""
+    allowed = frozenset(roles)
 
     async def check(request: Request, conn: Conn,
                     credentials: Annotated[HTTPAuthorizationCredentials | None,
                                            Depends(_bearer)]) -> Principal:
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        principal = await authenticate(conn, credentials.credentials)
-        if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid, expired or revoked token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role} may not call this route "
-                                f"(allowed: {', '.join(sorted(roles))})")
-        study = request.path_params.get("study")
-        if study is not None and not principal.may_access_study(study):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token is not valid for study {study}")
-        gateway_id = request.path_params.get("gateway_id")
-        if (gateway_id is not None and principal.role is Role.GATEWAY
-                and principal.gateway_id != gateway_id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"a gateway token may only act for its own gateway, not {gateway_id}")
-        return principal
+        return await _admit(request, conn, credentials, allowed)
 
-    check.__roles__ = frozenset(roles)  # type: ignore[attr-defined]  # read by the route audit test
+    check.__roles__ = allowed  # type: ignore[attr-defined]  # read by the route audit test
+    return check
+
+
+def requires_briefly(*roles: Role) -> Callable[..., Any]:
+    """``requires`` for long-lived responses (the live page's event stream): the token is
+    checked on a pooled connection given back at once, not held while the response runs."""
+    allowed = frozenset(roles)
+
+    async def check(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                           Depends(_bearer)]) -> Principal:
+        pool: AsyncConnectionPool = request.app.state.pool
+        async with pool.connection() as conn:
+            return await _admit(request, conn, credentials, allowed)
+
+    check.__roles__ = allowed  # type: ignore[attr-defined]  # read by the route audit test
     return check
 
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from api import errors
 from api.ingest.service import IngestService
+from api.live.hub import FlagEventHub
 from api.metrics import MetricsMiddleware
 from api.request_limits import BodyLimits
 from api.routes import (
@@ -22,6 +23,7 @@ from api.routes import (
     analytics,
     audit,
     completeness,
+    events,
     exports,
     flags,
     gateways,
@@ -69,6 +71,10 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
         app.state.pool = await open_pool(database, name="api")
         app.state.ingest = None
         app.state.export_lag = timedelta(seconds=settings.export_lag_s)
+        app.state.settings = settings
+        app.state.flag_events = FlagEventHub(database.dsn(),
+                                             max_subscribers=settings.live_max_subscribers)
+        await app.state.flag_events.start()
         try:
             if kafka is not None:
                 app.state.ingest = IngestService(kafka, app.state.pool, database.dsn(),
@@ -78,6 +84,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
         finally:
             if app.state.ingest is not None:
                 await app.state.ingest.stop()
+            await app.state.flag_events.stop()
             await app.state.pool.close()
 
     app = FastAPI(title="trialwire", version="1", lifespan=lifespan, responses=ERRORS,
@@ -86,6 +93,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(registry.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
+    app.include_router(events.router)
     app.include_router(alert_channels.router)
     app.include_router(audit.router)
     app.include_router(gateways.router)

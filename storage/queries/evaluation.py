@@ -100,13 +100,16 @@ class AlertedFlag:
     severity: str
     created_at: datetime
     site: str | None
+    subject: str
+    status: str
 
 
 async def flags_with_sites(conn: AsyncConnection[Any]) -> list[AlertedFlag]:
     """Every flag with its subject's site, oldest first."""
     return await fetch_all(
         conn, AlertedFlag,
-        "SELECT f.id, f.rule_id, f.severity, f.created_at, s.site_code AS site FROM flags f"
+        "SELECT f.id, f.rule_id, f.severity, f.created_at, s.site_code AS site,"
+        " f.subject_code AS subject, f.status FROM flags f"
         " LEFT JOIN subjects s ON s.code = f.subject_code ORDER BY f.id")
 
 
