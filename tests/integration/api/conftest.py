@@ -50,8 +50,9 @@ async def api(migrated_dsn: str) -> AsyncIterator[Api]:
                 conn, role=role, study=OTHER_STUDY, gateway_id="GW-X" if gateway else None)
         tokens["platform-admin"] = await create_token(conn, role=Role.ADMIN, study=None)
         await conn.commit()
+    # Live event streams end after 0.5 s here: tests that call every route read them whole.
     app = create_app(DatabaseSettings(url=SecretStr(migrated_dsn)),
-                     settings=ApiSettings(export_lag_s=0))
+                     settings=ApiSettings(export_lag_s=0, live_stream_max_s=0.5))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

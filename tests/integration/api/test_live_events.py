@@ -111,10 +111,11 @@ async def test_open_streams_hold_no_database_connection_and_are_capped(
             opened.append(await streams.enter_async_context(
                 stream(client, URL, api.headers("monitor"))))
             assert (await next_event(opened[-1]))[0] == "hello"
-        started = time.monotonic()
+        # Were the streams holding the pool's two connections, this would wait out the
+        # pool's timeout and fail.
         flags = await client.get(f"/v1/studies/{STUDY}/flags",
                                  headers=api.headers("monitor"))
-        assert flags.status_code == 200 and time.monotonic() - started < 3
+        assert flags.status_code == 200
         fourth = await client.get(URL, headers=api.headers("monitor"))
         assert fourth.status_code == 503 and fourth.headers["retry-after"] == "30"
 
@@ -123,7 +124,7 @@ async def test_a_stream_ends_by_itself_so_the_token_is_checked_again(api: Api,
                                                                       server: str) -> None:
     async with httpx.AsyncClient(base_url=server, timeout=10) as client:
         started = time.monotonic()
-        async with stream(client, URL, api.headers("admin")) as events:
-            seen = [name async for name, _ in events]
-        assert seen == ["hello"] and 3.5 < time.monotonic() - started < 8
+        async with asyncio.timeout(60), stream(client, URL, api.headers("admin")) as events:
+            seen = [name async for name, _ in events]  # until the server ends the stream
+        assert seen == ["hello"] and time.monotonic() - started >= 4.0
 
