@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth.roles import Principal, Role
@@ -99,6 +99,16 @@ async def list_flags(
     where = FlagFilter(site=site, subject=subject, rule=rule, severity=severity, status=status_)
     rows = await flag_queries.flags(conn, study=study, where=where, before=before, limit=limit)
     return [_flag(row) for row in rows]
+
+
+@router.get("/{flag_id}")
+async def get_flag(study: str, flag_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: Conn,
+                   _: Viewer) -> FlagOut:
+    """One flag of the study (the page's flag view)."""
+    row = await flag_queries.get_flag(conn, study=study, flag_id=flag_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"flag {flag_id} not in study {study}")
+    return _flag(row)
 
 
 @router.post("/{flag_id}/transitions")

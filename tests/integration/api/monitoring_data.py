@@ -1,5 +1,6 @@
 """Recent data for the monitoring page's tests: three hours of vitals for S-1 ending now,
-a minute of ECG, a gateway heartbeat and one open tachycardia flag."""
+a minute of ECG, a gateway heartbeat, the hours' completeness and one open tachycardia
+flag."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ async def write_recent_data(dsn: str) -> tuple[datetime, int]:
             window_start=now - timedelta(minutes=30), window_end=now - timedelta(minutes=20),
             raised_at=now - timedelta(minutes=25), raised_on="live", trigger_values=[
                 (now - timedelta(minutes=25), 131.0), (now - timedelta(minutes=24), 134.0)]))
+        # What the stream worker's completeness timer does: roll the hours up.
+        await completeness.refresh_hours(
+            conn, [start.replace(minute=0, second=0) + timedelta(hours=h) for h in range(HOURS + 1)])
         await conn.commit()
     return now, flag_id
 

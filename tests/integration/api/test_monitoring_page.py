@@ -73,6 +73,12 @@ async def test_monitor_signs_in_sees_charts_and_works_the_flag_queue(
     png = await heart.screenshot()
     assert len(png) > 2_000  # a drawn canvas, not an empty box
 
+    # The daily completeness / wear-time chart: today (and yesterday, before 03:00 UTC).
+    today = datetime.now(UTC).date().isoformat()
+    day = tab.locator(f"#completeness .day[data-day='{today}']")  # type: ignore[attr-defined]
+    await day.wait_for()
+    assert "%" in await day.inner_text() and " h" in await day.inner_text()
+
     # Flag queue on the subject page: acknowledge, then resolve with a reason.
     flag_row = tab.locator(f"#flags tr[data-flag='{flag_id}']")  # type: ignore[attr-defined]
     await flag_row.locator("button:has-text('Acknowledge')").click()
