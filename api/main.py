@@ -31,6 +31,7 @@ from api.routes import (
     overview,
     readings,
     registry,
+    subject_lifecycle,
 )
 from api.security_headers import SecurityHeaders
 from api.settings import ApiSettings
@@ -91,6 +92,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
                   description="Study database API: registry, readings, flags, exports. The monitoring"
                               " page is served at /monitor/.")
     app.include_router(registry.router)
+    app.include_router(subject_lifecycle.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
     app.include_router(events.router)

@@ -76,3 +76,17 @@ class BatchRejected(GatewayError):
         super().__init__(f"batch {batch_id} ({device_id} {gseq_from}..{gseq_to}) "
                          f"rejected: {detail}")
         self.batch_id = batch_id
+
+
+class CollectionStopped(BatchRejected):
+    """The platform takes nothing more measured for this gateway's subject (paused,
+    withdrawn or completed; 410 Gone): the batch is narrowed down like any rejected one,
+    so what was measured before the change still goes up, and the gateway stops
+    collecting."""
+
+    reason = "collection_stopped"
+
+    def __init__(self, batch_id: str, device_id: str, gseq_from: int, gseq_to: int,
+                 detail: str) -> None:
+        super().__init__(batch_id, device_id, gseq_from, gseq_to, detail)
+        self.detail = detail

@@ -31,7 +31,13 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from gateway.errors import BatchRejected, ConfigError, PlatformUnavailable, UploadRefused
+from gateway.errors import (
+    BatchRejected,
+    CollectionStopped,
+    ConfigError,
+    PlatformUnavailable,
+    UploadRefused,
+)
 from gateway.spool import Batch
 from gateway.transport import Placed
 from stream.contract import status as status_codec
@@ -53,6 +59,10 @@ UPLOAD_MAX_BYTES = 1024 * 1024  # per upload request, unless one envelope is lar
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Long-polls hold the read open for LONG_POLL_S: allow that plus a margin.
 POLL_TIMEOUT = httpx.Timeout(LONG_POLL_S + 15.0, connect=10.0)
+
+
+class _StatusAnswer(msgspec.Struct):
+    collection_stopped: str | None = None  # why, when the subject no longer collects
 
 
 class _Persisted(msgspec.Struct):
@@ -217,9 +227,13 @@ class HttpTransport:
             if poll is not None:
                 poll.cancel()
 
-    async def publish_status(self, status: GatewayStatus) -> None:
-        _expect(await self._request("POST", "/status", content=status_codec.encode(status)),
-                202)
+    async def publish_status(self, status: GatewayStatus) -> str | None:
+        answer = _expect(await self._request("POST", "/status",
+                                             content=status_codec.encode(status)), 202)
+        try:
+            return msgspec.json.decode(answer.content, type=_StatusAnswer).collection_stopped
+        except msgspec.DecodeError:
+            return None
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -241,9 +255,9 @@ def upload_groups(batches: list[Batch]) -> list[list[Batch]]:
     return groups
 
 
-def _rejected(batch: Batch, detail: str) -> BatchRejected:
-    return BatchRejected(batch.batch_id, batch.device_id, batch.gseq_from, batch.gseq_to,
-                         detail)
+def _rejected(batch: Batch, detail: str, *, gone: bool = False) -> BatchRejected:
+    kind = CollectionStopped if gone else BatchRejected
+    return kind(batch.batch_id, batch.device_id, batch.gseq_from, batch.gseq_to, detail)
 
 
 def _refusal(batch: Batch, refused: _Refused) -> Exception:
@@ -251,6 +265,8 @@ def _refusal(batch: Batch, refused: _Refused) -> Exception:
     detail = f"{refused.status}: {refused.detail}"
     if refused.status in (413, 422):
         return _rejected(batch, refused.detail)
+    if refused.status == 410:  # the subject no longer collects (docs/gateway.md)
+        return _rejected(batch, refused.detail, gone=True)
     if refused.status == 429 or refused.status >= 500:
         return PlatformUnavailable(detail)
     return UploadRefused(detail)

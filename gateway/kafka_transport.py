@@ -112,7 +112,7 @@ class KafkaTransport:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
-    async def publish_status(self, status: GatewayStatus) -> None:
+    async def publish_status(self, status: GatewayStatus) -> str | None:
         try:
             producer = await self._producer_ready()
             await asyncio.wait_for(producer.send_and_wait(
@@ -121,6 +121,7 @@ class KafkaTransport:
         except (KafkaError, TimeoutError, OSError):
             await self._reset()
             raise
+        return None  # a site hub inside the platform hears of no lifecycle here
 
     async def _reset(self) -> None:
         """Drop the clients after a broker error; the next call connects afresh."""

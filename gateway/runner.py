@@ -72,7 +72,12 @@ class Gateway:
         self.spool = Spool(spool_path(config, data_dir),
                            budget_bytes=int(config.spool_budget_mb * 1024 * 1024))
         self.status_file = spool_path(config, data_dir).with_name("status.json")
+        # Written when the platform says the subject no longer collects; kept across restarts.
+        self.stopped_file = spool_path(config, data_dir).with_name("collection_stopped.txt")
+        self.collection_stopped: str | None = (self.stopped_file.read_text()
+                                               if self.stopped_file.exists() else None)
         self.writer = SpoolWriter(self.spool)
+        self.writer.closed = self.collection_stopped is not None
         self.upload_status = UploadStatus()
         self.device_status = {d.id: DeviceStatus(device_id=d.id, device_type=d.type.value)
                               for d in config.devices}
@@ -88,7 +93,8 @@ class Gateway:
                                         on_stall=lambda s: self.uploader.report_stall(s))
         self.uploader = Uploader(config=config, spool=self.spool, transport=self.transport,
                                  status=self.upload_status, clock=self.clock,
-                                 clock_estimates=self.clock_estimates)
+                                 clock_estimates=self.clock_estimates,
+                                 on_collection_stopped=self.stop_collection)
         self.unknown = UnknownDeviceWatch({d.address for d in config.devices}, scanner_backend)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -123,7 +129,9 @@ class Gateway:
                 current = await asyncio.to_thread(self.status)
                 await asyncio.to_thread(self._write_status_file, current)
                 try:
-                    await self.transport.publish_status(current)
+                    stopped = await self.transport.publish_status(current)
+                    if stopped is not None:
+                        self.stop_collection(stopped)
                     last_shape = shape
                     next_at = loop.time() + self.config.status_interval_s
                 except STATUS_NOT_SENT as exc:
@@ -136,11 +144,26 @@ class Gateway:
         tmp.write_bytes(status_codec.encode(current))
         tmp.replace(self.status_file)
 
+    def stop_collection(self, reason: str) -> None:
+        """The platform takes nothing more for this gateway's subject: end every device
+        session, keep nothing new in the spool (what is there still goes up: the platform
+        takes what was measured before the change), and remember it across restarts."""
+        if self.collection_stopped is None:
+            logger.warning("collection stopped by the platform: %s", reason)
+            self.stopped_file.write_text(reason)
+        self.collection_stopped = reason
+        self.writer.closed = True
+        for session in self.sessions:
+            session.stop()
+
     async def start(self) -> None:
         self.writer.start()
         await self.unknown.start()
+        if self.collection_stopped is not None:
+            logger.warning("collection stays stopped (%s); uploading what the spool holds",
+                           self.collection_stopped)
         self._tasks = [asyncio.create_task(s.run(), name=f"session {s.entry.id}")
-                       for s in self.sessions]
+                       for s in self.sessions if self.collection_stopped is None]
         self._tasks += [
             asyncio.create_task(self.uploader.run(), name="uploader"),
             asyncio.create_task(self.uploader.follow_watermarks(), name="watermarks"),

@@ -25,8 +25,13 @@ class SpoolWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.closed = False  # collection stopped: nothing new is kept
+        self.discarded = 0
 
     def put(self, items: list[PendingItem], cursor: tuple[str, str] | None = None) -> None:
+        if self.closed:  # the subject no longer collects (gateway/runner.py)
+            self.discarded += len(items)
+            return
         self._items.extend(items)
         if cursor is not None:
             self._cursors[cursor[0]] = cursor[1]

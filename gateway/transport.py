@@ -44,7 +44,9 @@ class Transport(Protocol):
         raises on a lost connection (the caller reconnects)."""
         ...
 
-    async def publish_status(self, status: GatewayStatus) -> None:
+    async def publish_status(self, status: GatewayStatus) -> str | None:
+        """Send the status; the platform's word that collection has stopped for this
+        gateway's subject (why), or None."""
         ...
 
     async def close(self) -> None:

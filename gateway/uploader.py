@@ -23,13 +23,14 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
 import stamina
 
 from gateway import retry_policy
-from gateway.errors import BatchRejected, PlatformUnavailable, UploadRefused
+from gateway.errors import BatchRejected, CollectionStopped, PlatformUnavailable, UploadRefused
 from gateway.retry_policy import UPLOAD_TRANSIENT
 from gateway.spool import Batch, DroppedRange, Spool
 from gateway.transport import Transport
@@ -57,8 +58,10 @@ _segment_decoder = msgspec.json.Decoder(WireSegment)
 class Uploader:
     def __init__(self, *, config: GatewayConfig, spool: Spool, transport: Transport,
                  status: UploadStatus, clock: Clock,
-                 clock_estimates: dict[str, ClockEstimate] | None = None) -> None:
+                 clock_estimates: dict[str, ClockEstimate] | None = None,
+                 on_collection_stopped: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.on_collection_stopped = on_collection_stopped
         self.spool = spool
         self.transport = transport
         self.status = status
@@ -133,6 +136,8 @@ class Uploader:
                 self.latencies_ms.extend((acked - t) * 1000 for t in received)
         except BatchRejected as exc:  # the rest go out on the next tick
             await asyncio.to_thread(self._isolate_rejected, exc)
+            if isinstance(exc, CollectionStopped) and self.on_collection_stopped is not None:
+                self.on_collection_stopped(exc.detail)
         else:
             self.status.last_error = None  # a rejection's reason stays on show
         self.status.last_ack_at = self.clock.now()

@@ -31,6 +31,7 @@ from stream.contract import status as status_codec
 from stream.contract.envelope import Envelope
 from stream.contract.envelope import decode as decode_envelope
 from stream.contract.loss_evidence import AckedBatch, BatchCheck
+from stream.validation.collection import collection_problem
 from stream.validation.time_window import time_problem
 
 T = TypeVar("T")
@@ -180,10 +181,18 @@ async def check_batches(gateway_id: str, request: Request, who: Gateway,
     return {"verdicts": {k: str(v) for k, v in verdicts.items()}}
 
 
+class StatusAccepted(BaseModel):
+    status: str = "accepted"
+    # Why the gateway's subject no longer collects (paused, withdrawn, completed): the
+    # gateway then ends its device sessions and keeps nothing new. None: collect on.
+    collection_stopped: str | None = None
+
+
 @router.post("/v1/gateways/{gateway_id}/status", status_code=status.HTTP_202_ACCEPTED)
 async def publish_status(gateway_id: str, request: Request, who: Gateway,
-                         service: Service) -> dict[str, str]:
-    """The gateway's status telemetry, put on the status topic for the stream worker."""
+                         service: Service) -> StatusAccepted:
+    """The gateway's status telemetry, put on the status topic for the stream worker; the
+    answer says whether its subject still collects."""
     body = await _read_bounded(request, MAX_STATUS_BYTES)
     reported = _decoded(body, status_codec.decode, "gateway status")
     if reported.gateway_id != gateway_id:
@@ -191,7 +200,16 @@ async def publish_status(gateway_id: str, request: Request, who: Gateway,
                             f"status is from gateway {reported.gateway_id}, token is for {gateway_id}")
     await _produce(service, service.kafka.topics.status, body, key=gateway_id)
     service.seen(gateway_id)
-    return {"status": "accepted"}
+    try:
+        access = await service.gateway_access(gateway_id)
+    except LookupUnavailable:  # told on a later status, or by a refused upload
+        return StatusAccepted()
+    stopped = None if access is None else access.stopped.get(reported.subject)
+    if stopped is None:
+        return StatusAccepted()
+    subject_status, since, _ = stopped
+    return StatusAccepted(collection_stopped=f"subject {reported.subject} is {subject_status} "
+                                             f"since {since.isoformat()}")
 
 
 class RotatedToken(BaseModel):
@@ -298,6 +316,9 @@ async def _check_enrollment(service: Service, envelope: Envelope) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"device {envelope.device_id} was never enrolled through gateway "
                             f"{envelope.gateway_id} for subject {envelope.subject}")
+    stopped = collection_problem(envelope, access.stopped.get(envelope.subject))
+    if stopped is not None:  # 410: for good; the gateway stops collecting for the subject
+        raise HTTPException(status.HTTP_410_GONE, stopped)
 
 
 async def _read_bounded(request: Request, limit: int = MAX_ENVELOPE_BYTES) -> bytes:

@@ -33,6 +33,7 @@ _GROUPS = (
     ("api", "deploy.cli.api", "platform"),
     ("ingest", "deploy.cli.ingest", "platform"),
     ("alerts", "deploy.cli.alerts", "platform"),
+    ("subject", "deploy.cli.subject", "platform"),
 )
 _COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
 # Distributions that only some extras install: a missing one means "install that extra".

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,9 @@ class GatewayAccess:
     study: str
     status: str
     pairs: frozenset[tuple[str, str]]
+    # Subjects enrolled through it who no longer collect: subject → (status, since, the
+    # study's withdrawal policy)
+    stopped: dict[str, tuple[str, datetime, str]] = field(default_factory=dict)
 
 
 async def access(conn: AsyncConnection[Any], *, gateway_id: str) -> GatewayAccess | None:
@@ -67,7 +70,14 @@ async def access(conn: AsyncConnection[Any], *, gateway_id: str) -> GatewayAcces
         "SELECT DISTINCT device_id, subject_code FROM enrollments WHERE gateway_id = %s",
         (gateway_id,))
     pairs = frozenset((device, subject) for device, subject in await cur.fetchall())
-    return GatewayAccess(study=row[0], status=row[1], pairs=pairs)
+    cur = await conn.execute(
+        "SELECT DISTINCT s.code, s.status, coalesce(s.status_since, s.created_at),"
+        " st.withdrawal_policy FROM enrollments e JOIN subjects s ON s.code = e.subject_code"
+        " JOIN studies st ON st.code = s.study_code"
+        " WHERE e.gateway_id = %s AND s.status NOT IN ('screening', 'active')", (gateway_id,))
+    stopped = {str(code): (str(status), since, str(policy))
+               for code, status, since, policy in await cur.fetchall()}
+    return GatewayAccess(study=row[0], status=row[1], pairs=pairs, stopped=stopped)
 
 
 async def mark_seen(conn: AsyncConnection[Any], *, seen: dict[str, datetime]) -> None:

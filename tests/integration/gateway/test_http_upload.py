@@ -38,7 +38,7 @@ from storage.settings import DatabaseSettings
 from stream.contract import watermark as watermarks
 from stream.contract.envelope import WireReading
 from stream.contract.gateway_config import DeviceEntry, GatewayConfig
-from stream.contract.status import UploadStatus
+from stream.contract.status import GatewayStatus, SpoolStatus, UploadStatus
 from stream.kafka.settings import KafkaSettings
 from tests.fixtures.http_server import serving
 from tests.integration.gateway.harness import read_envelopes
@@ -271,5 +271,55 @@ async def test_a_gateway_rotates_its_token_and_uploads_with_the_new_one(
                 while await status_of(enrolled) != 401:  # noqa: ASYNC110 (polled over HTTP)
                     await asyncio.sleep(0.2)
             assert await status_of(new) == 200
+    finally:
+        spool.close()
+
+
+async def test_a_withdrawn_subjects_gateway_uploads_what_came_before_and_stops_collecting(
+        ingest: tuple[str, KafkaSettings], enrolled: str, migrated_dsn: str,
+        tmp_path: Path) -> None:
+    """Withdrawn through the API: the readings measured before the withdrawal still go up
+    (the study retains them), those measured after are refused (410) and dropped from the
+    spool, and the gateway is told to stop, by the refused upload and by its next status
+    answer."""
+    url, kafka = ingest
+    async with await psycopg.AsyncConnection.connect(migrated_dsn) as conn:
+        admin = await create_token(conn, role=Role.ADMIN, study="ST-1")
+        await conn.commit()
+    async with httpx.AsyncClient(base_url=url) as client:
+        answer = await client.post("/v1/studies/ST-1/subjects/S-1/status",
+                                   json={"status": "withdrawn", "reason": "consent withdrawn"},
+                                   headers={"Authorization": f"Bearer {admin}"})
+    assert answer.status_code == 200, answer.text
+    since = datetime.fromisoformat(answer.json()["since"])
+    assert answer.json()["gateways_told"] == ["GW-1"]
+
+    config = _config(url)
+    told: list[str] = []
+    spool = Spool(tmp_path / "spool.sqlite", budget_bytes=50 * 2**20, new_base=0)
+    status = UploadStatus()
+    transport = HttpTransport(config=config, token=enrolled)
+    uploader = Uploader(config=config, spool=spool, status=status, clock=SystemClock(),
+                        transport=transport, on_collection_stopped=told.append)
+    spool.write([PendingItem("W-1", _reading(since - timedelta(seconds=20 - i), i))
+                 for i in range(10)])  # before: kept
+    spool.write([PendingItem("W-1", _reading(since + timedelta(seconds=1 + i), 10 + i))
+                 for i in range(10)])  # after: refused
+    try:
+        async with _uploading(uploader):
+            await _until(lambda: bool(told) and spool.depth().batches_built == 0
+                         and spool.depth().unbatched == 0)
+        sent = await read_envelopes(kafka, "GW-1")
+        delivered = sorted(r.seq for e in sent if e.dropped is None for r in e.readings)
+        assert delivered == list(range(10))
+        assert "withdrawn" in told[0] and "nothing measured from then on" in told[0]
+        again = HttpTransport(config=config, token=enrolled)  # (the uploader closed its own)
+        try:
+            reply = await again.publish_status(GatewayStatus(
+                gateway_id="GW-1", subject="S-1", at=datetime.now(UTC), devices=[],
+                spool=SpoolStatus(), upload=UploadStatus()))
+        finally:
+            await again.close()
+        assert reply is not None and "S-1 is withdrawn" in reply
     finally:
         spool.close()
