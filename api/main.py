@@ -31,6 +31,7 @@ from api.routes import (
     overview,
     readings,
     registry,
+    registry_changes,
     subject_lifecycle,
 )
 from api.security_headers import SecurityHeaders
@@ -93,6 +94,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
                               " page is served at /monitor/.")
     app.include_router(registry.router)
     app.include_router(subject_lifecycle.router)
+    app.include_router(registry_changes.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
     app.include_router(events.router)

@@ -1,0 +1,135 @@
+"""Changing the registry after creation: one record's fields (each entity names the
+columns that may change), and a device's enrollments ended or moved to another subject
+at one instant (``[start, at)`` then ``[at, …)``: no gap, no overlap). Each returns the
+old and new values for the caller's audit entry, and tells the ingest service's caches
+when a gateway's enrollments changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.types.range import Range
+
+from storage import credential_events
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    table: str
+    key: str  # the code column, unique within the study
+    study_column: str
+    columns: tuple[str, ...]  # what may change
+
+
+ENTITIES: dict[str, Entity] = {
+    "study": Entity("studies", "code", "code", ("name", "withdrawal_policy")),
+    "site": Entity("sites", "code", "study_code", ("name",)),
+    "subject": Entity("subjects", "code", "study_code", ("arm", "site_code")),
+    "device": Entity("devices", "id", "study_code", ("model", "serial", "firmware", "mac")),
+    "gateway": Entity("gateways", "id", "study_code", ("site_code", "status")),
+}
+
+
+async def read(conn: AsyncConnection[Any], *, entity: str, study: str,
+               key: str) -> dict[str, Any] | None:
+    """The record's changeable fields (and its key), or None if the study has none."""
+    spec = ENTITIES[entity]
+    query = sql.SQL("SELECT {key}, {cols} FROM {table} WHERE {key} = %s AND {study} = %s").format(
+        key=sql.Identifier(spec.key), cols=sql.SQL(", ").join(map(sql.Identifier, spec.columns)),
+        table=sql.Identifier(spec.table), study=sql.Identifier(spec.study_column))
+    cur = await conn.execute(query, (key, study))
+    row = await cur.fetchone()
+    return None if row is None else dict(zip((spec.key, *spec.columns), row, strict=True))
+
+
+async def update(conn: AsyncConnection[Any], *, entity: str, study: str, key: str,
+                 changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Apply ``changes`` (only the entity's changeable columns) to one record, locked
+    meanwhile; returns (old, new) values of the changed fields, or None if not found."""
+    spec = ENTITIES[entity]
+    unknown = set(changes) - set(spec.columns)
+    if unknown:
+        raise ValueError(f"{entity} has no changeable field {', '.join(sorted(unknown))}")
+    lock = sql.SQL("SELECT {cols} FROM {table} WHERE {key} = %s AND {study} = %s FOR UPDATE").format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, spec.columns)),
+        table=sql.Identifier(spec.table), key=sql.Identifier(spec.key),
+        study=sql.Identifier(spec.study_column))
+    row = await (await conn.execute(lock, (key, study))).fetchone()
+    if row is None:
+        return None
+    current = dict(zip(spec.columns, row, strict=True))
+    changed = {c: v for c, v in changes.items() if current[c] != v}
+    if changed:
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changed)
+        await conn.execute(
+            sql.SQL("UPDATE {table} SET {assign} WHERE {key} = %s AND {study} = %s").format(
+                table=sql.Identifier(spec.table), assign=assignments,
+                key=sql.Identifier(spec.key), study=sql.Identifier(spec.study_column)),
+            (*changed.values(), key, study))
+        if entity == "gateway":
+            await credential_events.announce(conn, credential_events.gateway_changed(key))
+    return {c: current[c] for c in changed}, changed
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRow:
+    id: int
+    subject: str
+    device_id: str
+    gateway_id: str
+    start: datetime | None
+    end: datetime | None
+
+
+async def enrollments(conn: AsyncConnection[Any], *, study: str, device_id: str | None = None,
+                      subject: str | None = None) -> list[EnrollmentRow]:
+    """The study's enrollments (of one device or subject), oldest first."""
+    cur = await conn.execute(
+        "SELECT id, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
+        " FROM enrollments WHERE study_code = %(study)s"
+        " AND (%(device)s::text IS NULL OR device_id = %(device)s)"
+        " AND (%(subject)s::text IS NULL OR subject_code = %(subject)s)"
+        " ORDER BY lower(valid) NULLS FIRST, id",
+        {"study": study, "device": device_id, "subject": subject})
+    return [EnrollmentRow(*row) for row in await cur.fetchall()]
+
+
+async def end_enrollment(conn: AsyncConnection[Any], *, study: str, device_id: str,
+                         at: datetime) -> EnrollmentRow | None:
+    """End the device's enrollment that covers ``at`` (and began before it) at ``at``;
+    returns it as it was, or None when none covers ``at``."""
+    cur = await conn.execute(
+        "SELECT id, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
+        " FROM enrollments WHERE study_code = %s AND device_id = %s AND valid @> %s::timestamptz"
+        " AND (lower_inf(valid) OR lower(valid) < %s) FOR UPDATE",
+        (study, device_id, at, at))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    ended = EnrollmentRow(*row)
+    await conn.execute("UPDATE enrollments SET valid = tstzrange(lower(valid), %s, '[)')"
+                       " WHERE id = %s", (at, ended.id))
+    await credential_events.announce(conn, credential_events.gateway_changed(ended.gateway_id))
+    return ended
+
+
+async def move_device(conn: AsyncConnection[Any], *, study: str, device_id: str, at: datetime,
+                      subject: str, gateway_id: str) -> tuple[EnrollmentRow | None, int] | None:
+    """End the device's enrollment covering ``at`` (if any) and enroll it to ``subject``
+    through ``gateway_id`` from ``at`` on, in the caller's transaction: (the ended one,
+    the new one's id), or None if the device is enrolled again later than ``at`` (the new
+    enrollment would overlap it)."""
+    ended = await end_enrollment(conn, study=study, device_id=device_id, at=at)
+    cur = await conn.execute(
+        "INSERT INTO enrollments (study_code, subject_code, device_id, gateway_id, valid)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (study, subject, device_id, gateway_id, Range(at, None, "[)")))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await credential_events.announce(conn, credential_events.gateway_changed(gateway_id))
+    return ended, int(row[0])
