@@ -32,6 +32,7 @@ from api.routes import (
     readings,
     registry,
     registry_changes,
+    study_rules,
     subject_lifecycle,
 )
 from api.security_headers import SecurityHeaders
@@ -95,6 +96,7 @@ def create_app(database: DatabaseSettings, kafka: KafkaSettings | None = None,
     app.include_router(registry.router)
     app.include_router(subject_lifecycle.router)
     app.include_router(registry_changes.router)
+    app.include_router(study_rules.router)
     app.include_router(readings.router)
     app.include_router(flags.router)
     app.include_router(events.router)

@@ -34,6 +34,7 @@ _GROUPS = (
     ("ingest", "deploy.cli.ingest", "platform"),
     ("alerts", "deploy.cli.alerts", "platform"),
     ("subject", "deploy.cli.subject", "platform"),
+    ("study", "deploy.cli.study", "platform"),
 )
 _COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
 # Distributions that only some extras install: a missing one means "install that extra".

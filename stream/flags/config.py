@@ -3,6 +3,9 @@ overrides from the study's settings (``studies.settings -> 'rules'``)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,7 +16,7 @@ import yaml
 
 from stream.flags.rules.derived import BaselineDeviation, Flatline, RateOfChange
 from stream.flags.rules.rr_irregularity import RrIrregularity
-from stream.flags.rules.sustained import SustainedThreshold
+from stream.flags.rules.sustained import COMPARATORS, SustainedThreshold
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
@@ -49,7 +52,7 @@ def _build(rule_id: str, raw: dict[str, Any]) -> RuleSpec:
     version = raw.pop("version", 1)
     severity = raw.pop("severity", "medium")
     metrics = tuple(raw.pop("metrics", ()))
-    raw.pop("enabled", None)
+    enabled = raw.pop("enabled", True)
     if kind not in READING_KINDS and kind not in ENGINE_KINDS:
         raise RuleConfigError(f"rule {rule_id}: unknown kind {kind!r}")
     if severity not in ("info", "low", "medium", "high", "critical"):
@@ -64,19 +67,61 @@ def _build(rule_id: str, raw: dict[str, Any]) -> RuleSpec:
             detector = READING_KINDS[kind](rule_id, **raw)
         except TypeError as exc:
             raise RuleConfigError(f"rule {rule_id}: {exc}") from None
+        _check_values(rule_id, detector)
+    if not isinstance(enabled, bool):
+        raise RuleConfigError(f"rule {rule_id}: enabled must be true or false")
+    if kind in ENGINE_KINDS:  # the engine reads these parameters as numbers
+        for name, value in raw.items():
+            if (not isinstance(value, int | float) or isinstance(value, bool)
+                    or not math.isfinite(value) or value < 0):
+                raise RuleConfigError(f"rule {rule_id}: {name} must be a finite number ≥ 0, "
+                                      f"not {value!r}")
+    if not all(isinstance(m, str) and m for m in metrics):
+        raise RuleConfigError(f"rule {rule_id}: metrics must be metric names")
     return RuleSpec(rule_id, kind, version, severity, metrics, raw, detector)
 
 
-def load_rules(overrides: dict[str, dict[str, Any]] | None = None,
-               defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, RuleSpec]:
-    """The enabled rules: defaults with ``overrides`` merged per rule (new ids allowed)."""
+def _check_values(rule_id: str, detector: Any) -> None:
+    """Each parameter of the detector has its declared type: a finite, non-negative number
+    (an integer where one is declared), or for ``op`` a known comparator. A study's
+    override comes from the API, so a bad value must stop here, not in the worker."""
+    hints = typing.get_type_hints(type(detector))
+    for f in dataclasses.fields(detector):
+        value, hint = getattr(detector, f.name), hints.get(f.name)
+        if f.name == "rule_id":
+            continue
+        if f.name == "op":
+            if value not in COMPARATORS:
+                raise RuleConfigError(f"rule {rule_id}: op must be one of "
+                                      f"{', '.join(COMPARATORS)}, not {value!r}")
+        elif hint in (float, int):
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if (not numeric or not math.isfinite(value) or value < 0
+                    or (hint is int and not isinstance(value, int))):
+                kind = "a whole number" if hint is int else "a finite number"
+                raise RuleConfigError(f"rule {rule_id}: {f.name} must be {kind} ≥ 0, "
+                                      f"not {value!r}")
+
+
+def merged_definitions(overrides: dict[str, dict[str, Any]] | None = None,
+                       defaults: dict[str, dict[str, Any]] | None = None,
+                       ) -> dict[str, dict[str, Any]]:
+    """Every rule's raw definition: defaults with ``overrides`` merged per rule (new ids
+    allowed), disabled ones included (``enabled: false``)."""
     base = defaults if defaults is not None else default_definitions()
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base.items()}
     for rule_id, change in (overrides or {}).items():
         if not isinstance(change, dict):
             raise RuleConfigError(f"rule {rule_id}: expected a mapping, got {change!r}")
         merged.setdefault(rule_id, {}).update(change)
-    return {rule_id: _build(rule_id, raw) for rule_id, raw in merged.items()
+    return merged
+
+
+def load_rules(overrides: dict[str, dict[str, Any]] | None = None,
+               defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, RuleSpec]:
+    """The enabled rules: defaults with ``overrides`` merged per rule (new ids allowed)."""
+    return {rule_id: _build(rule_id, raw)
+            for rule_id, raw in merged_definitions(overrides, defaults).items()
             if raw.get("enabled", True)}
 
 
