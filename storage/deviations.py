@@ -1,7 +1,9 @@
 """Daily completeness per subject and device, and the protocol deviations derived from it.
 
-A subject's day: wear minutes of its best-worn device, completeness averaged over its
-devices with an expected rate. Days below the study's ``min_daily_wear_minutes`` or
+A subject's day is their local day (the time zone of their site, or their own from a
+given instant: ``subject_zone_periods``), 23 or 25 hours long across a DST change: wear
+minutes of its best-worn device, completeness averaged over its devices with an expected
+rate. Days below the study's ``min_daily_wear_minutes`` or
 ``min_daily_completeness`` become ``protocol_deviations`` (upserted, so re-running is safe).
 """
 
@@ -28,20 +30,29 @@ class Deviation:
 
 
 _DAILY = """
-SELECT c.subject_code, s.site_code, c.device_id, (c.hour AT TIME ZONE 'UTC')::date AS day,
+SELECT c.subject_code, c.site_code, c.device_id, c.day,
        sum(c.wear), sum(c.enrolled), sum(c.received), sum(c.expected),
        sum(c.silent), sum(c.offline), sum(c.backlog)
-  FROM (SELECT subject_code, device_id, hour,
-               -- minutes are per device and hour: the same on each of its metric rows
-               max(wear_minutes) AS wear, max(enrolled_minutes) AS enrolled,
-               sum(least(received, expected)) AS received, sum(expected) AS expected,
-               max(device_silent_minutes) AS silent, max(gateway_offline_minutes) AS offline,
-               max(upload_backlog_minutes) AS backlog
-          FROM completeness_hourly WHERE study_code = %(study)s
-           AND hour >= %(start)s AND hour < %(end)s + 1
-           AND (%(subject)s::text IS NULL OR subject_code = %(subject)s)
-         GROUP BY subject_code, device_id, hour) c
-  JOIN subjects s ON s.code = c.subject_code
+  FROM (SELECT h.subject_code, s.site_code, h.device_id,
+               -- the participant's local day of the hour (the zone in force at its start)
+               (h.hour AT TIME ZONE p.zone)::date AS day, h.wear, h.enrolled, h.received,
+               h.expected, h.silent, h.offline, h.backlog
+          FROM (SELECT subject_code, device_id, hour,
+                       -- minutes are per device and hour: the same on each of its metric rows
+                       max(wear_minutes) AS wear, max(enrolled_minutes) AS enrolled,
+                       sum(least(received, expected)) AS received, sum(expected) AS expected,
+                       max(device_silent_minutes) AS silent,
+                       max(gateway_offline_minutes) AS offline,
+                       max(upload_backlog_minutes) AS backlog
+                  FROM completeness_hourly WHERE study_code = %(study)s
+                   -- a local day lies within a UTC day either side of the same date
+                   AND hour >= %(start)s::date - 1 AND hour < %(end)s::date + 2
+                   AND (%(subject)s::text IS NULL OR subject_code = %(subject)s)
+                 GROUP BY subject_code, device_id, hour) h
+          JOIN subjects s ON s.code = h.subject_code
+          JOIN subject_zone_periods p ON p.subject_code = h.subject_code
+                                     AND p.valid @> h.hour) c
+ WHERE c.day BETWEEN %(start)s AND %(end)s
  GROUP BY 1, 2, 3, 4 ORDER BY 4, 1, 3
 """
 

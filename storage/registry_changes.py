@@ -26,7 +26,7 @@ class Entity:
 
 ENTITIES: dict[str, Entity] = {
     "study": Entity("studies", "code", "code", ("name", "withdrawal_policy")),
-    "site": Entity("sites", "code", "study_code", ("name",)),
+    "site": Entity("sites", "code", "study_code", ("name", "time_zone")),
     "subject": Entity("subjects", "code", "study_code", ("arm", "site_code")),
     "device": Entity("devices", "id", "study_code", ("model", "serial", "firmware", "mac")),
     "gateway": Entity("gateways", "id", "study_code", ("site_code", "status")),
@@ -133,3 +133,39 @@ async def move_device(conn: AsyncConnection[Any], *, study: str, device_id: str,
         return None
     await credential_events.announce(conn, credential_events.gateway_changed(gateway_id))
     return ended, int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePeriod:
+    zone: str
+    start: datetime | None  # None: from the beginning
+    end: datetime | None  # None: still in force
+
+
+async def zone_periods(conn: AsyncConnection[Any], *, subject: str) -> list[ZonePeriod]:
+    """The subject's time zones over time (their site's before any of their own)."""
+    cur = await conn.execute(
+        "SELECT zone, CASE WHEN lower_inf(valid) OR lower(valid) = '-infinity' THEN NULL"
+        " ELSE lower(valid) END, CASE WHEN upper(valid) = 'infinity' THEN NULL"
+        " ELSE upper(valid) END FROM subject_zone_periods"
+        " WHERE subject_code = %s AND NOT isempty(valid) ORDER BY lower(valid)", (subject,))
+    return [ZonePeriod(*row) for row in await cur.fetchall()]
+
+
+async def set_subject_zone(conn: AsyncConnection[Any], *, study: str, subject: str, zone: str,
+                           since: datetime) -> str | None:
+    """The subject lives in ``zone`` from ``since`` on (a move, a journey; in the caller's
+    transaction); returns the zone in force at ``since`` before, or None if the study
+    has no such subject. The zone name is the caller's to check (an IANA name)."""
+    cur = await conn.execute(
+        "SELECT p.zone FROM subjects s JOIN subject_zone_periods p ON p.subject_code = s.code"
+        " AND p.valid @> %s::timestamptz WHERE s.code = %s AND s.study_code = %s"
+        " FOR UPDATE OF s", (since, subject, study))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.execute(
+        "INSERT INTO subject_time_zones (subject_code, since, zone) VALUES (%s, %s, %s)"
+        " ON CONFLICT (subject_code, since) DO UPDATE SET zone = excluded.zone",
+        (subject, since, zone))
+    return str(row[0])

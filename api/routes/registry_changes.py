@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
+from api.time_zones import ZoneName
 from storage import audit, registry_changes
 from storage.queries import registry as registry_queries
 
@@ -48,6 +49,7 @@ class StudyChange(Change):
 
 class SiteChange(Change):
     name: Text | None = None
+    time_zone: ZoneName | None = None  # its subjects' local days, unless they have their own
 
 
 class SubjectChange(Change):
@@ -77,7 +79,7 @@ class Changed(BaseModel):
 async def _change(conn: Conn, who: Principal, *, entity: str, study: str, key: str,
                   change: Change) -> Changed:
     fields = change.fields()
-    required = {"name", "withdrawal_policy", "status"}  # NOT NULL columns
+    required = {"name", "withdrawal_policy", "status", "time_zone"}  # NOT NULL columns
     if any(fields.get(c, "") is None for c in required):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"{', '.join(sorted(c for c in required if c in fields))} cannot be null")
@@ -248,3 +250,43 @@ async def move_device(study: str, device_id: str, move: MoveDevice, conn: Conn,
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+class ZoneChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zone: ZoneName
+    since: AwareDatetime | None = None  # default: now
+    reason: Reason
+
+
+class ZonePeriodOut(BaseModel):
+    zone: str
+    start: datetime | None
+    end: datetime | None
+
+
+@router.get("/subjects/{subject}/time-zones")
+async def subject_zones(study: str, subject: str, conn: Conn, _: Reader) -> list[ZonePeriodOut]:
+    """The participant's time zones over time: their days are local days in these."""
+    await _one(conn, entity="subject", study=study, key=subject)
+    return [ZonePeriodOut.model_validate(p, from_attributes=True)
+            for p in await registry_changes.zone_periods(conn, subject=subject)]
+
+
+@router.post("/subjects/{subject}/time-zone")
+async def set_subject_zone(study: str, subject: str, change: ZoneChange, conn: Conn,
+                           who: Admin) -> list[ZonePeriodOut]:
+    """The participant lives in ``zone`` from ``since`` on (a move, a journey): their days,
+    completeness, deviations and analytics from then on are local days there."""
+    since = change.since or datetime.now(UTC)
+    async with conn.transaction():
+        before = await registry_changes.set_subject_zone(conn, study=study, subject=subject,
+                                                         zone=change.zone, since=since)
+        if before is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subject {subject} in study {study}")
+        await audit.append(conn, actor=who.token_id, role=who.role, action="time_zone",
+                           entity_type="subject", entity_id=subject, reason=change.reason,
+                           details={"study": study, "since": since.isoformat(),
+                                    "old": before, "new": change.zone})
+    return [ZonePeriodOut.model_validate(p, from_attributes=True)
+            for p in await registry_changes.zone_periods(conn, subject=subject)]

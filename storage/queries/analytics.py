@@ -1,4 +1,5 @@
-"""Inputs of the sponsor analytics (``api/analytics.py``), per subject and UTC day: the
+"""Inputs of the sponsor analytics (``api/analytics.py``), per subject and local day
+(``subject_zone_periods``: the site's zone, or the subject's own from a given instant): the
 study's subjects with their grouping, heart-rate sums from the minute rollup and glucose
 readings. Rows carry only pseudonymous subject codes."""
 
@@ -32,7 +33,7 @@ class DailySum:
 
 @dataclass(frozen=True, slots=True)
 class DailyValue:
-    """One reading's value, on its subject's UTC day."""
+    """One reading's value, on its subject's local day."""
 
     subject: str
     day: date
@@ -51,11 +52,15 @@ async def daily_heart_rate(conn: AsyncConnection[Any], *, study: str, start: dat
     """Heart-rate sum and count per subject and day in [start, end], from ``readings_1m``."""
     return await fetch_all(
         conn, DailySum,
-        "SELECT r.subject_code AS subject, (r.bucket AT TIME ZONE 'UTC')::date AS day,"
+        "SELECT * FROM (SELECT r.subject_code AS subject,"
+        " (r.bucket AT TIME ZONE p.zone)::date AS day,"
         " sum(r.sum) AS sum, sum(r.count)::bigint AS count"
         " FROM readings_1m r JOIN subjects s ON s.code = r.subject_code"
-        " WHERE s.study_code = %s AND r.metric = 'heart_rate'"
-        " AND r.bucket >= %s AND r.bucket < %s::date + 1 GROUP BY 1, 2", (study, start, end))
+        " JOIN subject_zone_periods p ON p.subject_code = r.subject_code AND p.valid @> r.bucket"
+        " WHERE s.study_code = %(study)s AND r.metric = 'heart_rate'"
+        " AND r.bucket >= %(start)s::date - 1 AND r.bucket < %(end)s::date + 2"
+        " GROUP BY 1, 2) d WHERE d.day BETWEEN %(start)s AND %(end)s",
+        {"study": study, "start": start, "end": end})
 
 
 async def glucose_values(conn: AsyncConnection[Any], *, study: str, start: date,
@@ -63,7 +68,11 @@ async def glucose_values(conn: AsyncConnection[Any], *, study: str, start: date,
     """Every glucose reading of the study's subjects on the days [start, end]."""
     return await fetch_all(
         conn, DailyValue,
-        "SELECT r.subject_code AS subject, (r.time AT TIME ZONE 'UTC')::date AS day, r.value"
-        " FROM readings r JOIN subjects s ON s.code = r.subject_code WHERE s.study_code = %s"
-        " AND r.metric = 'glucose' AND r.time >= %s AND r.time < %s::date + 1",
-        (study, start, end))
+        "SELECT * FROM (SELECT r.subject_code AS subject,"
+        " (r.time AT TIME ZONE p.zone)::date AS day, r.value"
+        " FROM readings r JOIN subjects s ON s.code = r.subject_code"
+        " JOIN subject_zone_periods p ON p.subject_code = r.subject_code AND p.valid @> r.time"
+        " WHERE s.study_code = %(study)s AND r.metric = 'glucose'"
+        " AND r.time >= %(start)s::date - 1 AND r.time < %(end)s::date + 2) d"
+        " WHERE d.day BETWEEN %(start)s AND %(end)s",
+        {"study": study, "start": start, "end": end})

@@ -235,7 +235,7 @@ async function showSubject(code, hours) {
     el("div", { class: "chart", "data-metric": metric }, el("strong", {}, `${label} (${unit})`)));
   const ecgBox = el("div", { class: "chart", "data-metric": "ecg" }, el("strong", {}, "ECG strip (lead I, µV)"));
   const completenessBox = el("div", { class: "chart", id: "completeness" },
-    el("strong", {}, `Daily completeness and wear time, last ${COMPLETENESS_DAYS} days (UTC days)`));
+    el("strong", {}, `Daily completeness and wear time, last ${COMPLETENESS_DAYS} days (local days)`));
   const flagSection = el("section", { id: "flag-section" }, flagSectionContent(flags));
   view.replaceChildren(
     el("p", {}, el("a", { href: "#/" }, "← Study overview")),

@@ -109,3 +109,32 @@ async def test_a_device_moves_to_another_subject_without_gap_or_overlap(api: Api
     none_left = await api.client.post(f"{BASE}/devices/W-1/end-enrollment",
                                       json={"reason": "again"}, headers=admin)
     assert none_left.status_code == 404
+
+
+async def test_sites_and_travelling_participants_have_time_zones(api: Api) -> None:
+    admin, monitor = api.headers("admin"), api.headers("monitor")
+    site = await api.client.patch(f"{BASE}/sites/SITE-1",
+                                  json={"time_zone": "Europe/Paris", "reason": "site in Lyon"},
+                                  headers=admin)
+    assert site.status_code == 200 and site.json()["new"] == {"time_zone": "Europe/Paris"}
+    since = "2026-12-01T08:00:00Z"
+    moved = await api.client.post(f"{BASE}/subjects/S-1/time-zone",
+                                  json={"zone": "Asia/Tokyo", "since": since,
+                                        "reason": "posted to Tokyo"}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    periods = (await api.client.get(f"{BASE}/subjects/S-1/time-zones", headers=monitor)).json()
+    assert [(p["zone"], p["start"], p["end"]) for p in periods] == [
+        ("Europe/Paris", None, "2026-12-01T08:00:00Z"), ("Asia/Tokyo", "2026-12-01T08:00:00Z", None)]
+    [entry] = [e for e in await _trail(api, "subject", "S-1") if e["action"] == "time_zone"]
+    assert (entry["details"]["old"], entry["details"]["new"]) == ("Europe/Paris", "Asia/Tokyo")
+    for bad in ({"zone": "Mars/Olympus", "reason": "r"}, {"zone": "Asia/Tokyo"}):
+        refused = await api.client.post(f"{BASE}/subjects/S-1/time-zone", json=bad,
+                                        headers=admin)
+        assert refused.status_code == 422
+    bad_site = await api.client.patch(f"{BASE}/sites/SITE-1",
+                                      json={"time_zone": "Nowhere/Land", "reason": "r"},
+                                      headers=admin)
+    assert bad_site.status_code == 422 and "unknown time zone" in bad_site.text
+    other = await api.client.post("/v1/studies/ST-1/subjects/X-1/time-zone",
+                                  json={"zone": "UTC", "reason": "r"}, headers=admin)
+    assert other.status_code == 404

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",
         "export_format": "csv", "deviation_id": "1", "token_id": "0123456789abcdef",
-        "channel_id": "1", "site": "SITE-1", "device_id": "W-1"}
+        "channel_id": "1", "site": "SITE-1", "device_id": "W-1", "rule_id": "fever"}
 QUERY = {"metric": "heart_rate", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T08:05:00Z"}
 DAY_QUERY = {"start": "2026-11-24", "end": "2026-11-25"}  # routes taking dates
 BODIES = {"/v1/studies": {"code": "ST-NEW", "name": "New"},
