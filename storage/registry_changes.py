@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.types.range import Range
 
-from storage import credential_events
+from storage import audit, credential_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +117,17 @@ async def end_enrollment(conn: AsyncConnection[Any], *, study: str, device_id: s
     return ended
 
 
+class EnrollmentConflict(ValueError):
+    """The device is enrolled again later than the instant of a move: the new open-ended
+    enrollment would overlap it. Raised before the caller commits: roll back."""
+
+
 async def move_device(conn: AsyncConnection[Any], *, study: str, device_id: str, at: datetime,
-                      subject: str, gateway_id: str) -> tuple[EnrollmentRow | None, int] | None:
+                      subject: str, gateway_id: str) -> tuple[EnrollmentRow | None, int]:
     """End the device's enrollment covering ``at`` (if any) and enroll it to ``subject``
     through ``gateway_id`` from ``at`` on, in the caller's transaction: (the ended one,
-    the new one's id), or None if the device is enrolled again later than ``at`` (the new
-    enrollment would overlap it)."""
+    the new one's id). Raises EnrollmentConflict if the device is enrolled again later than
+    ``at`` (the caller's transaction must then be rolled back)."""
     ended = await end_enrollment(conn, study=study, device_id=device_id, at=at)
     cur = await conn.execute(
         "INSERT INTO enrollments (study_code, subject_code, device_id, gateway_id, valid)"
@@ -130,7 +135,8 @@ async def move_device(conn: AsyncConnection[Any], *, study: str, device_id: str,
         (study, subject, device_id, gateway_id, Range(at, None, "[)")))
     row = await cur.fetchone()
     if row is None:
-        return None
+        raise EnrollmentConflict(f"device {device_id} is already enrolled after "
+                                 f"{at.isoformat()}; nothing changed")
     await credential_events.announce(conn, credential_events.gateway_changed(gateway_id))
     return ended, int(row[0])
 
@@ -169,3 +175,68 @@ async def set_subject_zone(conn: AsyncConnection[Any], *, study: str, subject: s
         " ON CONFLICT (subject_code, since) DO UPDATE SET zone = excluded.zone",
         (subject, since, zone))
     return str(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change, and why (every change here is one audit entry)."""
+
+    id: str
+    role: str
+    reason: str
+
+
+async def update_audited(conn: AsyncConnection[Any], *, entity: str, study: str, key: str,
+                         changes: dict[str, Any], actor: Actor,
+                         ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """:func:`update` with an audit entry of the old and new values (none when nothing
+    changed); in the caller's transaction."""
+    done = await update(conn, entity=entity, study=study, key=key, changes=changes)
+    if done is not None and done[1]:
+        await audit.append(conn, actor=actor.id, role=actor.role, action="update",
+                           entity_type=entity, entity_id=key, reason=actor.reason,
+                           details={"study": study, "old": done[0], "new": done[1]})
+    return done
+
+
+async def move_device_audited(conn: AsyncConnection[Any], *, study: str, device_id: str,
+                              at: datetime, subject: str, gateway_id: str, actor: Actor,
+                              ) -> tuple[EnrollmentRow | None, int]:
+    """:func:`move_device` with its audit entry; in the caller's transaction."""
+    ended, new_id = await move_device(conn, study=study, device_id=device_id, at=at,
+                                      subject=subject, gateway_id=gateway_id)
+    await audit.append(conn, actor=actor.id, role=actor.role, action="move",
+                       entity_type="device", entity_id=device_id, reason=actor.reason,
+                       details={"study": study, "at": at.isoformat(),
+                                "from_subject": ended.subject if ended else None,
+                                "ended_enrollment": ended.id if ended else None,
+                                "to_subject": subject, "gateway": gateway_id,
+                                "new_enrollment": new_id})
+    return ended, new_id
+
+
+async def end_enrollment_audited(conn: AsyncConnection[Any], *, study: str, device_id: str,
+                                 at: datetime, actor: Actor) -> EnrollmentRow | None:
+    """:func:`end_enrollment` with its audit entry; in the caller's transaction."""
+    ended = await end_enrollment(conn, study=study, device_id=device_id, at=at)
+    if ended is not None:
+        await audit.append(conn, actor=actor.id, role=actor.role, action="end_enrollment",
+                           entity_type="enrollment", entity_id=str(ended.id),
+                           reason=actor.reason,
+                           details={"study": study, "device": device_id,
+                                    "subject": ended.subject,
+                                    "old_end": ended.end.isoformat() if ended.end else None,
+                                    "new_end": at.isoformat()})
+    return ended
+
+
+async def set_subject_zone_audited(conn: AsyncConnection[Any], *, study: str, subject: str,
+                                   zone: str, since: datetime, actor: Actor) -> str | None:
+    """:func:`set_subject_zone` with its audit entry; in the caller's transaction."""
+    before = await set_subject_zone(conn, study=study, subject=subject, zone=zone, since=since)
+    if before is not None:
+        await audit.append(conn, actor=actor.id, role=actor.role, action="time_zone",
+                           entity_type="subject", entity_id=subject, reason=actor.reason,
+                           details={"study": study, "since": since.isoformat(),
+                                    "old": before, "new": zone})
+    return before

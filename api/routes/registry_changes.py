@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.auth.roles import Principal, Role
 from api.deps import Conn, requires
 from api.time_zones import ZoneName
-from storage import audit, registry_changes
+from storage import registry_changes
 from storage.queries import registry as registry_queries
 
 router = APIRouter(prefix="/v1/studies/{study}", tags=["registry"])
@@ -85,21 +85,21 @@ async def _change(conn: Conn, who: Principal, *, entity: str, study: str, key: s
                             f"{', '.join(sorted(c for c in required if c in fields))} cannot be null")
     try:
         async with conn.transaction():
-            done = await registry_changes.update(conn, entity=entity, study=study, key=key,
-                                                 changes=fields)
-            if done is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                    f"no {entity} {key} in study {study}")
-            old, new = done
-            if new:
-                await audit.append(conn, actor=who.token_id, role=who.role, action="update",
-                                   entity_type=entity, entity_id=key, reason=change.reason,
-                                   details={"study": study, "old": old, "new": new})
+            done = await registry_changes.update_audited(
+                conn, entity=entity, study=study, key=key, changes=fields,
+                actor=_actor(who, change.reason))
     except (psycopg.errors.ForeignKeyViolation, psycopg.errors.UniqueViolation,
             psycopg.errors.CheckViolation) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"refused by the registry: {str(exc).splitlines()[0]}") from None
+    if done is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {entity} {key} in study {study}")
+    old, new = done
     return Changed(entity=entity, key=key, old=old, new=new)
+
+
+def _actor(who: Principal, reason: str) -> registry_changes.Actor:
+    return registry_changes.Actor(who.token_id, who.role, reason)
 
 
 async def _one(conn: Conn, *, entity: str, study: str, key: str) -> dict[str, Any]:
@@ -200,16 +200,12 @@ async def end_enrollment(study: str, device_id: str, change: EndEnrollment, conn
     subject's. 404 if no enrollment of the device covers ``at``."""
     at = change.at or datetime.now(UTC)
     async with conn.transaction():
-        ended = await registry_changes.end_enrollment(conn, study=study, device_id=device_id,
-                                                      at=at)
-        if ended is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                f"no enrollment of device {device_id} in study {study} "
-                                f"covers {at.isoformat()}")
-        await audit.append(conn, actor=who.token_id, role=who.role, action="end_enrollment",
-                           entity_type="enrollment", entity_id=str(ended.id), reason=change.reason,
-                           details={"study": study, "device": device_id, "subject": ended.subject,
-                                    "old_end": _iso(ended.end), "new_end": at.isoformat()})
+        ended = await registry_changes.end_enrollment_audited(
+            conn, study=study, device_id=device_id, at=at, actor=_actor(who, change.reason))
+    if ended is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"no enrollment of device {device_id} in study {study} "
+                            f"covers {at.isoformat()}")
     return EnrollmentOut(id=ended.id, subject=ended.subject, device_id=device_id,
                          gateway_id=ended.gateway_id, start=ended.start, end=at)
 
@@ -229,27 +225,16 @@ async def move_device(study: str, device_id: str, move: MoveDevice, conn: Conn,
         if not ok:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"{label} is not in study {study}")
-    async with conn.transaction():
-        moved = await registry_changes.move_device(conn, study=study, device_id=device_id,
-                                                   at=at, subject=move.subject,
-                                                   gateway_id=move.gateway_id)
-        if moved is None:
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"device {device_id} is already enrolled after {at.isoformat()}")
-        ended, new_id = moved
-        await audit.append(conn, actor=who.token_id, role=who.role, action="move",
-                           entity_type="device", entity_id=device_id, reason=move.reason,
-                           details={"study": study, "at": at.isoformat(),
-                                    "from_subject": ended.subject if ended else None,
-                                    "ended_enrollment": ended.id if ended else None,
-                                    "to_subject": move.subject, "gateway": move.gateway_id,
-                                    "new_enrollment": new_id})
+    try:
+        async with conn.transaction():  # a conflict rolls the ended enrollment back too
+            _, new_id = await registry_changes.move_device_audited(
+                conn, study=study, device_id=device_id, at=at, subject=move.subject,
+                gateway_id=move.gateway_id, actor=_actor(who, move.reason))
+    except registry_changes.EnrollmentConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return EnrollmentOut(id=new_id, subject=move.subject, device_id=device_id,
                          gateway_id=move.gateway_id, start=at, end=None)
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 class ZoneChange(BaseModel):
@@ -280,13 +265,10 @@ async def set_subject_zone(study: str, subject: str, change: ZoneChange, conn: C
     completeness, deviations and analytics from then on are local days there."""
     since = change.since or datetime.now(UTC)
     async with conn.transaction():
-        before = await registry_changes.set_subject_zone(conn, study=study, subject=subject,
-                                                         zone=change.zone, since=since)
-        if before is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subject {subject} in study {study}")
-        await audit.append(conn, actor=who.token_id, role=who.role, action="time_zone",
-                           entity_type="subject", entity_id=subject, reason=change.reason,
-                           details={"study": study, "since": since.isoformat(),
-                                    "old": before, "new": change.zone})
+        before = await registry_changes.set_subject_zone_audited(
+            conn, study=study, subject=subject, zone=change.zone, since=since,
+            actor=_actor(who, change.reason))
+    if before is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subject {subject} in study {study}")
     return [ZonePeriodOut.model_validate(p, from_attributes=True)
             for p in await registry_changes.zone_periods(conn, subject=subject)]

@@ -35,6 +35,7 @@ _GROUPS = (
     ("alerts", "deploy.cli.alerts", "platform"),
     ("subject", "deploy.cli.subject", "platform"),
     ("study", "deploy.cli.study", "platform"),
+    ("registry", "deploy.cli.registry", "platform"),
 )
 _COMMANDS = (("decode", "deploy.cli.decode", "gateway"), ("up", "deploy.cli.up", "local"))
 # Distributions that only some extras install: a missing one means "install that extra".

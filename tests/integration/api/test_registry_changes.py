@@ -103,6 +103,9 @@ async def test_a_device_moves_to_another_subject_without_gap_or_overlap(api: Api
                                         "at": (at - timedelta(minutes=1)).isoformat(),
                                         "reason": "back-dated"}, headers=admin)
     assert again.status_code == 409  # S-2's enrollment from ``at`` would overlap
+    unchanged = (await api.client.get(f"{BASE}/enrollments?device=W-1",
+                                      headers=api.headers("monitor"))).json()
+    assert unchanged == listed  # the refused move ended nothing either
     ended = await api.client.post(f"{BASE}/devices/W-1/end-enrollment",
                                   json={"reason": "study visit: device returned"}, headers=admin)
     assert ended.status_code == 200 and ended.json()["subject"] == "S-2"
