@@ -77,11 +77,11 @@ class Rig:
 async def start_rig(tmp_path: Path, kafka: KafkaSettings, *, seed: int, scenario: str,
                     speed: float, devices: tuple[DeviceType, ...],
                     before_gateway: Callable[[VirtualHome], Awaitable[None]] | None = None,
-                    home_overrides: dict[str, Any] | None = None,
+                    home_overrides: dict[str, Any] | None = None, token: str | None = None,
                     **config_overrides: object) -> Rig:
     """A running home and gateway; ``before_gateway`` runs on the home before the gateway
     starts (to let records pile up, or to set a device's fault knobs); ``home_overrides``
-    are :class:`HomeConfig` fields."""
+    are :class:`HomeConfig` fields; ``token`` is the gateway's, for ``upload="ingest"``."""
     await ensure_topics(kafka, partitions={t.name: 2 for t in topics.TOPICS})
     radio = VirtualRadio()
     log = EmissionLog()
@@ -100,7 +100,8 @@ async def start_rig(tmp_path: Path, kafka: KafkaSettings, *, seed: int, scenario
     config = gateway_config(seed, devices, **config_overrides)
     clock = ScaledClock(home.clock.now(), speed)
     gateway = Gateway(config=config, kafka=kafka, data_dir=tmp_path,
-                      scanner_backend=BumbleScanner, client_backend=BumbleClient, clock=clock)
+                      scanner_backend=BumbleScanner, client_backend=BumbleClient, clock=clock,
+                      token=token)
     await gateway.start()
     return Rig(radio, home, log, gateway, adapter, config, kafka, tmp_path)
 
