@@ -11,7 +11,7 @@ from storage import alerts, audit
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_flags_and_audit import seed_flags
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 URL = "/v1/studies/ST-1/alert-channels"
 PAGER = {"name": "cro pager", "kind": "webhook", "target": "https://cro.example/hooks/tw",

@@ -26,7 +26,7 @@ from stream.contract.flag import Flag
 from tests.fixtures.http_server import serving
 from tests.integration.api.conftest import OTHER_STUDY, Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 URL = f"/v1/studies/{STUDY}/events"
 T0 = datetime(2026, 12, 7, 8, tzinfo=UTC)

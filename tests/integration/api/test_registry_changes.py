@@ -15,7 +15,7 @@ from storage.queries.enrollment import all_enrollments
 from stream.validation.enrollment import check
 from tests.integration.api.conftest import Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 BASE = "/v1/studies/ST-1"
 

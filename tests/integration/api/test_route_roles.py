@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from api.auth.roles import Role
 from tests.integration.api.conftest import Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 # Values that make each route's own parameters valid, so only the role check can refuse.
 PATH = {"study": "ST-1", "subject": "S-1", "flag_id": "1", "gateway_id": "GW-1",

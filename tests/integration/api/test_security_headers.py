@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.api.conftest import Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 
 async def test_data_answers_are_not_cached_nor_documents(api: Api) -> None:

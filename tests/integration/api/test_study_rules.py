@@ -12,7 +12,7 @@ from storage import audit, study_rules
 from stream.flags.rulebook import RuleBook
 from tests.integration.api.conftest import Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_storage_mode]  # no readings
 
 URL = "/v1/studies/ST-1/rules"
 
