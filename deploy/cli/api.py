@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from api.auth.roles import Role
-from deploy.cli.connections import database_url, resolved_kafka_settings
+from deploy.cli.connections import database_url, resolved_kafka_settings, run_on_database
 from deploy.cli.metrics import MetricsHostOption, MetricsPortOption
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import console, fail
@@ -106,28 +106,7 @@ def token_create(
 
 def _with_connection(data_dir: Path | None, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(conn)`` on a connection to a current schema, committing after it."""
-    from storage import StorageError
-    from storage.migrate import require_current
-    from storage.pool import connect
-
-    dsn = database_url(data_dir)
-
-    async def run() -> T:
-        conn = await connect(dsn)
-        try:
-            await require_current(conn)
-            result = await work(conn)
-            await conn.commit()
-            return result
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(run())
-    except (ValueError, StorageError) as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(f"database error: {str(exc).splitlines()[0]}")
+    return run_on_database(data_dir, work)
 
 
 @token_app.command("list")

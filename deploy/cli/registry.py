@@ -4,7 +4,6 @@ reason, one audit entry with the old and new values."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from deploy.cli.connections import database_url
+from deploy.cli.connections import run_on_database
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import fail
 
@@ -31,29 +30,7 @@ AtOption = Annotated[datetime | None, typer.Option(
 
 
 def _run(data_dir: Any, work: Callable[[Any], Awaitable[T]]) -> T:
-    """``work(conn)`` on a current schema, committed; any failure one clear line."""
-    from deploy.services import default_data_dir
-    from storage.migrate import require_current
-    from storage.pool import connect
-
-    dsn = database_url(data_dir or default_data_dir())
-
-    async def run() -> T:
-        conn = await connect(dsn)
-        try:
-            await require_current(conn)
-            result = await work(conn)
-            await conn.commit()
-            return result
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(run())
-    except ValueError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(f"refused: {str(exc).splitlines()[0]}")
+    return run_on_database(data_dir, work)
 
 
 def _actor(operator: str, reason: str) -> Any:

@@ -4,14 +4,13 @@ its daily wear minimums, each change audited with the reason, as the API's
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from deploy.cli.connections import database_url
+from deploy.cli.connections import run_on_database
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import fail
 
@@ -21,30 +20,9 @@ app = typer.Typer(help="A study's flag rules and wear minimums.", no_args_is_hel
 
 
 def _run(data_dir: Any, work: Callable[[Any], Awaitable[T]]) -> T:
-    """``work(conn)`` on a current schema, committed; any failure one clear line."""
-    from deploy.services import default_data_dir
-    from storage.migrate import require_current
-    from storage.pool import connect
     from stream.flags.rule_changes import RuleChangeError
 
-    dsn = database_url(data_dir or default_data_dir())
-
-    async def run() -> T:
-        conn = await connect(dsn)
-        try:
-            await require_current(conn)
-            result = await work(conn)
-            await conn.commit()
-            return result
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(run())
-    except RuleChangeError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(f"database error: {str(exc).splitlines()[0]}")
+    return run_on_database(data_dir, work, refused=(RuleChangeError,))
 
 
 def _value(text: str) -> Any:

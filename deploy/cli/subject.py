@@ -4,14 +4,13 @@ completed), changed with a reason that goes to the audit trail, as
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from deploy.cli.connections import database_url
+from deploy.cli.connections import run_on_database
 from deploy.cli.options import DataDirOption
 from deploy.cli.output import fail
 
@@ -31,35 +30,15 @@ def change_status(
 ) -> None:
     """Change the subject's status now; prints the change as JSON. Withdrawing applies the
     study's withdrawal policy (retain, or delete with the counts recorded)."""
-    from deploy.services import default_data_dir
-    from storage.migrate import require_current
-    from storage.pool import connect
     from storage.subject_lifecycle import STATUSES, LifecycleError, change_status_audited
 
     if to not in STATUSES:
         fail(f"--to must be one of {', '.join(STATUSES)}")
     if not reason.strip() or "\x00" in reason:
         fail("--reason must say why (it goes to the audit trail)")
-    dsn = database_url(data_dir or default_data_dir())
-
-    async def run() -> Any:
-        conn = await connect(dsn)
-        try:
-            await require_current(conn)
-            done = await change_status_audited(
-                conn, study=study, subject=subject, to=to, at=datetime.now(UTC),
-                actor=f"cli:{operator}", role="admin", reason=reason)
-            await conn.commit()
-            return done
-        finally:
-            await conn.close()
-
-    try:
-        done = asyncio.run(run())
-    except LifecycleError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(f"database error: {str(exc).splitlines()[0]}")
+    done = run_on_database(data_dir, lambda conn: change_status_audited(
+        conn, study=study, subject=subject, to=to, at=datetime.now(UTC),
+        actor=f"cli:{operator}", role="admin", reason=reason), refused=(LifecycleError,))
     if done is None:
         fail(f"no subject {subject} in study {study}")
     print(json.dumps({"subject": done.subject, "previous": done.previous, "status": done.status,

@@ -11,18 +11,13 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from deploy.bench.seed import seed_study
 from deploy.cli import app
 from storage import audit, registry_changes
+from tests.integration.deploy.cli_database import seed
 
 pytestmark = pytest.mark.integration
 
 runner = CliRunner()
-
-
-async def _seed(dsn: str) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        await seed_study(conn, subjects=2)
 
 
 async def _state(dsn: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -34,7 +29,7 @@ async def _state(dsn: str) -> tuple[list[str], list[tuple[str, str]]]:
 
 def test_registry_changes_from_the_command_line(migrated_dsn: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    asyncio.run(_seed(migrated_dsn))  # (the commands run their own event loops)
+    seed(migrated_dsn, subjects=2)
     monkeypatch.setenv("TRIALWIRE_DATABASE_URL", migrated_dsn)
     base = ["registry"]
     updated = runner.invoke(app, [*base, "update", "--study", "ST-1", "--entity", "subject",

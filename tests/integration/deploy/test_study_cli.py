@@ -4,35 +4,22 @@ minimums are set with their old values returned."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from deploy.bench.seed import seed_study
 from deploy.cli import app
-from storage import audit
+from tests.integration.deploy.cli_database import seed, trail
 
 pytestmark = pytest.mark.integration
 
 runner = CliRunner()
 
 
-async def _seed(dsn: str) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        await seed_study(conn, subjects=1)
-
-
-async def _trail(dsn: str) -> list[dict[str, object]]:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        return await audit.entries(conn, entity_type="study_rule", entity_id="ST-1/fever")
-
-
 def test_rules_and_wear_minimums_from_the_command_line(
         migrated_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    asyncio.run(_seed(migrated_dsn))  # (the commands run their own event loops)
+    seed(migrated_dsn, subjects=1)
     monkeypatch.setenv("TRIALWIRE_DATABASE_URL", migrated_dsn)
     changed = runner.invoke(app, ["study", "rule", "--study", "ST-1", "--rule", "fever",
                                   "--set", "threshold=38.5", "--set", "severity=\"high\"",
@@ -46,7 +33,7 @@ def test_rules_and_wear_minimums_from_the_command_line(
     bad = runner.invoke(app, ["study", "rule", "--study", "ST-1", "--rule", "fever",
                               "--set", "threshold=hot", "--reason", "x"])
     assert bad.exit_code == 1 and "threshold must be a finite number" in bad.output
-    [entry] = asyncio.run(_trail(migrated_dsn))
+    [entry] = trail(migrated_dsn, entity_type="study_rule", entity_id="ST-1/fever")
     assert (entry["actor"], entry["reason"]) == ("cli:jdoe", "site 2 protocol")
 
     wear = runner.invoke(app, ["study", "wear-minimums", "--study", "ST-1",

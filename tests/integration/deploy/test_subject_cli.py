@@ -3,35 +3,22 @@ audited with its reason; a forbidden change and an unknown subject are one clear
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from deploy.bench.seed import seed_study
 from deploy.cli import app
-from storage import audit
+from tests.integration.deploy.cli_database import seed, trail
 
 pytestmark = pytest.mark.integration
 
 runner = CliRunner()
 
 
-async def _seed(dsn: str) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        await seed_study(conn, subjects=1)
-
-
-async def _trail(dsn: str) -> list[dict[str, object]]:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        return await audit.entries(conn, entity_type="subject", entity_id="S-1")
-
-
 def test_a_subject_is_paused_from_the_command_line(
         migrated_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    asyncio.run(_seed(migrated_dsn))  # (the command runs its own event loop)
+    seed(migrated_dsn, subjects=1)
     monkeypatch.setenv("TRIALWIRE_DATABASE_URL", migrated_dsn)
     base = ["subject", "status", "--study", "ST-1", "--subject", "S-1"]
     done = runner.invoke(app, [*base, "--to", "paused", "--reason", "travel",
@@ -45,5 +32,5 @@ def test_a_subject_is_paused_from_the_command_line(
     unknown = runner.invoke(app, ["subject", "status", "--study", "ST-1", "--subject", "S-9",
                                   "--to", "paused", "--reason", "x"])
     assert unknown.exit_code == 1 and "no subject S-9" in unknown.output
-    [entry] = asyncio.run(_trail(migrated_dsn))
+    [entry] = trail(migrated_dsn, entity_type="subject", entity_id="S-1")
     assert (entry["actor"], entry["reason"]) == ("cli:jdoe", "travel")
