@@ -35,6 +35,7 @@ class Channel:
     # > 0: a later on-call level, sent a flag only if it is still unacknowledged this long
     # after it was stored
     escalate_after_s: int = 0
+    on_call: tuple[time, time, str] | None = None  # start, end, IANA zone; None: always
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class DeliveryLog:
 
 _CHANNEL_COLUMNS = ("c.id, c.study_code, c.name, c.kind, c.target, c.secret, c.min_severity,"
                     " c.rules, c.sites, c.quiet_start, c.quiet_end, c.quiet_zone, c.enabled,"
-                    " c.escalate_after_s")
+                    " c.escalate_after_s, c.on_call_start, c.on_call_end, c.on_call_zone")
 _FLAG_COLUMNS = ("f.id, f.study_code, s.site_code, f.subject_code, f.device_id, f.rule_id,"
                  " f.rule_version, f.severity, f.raised_on, f.window_start, f.window_end,"
                  " f.trigger_values, f.details, f.created_at")
@@ -97,10 +98,12 @@ _FLAG_COLUMNS = ("f.id, f.study_code, s.site_code, f.subject_code, f.device_id, 
 
 def _channel(row: tuple[Any, ...]) -> Channel:
     (id_, study, name, kind, target, secret, min_severity, rules, sites,
-     quiet_start, quiet_end, quiet_zone, enabled, escalate_after_s) = row
+     quiet_start, quiet_end, quiet_zone, enabled, escalate_after_s, on_call_start,
+     on_call_end, on_call_zone) = row
     quiet = (quiet_start, quiet_end, quiet_zone) if quiet_start is not None else None
+    on_call = (on_call_start, on_call_end, on_call_zone) if on_call_start is not None else None
     return Channel(id_, study, name, kind, target, secret, min_severity, list(rules),
-                   list(sites), quiet, enabled, escalate_after_s)
+                   list(sites), quiet, enabled, escalate_after_s, on_call)
 
 
 def _flag(row: tuple[Any, ...]) -> NewFlag:
@@ -111,20 +114,22 @@ async def create_channel(conn: AsyncConnection[Any], *, study: str, name: str, k
                          target: str, min_severity: str = "medium",
                          rules: list[str] | None = None, sites: list[str] | None = None,
                          quiet: tuple[time, time, str] | None = None,
-                         escalate_after_s: int = 0) -> Channel:
+                         escalate_after_s: int = 0,
+                         on_call: tuple[time, time, str] | None = None) -> Channel:
     """A new channel; a webhook gets a fresh signing secret (returned once, here)."""
     secret = secrets.token_urlsafe(32) if kind == "webhook" else None
     start, end, zone = quiet if quiet is not None else (None, None, None)
     cur = await conn.execute(
         "INSERT INTO alert_channels (study_code, name, kind, target, secret, min_severity,"
-        " rules, sites, quiet_start, quiet_end, quiet_zone, escalate_after_s) VALUES"
-        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        " rules, sites, quiet_start, quiet_end, quiet_zone, escalate_after_s, on_call_start,"
+        " on_call_end, on_call_zone) VALUES"
+        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (study, name, kind, target, secret, min_severity, rules or [], sites or [],
-         start, end, zone, escalate_after_s))
+         start, end, zone, escalate_after_s, *(on_call or (None, None, None))))
     row = await cur.fetchone()
     assert row is not None
     return Channel(int(row[0]), study, name, kind, target, secret, min_severity,
-                   rules or [], sites or [], quiet, True, escalate_after_s)
+                   rules or [], sites or [], quiet, True, escalate_after_s, on_call)
 
 
 async def ensure_channel(conn: AsyncConnection[Any], *, study: str, name: str, kind: str,
@@ -221,7 +226,7 @@ async def claim_due(conn: AsyncConnection[Any], *, lease_s: float, limit: int,
         (lease_s, limit))
     out = []
     for row in await cur.fetchall():
-        out.append(DueDelivery(row[0], row[1], row[2], _channel(row[3:17]), _flag(row[17:])))
+        out.append(DueDelivery(row[0], row[1], row[2], _channel(row[3:20]), _flag(row[20:])))
     return out
 
 

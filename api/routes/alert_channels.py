@@ -28,17 +28,19 @@ RuleOrSite = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
 
 
-class QuietHours(BaseModel):
+class DailyRange(BaseModel):
+    """A wall-clock range of every day in an IANA zone (across midnight when end < start)."""
+
     start: time
     end: time
     zone: ZoneName
 
     @model_validator(mode="after")
-    def _valid(self) -> QuietHours:
+    def _valid(self) -> DailyRange:
         if self.start == self.end:
-            raise ValueError("quiet hours need a start and an end that differ")
+            raise ValueError("a daily range needs a start and an end that differ")
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueError("quiet hours are wall-clock times; the zone is given apart")
+            raise ValueError("a daily range is in wall-clock times; the zone is given apart")
         return self
 
 
@@ -49,7 +51,8 @@ class NewChannel(BaseModel):
     min_severity: Severity = "medium"
     rules: Annotated[list[RuleOrSite], Field(max_length=50)] = []
     sites: Annotated[list[RuleOrSite], Field(max_length=50)] = []
-    quiet: QuietHours | None = None
+    quiet: DailyRange | None = None  # non-critical alerts wait for its end
+    on_call: DailyRange | None = None  # only flags stored within it (None: always)
     # > 0: a later on-call level, sent a flag only if nobody acknowledged it this long
     escalate_after_min: Annotated[int, Field(ge=0, le=10_080)] = 0
     reason: Reason
@@ -78,7 +81,8 @@ class ChannelOut(BaseModel):
     min_severity: str
     rules: list[str]
     sites: list[str]
-    quiet: QuietHours | None
+    quiet: DailyRange | None
+    on_call: DailyRange | None
     escalate_after_min: int
     enabled: bool
 
@@ -92,12 +96,16 @@ class Switch(BaseModel):
     reason: Reason
 
 
+def _range(value: tuple[time, time, str] | None) -> DailyRange | None:
+    return DailyRange(start=value[0], end=value[1], zone=value[2]) if value else None
+
+
 def _out(channel: Channel) -> ChannelOut:
-    quiet = (QuietHours(start=channel.quiet[0], end=channel.quiet[1], zone=channel.quiet[2])
-             if channel.quiet else None)
+    quiet = _range(channel.quiet)
     return ChannelOut(id=channel.id, name=channel.name, kind=channel.kind,
                       target=channel.target, min_severity=channel.min_severity,
                       rules=channel.rules, sites=channel.sites, quiet=quiet,
+                      on_call=_range(channel.on_call),
                       escalate_after_min=channel.escalate_after_s // 60,
                       enabled=channel.enabled)
 
@@ -121,7 +129,8 @@ async def add_channel(study: str, new: NewChannel, conn: Conn, who: Admin) -> Cr
         channel = await alerts.create_channel(
             conn, study=study, name=new.name, kind=new.kind, target=new.target,
             min_severity=new.min_severity, rules=new.rules, sites=new.sites, quiet=quiet,
-            escalate_after_s=new.escalate_after_min * 60)
+            escalate_after_s=new.escalate_after_min * 60,
+            on_call=(new.on_call.start, new.on_call.end, new.on_call.zone) if new.on_call else None)
         await audit.append(conn, actor=who.token_id, role=who.role, action="create",
                            entity_type="alert_channel", entity_id=str(channel.id),
                            reason=new.reason, details={
@@ -129,6 +138,7 @@ async def add_channel(study: str, new: NewChannel, conn: Conn, who: Admin) -> Cr
                                "target": new.target, "min_severity": new.min_severity,
                                "rules": new.rules, "sites": new.sites,
                                "escalate_after_min": new.escalate_after_min,
+                               "on_call": new.on_call.model_dump(mode="json") if new.on_call else None,
                                "quiet": new.quiet.model_dump(mode="json") if new.quiet else None})
     return CreatedChannel(**_out(channel).model_dump(), signing_secret=channel.secret)
 

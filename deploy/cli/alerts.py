@@ -57,8 +57,8 @@ def run_dispatcher(
     console.print(f"alert dispatcher stopped: {counts}", highlight=False)
 
 
-def _quiet(value: str | None) -> tuple[time, time, str] | None:
-    """``HH:MM-HH:MM@Zone`` → (start, end, zone)."""
+def _daily_range(option: str, value: str | None) -> tuple[time, time, str] | None:
+    """``HH:MM-HH:MM@Zone`` → (start, end, zone); ``option`` names it in errors."""
     if value is None:
         return None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,9 +67,9 @@ def _quiet(value: str | None) -> tuple[time, time, str] | None:
         start, end = (time.fromisoformat(part) for part in span.split("-", 1))
         ZoneInfo(zone)
     except (ValueError, ZoneInfoNotFoundError):
-        fail(f"--quiet {value!r}: expected HH:MM-HH:MM@Area/City, e.g. 22:00-07:00@Europe/Paris")
+        fail(f"{option} {value!r}: expected HH:MM-HH:MM@Area/City, e.g. 22:00-07:00@Europe/Paris")
     if start == end:
-        fail("--quiet: start and end are the same time")
+        fail(f"{option}: start and end are the same time")
     return start, end, zone
 
 
@@ -84,6 +84,8 @@ def add_channel(
     site: Annotated[list[str] | None, typer.Option(help="Only this site (repeatable).")] = None,
     quiet: Annotated[str | None, typer.Option(
         help="Quiet hours HH:MM-HH:MM@Area/City: non-critical alerts wait for their end.")] = None,
+    on_call: Annotated[str | None, typer.Option(
+        help="On-call hours HH:MM-HH:MM@Area/City: only flags stored within them.")] = None,
     escalate_after_min: Annotated[int, typer.Option(
         min=0, max=10_080, help="A later on-call level: sent a flag only if nobody "
         "acknowledged it within this many minutes (0: at once).")] = 0,
@@ -103,7 +105,8 @@ def add_channel(
         fail("--webhook must be an http(s) URL")
     if email is not None and "@" not in email:
         fail("--email must be an e-mail address")
-    window = _quiet(quiet)
+    window = _daily_range("--quiet", quiet)
+    shift = _daily_range("--on-call", on_call)
 
     async def create() -> alerts.Channel:
         conn = await connect(_dsn(data_dir))
@@ -112,7 +115,8 @@ def add_channel(
                 return await alerts.create_channel(
                     conn, study=study, name=name, kind="webhook" if webhook else "email",
                     target=webhook or email or "", min_severity=min_severity, rules=rule,
-                    sites=site, quiet=window, escalate_after_s=escalate_after_min * 60)
+                    sites=site, quiet=window, escalate_after_s=escalate_after_min * 60,
+                    on_call=shift)
         finally:
             await conn.close()
 
@@ -148,12 +152,16 @@ def list_channels(
 
     table = Table()
     for column in ("id", "study", "name", "kind", "target", "min severity", "rules", "sites",
-                   "quiet", "escalate after", "enabled"):
+                   "quiet", "on call", "escalate after", "enabled"):
         table.add_column(column)
     for c in asyncio.run(fetch()):
-        quiet = f"{c.quiet[0]:%H:%M}-{c.quiet[1]:%H:%M}@{c.quiet[2]}" if c.quiet else ""
+        quiet = _show(c.quiet)
         table.add_row(str(c.id), c.study, c.name, c.kind, c.target, c.min_severity,
-                      ",".join(c.rules), ",".join(c.sites), quiet,
+                      ",".join(c.rules), ",".join(c.sites), quiet, _show(c.on_call),
                       f"{c.escalate_after_s // 60} min" if c.escalate_after_s else "",
                       str(c.enabled))
     console.print(table)
+
+
+def _show(value: tuple[time, time, str] | None) -> str:
+    return f"{value[0]:%H:%M}-{value[1]:%H:%M}@{value[2]}" if value else ""

@@ -1,7 +1,8 @@
 """Which channels a flag goes to, and from when: a channel takes flags of its study at or
 above its minimum severity, optionally only some rules and sites; in its quiet hours (a
 local time range in its time zone) a delivery waits for their end, unless the flag is
-critical. A channel that is a later on-call level gets the flag only after its
+critical. A channel with on-call hours takes only flags stored within them (a day and a
+night shift); a channel that is a later on-call level gets the flag only after its
 escalation time. Pure."""
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ def matches(channel: Channel, flag: NewFlag) -> bool:
     return (channel.enabled and channel.study == flag.study
             and SEVERITIES.index(flag.severity) >= SEVERITIES.index(channel.min_severity)
             and (not channel.rules or flag.rule_id in channel.rules)
-            and (not channel.sites or flag.site in channel.sites))
+            and (not channel.sites or flag.site in channel.sites)
+            and on_call(channel, flag.created_at))
+
+
+def on_call(channel: Channel, at: datetime) -> bool:
+    """Whether the channel is on call at ``at``: always, or within its daily range (local
+    wall time in its zone, across midnight when the end is before the start)."""
+    if channel.on_call is None:
+        return True
+    start, end, zone = channel.on_call
+    t = at.astimezone(ZoneInfo(zone)).timetz().replace(tzinfo=None)
+    return start <= t < end if start < end else (t >= start or t < end)
 
 
 def first_attempt_at(channel: Channel, flag: NewFlag, now: datetime) -> datetime:

@@ -26,6 +26,7 @@ async def test_an_admin_adds_a_channel_once_and_its_key_is_shown_only_then(api: 
     assert created.status_code == 201, created.text
     body = created.json()
     assert len(body["signing_secret"]) > 30 and body["quiet"]["zone"] == "Europe/Paris"
+    assert body["on_call"] is None  # always on call unless given hours
     again = await api.client.post(URL, json=PAGER, headers=admin)
     assert again.status_code == 409 and "already has a channel" in again.json()["detail"]
     assert (await api.client.post(URL, json=PAGER, headers=monitor)).status_code == 403
@@ -53,6 +54,7 @@ async def test_an_admin_adds_a_channel_once_and_its_key_is_shown_only_then(api: 
     ({"kind": "email", "target": "not-an-address"}, "one address"),
     ({"quiet": {"start": "22:00", "end": "07:00", "zone": "Mars/Olympus"}}, "unknown time zone"),
     ({"quiet": {"start": "07:00", "end": "07:00", "zone": "UTC"}}, "differ"),
+    ({"on_call": {"start": "08:00", "end": "20:00", "zone": "Nowhere/Land"}}, "unknown time zone"),
     ({"min_severity": "urgent"}, "min_severity"),
     ({"reason": ""}, "reason"),
     ({"escalate_after_min": -1}, "escalate_after_min"),
@@ -84,10 +86,14 @@ async def test_a_flags_delivery_log_is_readable_by_its_reviewers(api: Api) -> No
 
 async def test_escalating_a_flag_by_hand_makes_the_next_levels_alert_due_now(api: Api) -> None:
     created = await api.client.post(URL, json={**PAGER, "name": "investigator", "quiet": None,
+                                               "on_call": {"start": "20:00", "end": "08:00",
+                                                           "zone": "Europe/Paris"},
                                                "min_severity": "info", "rules": [],
                                                "escalate_after_min": 30},
                                     headers=api.headers("admin"))
     assert created.status_code == 201 and created.json()["escalate_after_min"] == 30
+    assert created.json()["on_call"] == {"start": "20:00:00", "end": "08:00:00",
+                                         "zone": "Europe/Paris"}
     flag_id = (await seed_flags(api))[0]
     async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
         [channel] = await alerts.channels(conn, study="ST-1")

@@ -107,3 +107,18 @@ def test_an_escalation_in_quiet_hours_waits_for_their_end_unless_critical() -> N
     later = channel(escalate_after_s=900, quiet=NIGHT)
     [(_, at)] = matching.plan([later], stored, night)
     assert at == datetime(2026, 11, 26, 6, tzinfo=UTC)  # 07:00 Paris
+
+
+def test_a_channel_on_call_for_a_shift_takes_only_the_flags_stored_within_it() -> None:
+    day = channel(id=1, on_call=(time(8), time(20), "Europe/Paris"))
+    night = channel(id=2, on_call=(time(20), time(8), "Europe/Paris"))
+    at_noon = NewFlag(1, "ST-1", "SITE-1", "S-1", None, "hr_tachycardia", 1, "high", "live",
+                      NOW_PARIS_NOON, NOW_PARIS_NOON, [], {}, NOW_PARIS_NOON)
+    at_night = NewFlag(2, "ST-1", "SITE-1", "S-1", None, "hr_tachycardia", 1, "high", "live",
+                       NOW_PARIS_3AM, NOW_PARIS_3AM, [], {}, NOW_PARIS_3AM)
+    assert [c.id for c, _ in matching.plan([day, night], at_noon, NOW_PARIS_NOON)] == [1]
+    assert [c.id for c, _ in matching.plan([day, night], at_night, NOW_PARIS_3AM)] == [2]
+
+
+NOW_PARIS_NOON = datetime(2026, 11, 25, 11, tzinfo=UTC)  # 12:00 in Paris (UTC+1)
+NOW_PARIS_3AM = datetime(2026, 11, 26, 2, tzinfo=UTC)  # 03:00 in Paris
