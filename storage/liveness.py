@@ -54,23 +54,30 @@ async def unseen_devices(conn: AsyncConnection[Any], *, now: datetime,
     """Devices enrolled now to an active subject through a gateway not retired, enrolled
     longer ago than their type's ``within_s``, with not one reading or waveform segment
     stored for that subject since the enrollment began (a day's slack before it, for
-    clocks). Types missing from ``within_s`` are not judged."""
+    clocks). "Enrolled" counts from the later of the enrollment's start and its entry in
+    the registry: a back-dated enrollment (to take backfilled data) gives the device its
+    whole first-data time from when it was entered. Types missing from ``within_s`` are
+    not judged."""
     return await fetch_all(
         conn, UnseenDevice,
         "SELECT e.study_code AS study, e.subject_code AS subject, e.device_id,"
-        " d.device_type, e.gateway_id, lower(e.valid) AS enrolled_at"
+        " d.device_type, e.gateway_id,"
+        " greatest(coalesce(lower(e.valid), e.created_at), e.created_at) AS enrolled_at"
         " FROM enrollments e JOIN devices d ON d.id = e.device_id"
         " JOIN unnest(%(types)s::text[], %(within)s::float8[]) AS w(device_type, within_s)"
         "   ON w.device_type = d.device_type"
         " JOIN subjects s ON s.code = e.subject_code AND s.status = 'active'"
         " JOIN gateways g ON g.id = e.gateway_id AND g.status <> 'retired'"
         " WHERE e.valid @> %(now)s::timestamptz"
-        "   AND lower(e.valid) < %(now)s - make_interval(secs => w.within_s)"
+        "   AND greatest(coalesce(lower(e.valid), e.created_at), e.created_at)"
+        "       < %(now)s - make_interval(secs => w.within_s)"
         "   AND NOT EXISTS (SELECT 1 FROM readings r WHERE r.device_id = e.device_id"
         "                    AND r.subject_code = e.subject_code"
-        "                    AND r.time >= lower(e.valid) - interval '1 day')"
+        "                    AND r.time >= coalesce(lower(e.valid), e.created_at)"
+        "                                - interval '1 day')"
         "   AND NOT EXISTS (SELECT 1 FROM waveform_segments v WHERE v.device_id = e.device_id"
         "                    AND v.subject_code = e.subject_code"
-        "                    AND v.time >= lower(e.valid) - interval '1 day')"
+        "                    AND v.time >= coalesce(lower(e.valid), e.created_at)"
+        "                                - interval '1 day')"
         " ORDER BY e.subject_code, e.device_id",
         {"now": now, "types": list(within_s), "within": list(within_s.values())})

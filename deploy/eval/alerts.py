@@ -138,6 +138,9 @@ async def evaluate(root: Path, *, flags: int = 12, report: Callable[[str], None]
                 conn = await platform.connect()
                 try:
                     await seed_study(conn, subjects=flags + 1, start=t0 - timedelta(hours=1))
+                    # Entered long ago too: the devices that never send are due for
+                    # device_never_seen at the worker's first check.
+                    await evaluation.entered_long_ago(conn, at=t0 - timedelta(hours=1))
                     healthy.secret = (await alert_store.create_channel(
                         conn, study=STUDY, name="webhook", kind="webhook", target=healthy_url,
                         min_severity="low")).secret or ""

@@ -116,3 +116,9 @@ async def flags_with_sites(conn: AsyncConnection[Any]) -> list[AlertedFlag]:
 async def gateway_heard_now(conn: AsyncConnection[Any], *, gateway_id: str) -> None:
     """Mark ``gateway_id`` heard from now, as the ingest service does on each request."""
     await conn.execute("UPDATE gateways SET last_seen_at = now() WHERE id = %s", (gateway_id,))
+
+
+async def entered_long_ago(conn: AsyncConnection[Any], *, at: datetime) -> None:
+    """Record every enrollment as entered in the registry at ``at`` (an evaluation's
+    devices then count as long enrolled: ``device_never_seen`` judges them at once)."""
+    await conn.execute("UPDATE enrollments SET created_at = %s", (at,))

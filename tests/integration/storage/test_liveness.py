@@ -35,6 +35,7 @@ async def test_unseen_devices_are_enrolled_past_their_first_data_time_with_nothi
     now = datetime.now(UTC)
     await seed_study(db, subjects=3, start=now - timedelta(hours=2))
     async with db.transaction():
+        await db.execute("UPDATE enrollments SET created_at = %s", (now - timedelta(hours=2),))
         # S-1: the watch W-1 sent a reading, the patch E-1 an ECG segment; C-1 and D-1
         # sent nothing. S-2's gateway is retired; S-3 has withdrawn.
         await db.execute(
@@ -56,3 +57,15 @@ async def test_unseen_devices_are_enrolled_past_their_first_data_time_with_nothi
     # Within its first-data time a device is not judged yet (the CGM: 3 h here).
     later = await liveness.unseen_devices(db, now=now, within_s={"cgm": 3 * 3600.0})
     assert later == []
+
+
+async def test_a_back_dated_enrollment_gives_the_device_its_first_data_time_from_its_entry(
+        db: psycopg.AsyncConnection[object]) -> None:
+    """``trialwire up`` enrolls its homes from a day back (to take backfilled records): a
+    device just entered is not "never seen" until its first-data time has passed since."""
+    now = datetime.now(UTC)
+    await seed_study(db, subjects=1, start=now - timedelta(days=1))  # entered just now
+    within = {"smartwatch": 600.0, "ecg_patch": 600.0, "cgm": 1800.0}
+    assert await liveness.unseen_devices(db, now=now, within_s=within) == []
+    later = await liveness.unseen_devices(db, now=now + timedelta(minutes=11), within_s=within)
+    assert sorted(d.device_id for d in later) == ["D-1", "E-1", "W-1"]  # not the CGM yet
