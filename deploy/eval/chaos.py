@@ -586,7 +586,7 @@ class ChaosRun:
     async def captured(self) -> dict[str, int]:
         """What became of the values gateways captured, over the whole run: every spool
         drained (``settle``), so each captured value was stored unless it is counted here
-        (dropped over a spool budget, rejected, dead-lettered). A value ``lost`` but in
+        (dropped over a spool budget, rejected, dead-lettered, undecodable). A value ``lost`` but in
         none of these never reached a gateway: it was lost over the (virtual) radio."""
         assert self.platform is not None
         statuses = [s for h in self.members if (s := self._status(h)) is not None]
@@ -594,6 +594,8 @@ class ChaosRun:
             "gateways": len(statuses),
             "spool_dropped": sum(sum(s.spool.dropped.values()) for s in statuses),
             "rejected_batches": sum(s.upload.rejected_batches for s in statuses),
+            # values a gateway could not decode (a truncated or corrupt notification)
+            "malformed": sum(sum(d.malformed.values()) for s in statuses for d in s.devices),
             "dead_letters": await self.platform.topic_size(
                 self.platform.kafka.topics.dead_letter),
         }

@@ -64,6 +64,7 @@ class VirtualWearable(ABC):
         self._air = AirDelivery(device.host)
         self._unconfirmed: set[Callable[[], None]] = set()  # indications awaiting confirmation
         self.unsent = 0  # notifications queued but flushed at a disconnect: never emitted
+        self.unsent_by_metric: dict[str, int] = {}  # the same, by the metric of the values
 
     def _scenario_clock(self) -> DeviceClock:
         event = next((e for e in self.physiology.scenario.events
@@ -179,6 +180,8 @@ class VirtualWearable(ABC):
 
         def unsent() -> None:
             self.unsent += len(emits)
+            for metric, *_ in emits:
+                self.unsent_by_metric[metric] = self.unsent_by_metric.get(metric, 0) + 1
 
         def in_doubt() -> None:
             sent(in_doubt=True)
