@@ -198,15 +198,25 @@ function triggerText(values) {
   return shown.join(", ") + (values.length > 4 ? " …" : "");
 }
 
+// What the user has chosen or typed in a flag's review controls, kept across the view's
+// re-renders (a live refresh must not wipe a reason picked a moment ago).
+const drafts = new Map(); // flag id -> { reason, note }
+
 function flagActions(flag) {
   const act = async (body) => {
     try {
       await api(studyPath(`/flags/${flag.id}/transitions`), { method: "POST", body });
+      drafts.delete(flag.id);
       route();
     } catch (err) { showError(err.message); }
   };
-  const reason = el("select", { "aria-label": "reason" }, REASONS.map((r) => el("option", { value: r }, r)));
-  const note = el("input", { placeholder: "note", "aria-label": "note", size: 12 });
+  const draft = drafts.get(flag.id) || { reason: REASONS[0], note: "" };
+  const keep = () => drafts.set(flag.id, { reason: reason.value, note: note.value });
+  const reason = el("select", { "aria-label": "reason", onchange: keep },
+    REASONS.map((r) => el("option", { value: r }, r)));
+  reason.value = draft.reason;
+  const note = el("input", { placeholder: "note", "aria-label": "note", size: 12, oninput: keep });
+  note.value = draft.note;
   const buttons = [];
   if (flag.status === "open" || flag.status === "escalated") {
     buttons.push(el("button", { class: "primary", onclick: () => act({ action: "acknowledge" }) }, "Acknowledge"));
