@@ -120,14 +120,19 @@ def create_app(*, kafka: KafkaSettings, stream: StreamSettings, database: Databa
     others = PartitionWatch(stall_after_s=stream.stall_restart_s + OTHERS_GRACE_S)
     group = GroupPositions(kafka, stream.app_id)
 
+    unavailable = [0]  # checks in a row that could not read the group's positions
+
     @app.timer(OTHERS_INTERVAL_S)
     async def watch_others() -> None:
         mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
         try:
             standing = await group.read([names.raw_readings, names.status])
         except Exception as exc:  # the broker is away: the broker watch deals with that
-            logger.debug("group positions unavailable: %s", exc)
+            unavailable[0] += 1
+            (logger.warning if unavailable[0] % 4 == 0 else logger.debug)(
+                "group positions unavailable (%d checks in a row): %s", unavailable[0], exc)
             return
+        unavailable[0] = 0
         held_elsewhere = {tp: (committed, max(0, end - committed))
                           for tp, (committed, end) in standing.items() if tp not in mine}
         stalled = others.observe(time.monotonic(), held_elsewhere,

@@ -24,8 +24,9 @@ class GroupPositions:
         self._admin: AIOKafkaAdminClient | None = None
 
     async def read(self, topics: list[str]) -> dict[tuple[str, int], tuple[int, int]]:
-        """(committed offset, log end) per partition of ``topics`` the group has committed
-        on; started on first use."""
+        """(committed offset, log end) per partition of ``topics``; a partition the group
+        never committed on counts as committed at 0 (records on it that nobody consumes
+        then show as waiting). Started on first use."""
         if self._consumer is None or self._admin is None:
             await self._start()
         assert self._consumer is not None
@@ -38,9 +39,7 @@ class GroupPositions:
         answer = await asyncio.wait_for(
             self._admin.list_consumer_group_offsets(self.group, partitions=tps),
             REQUEST_TIMEOUT_S)
-        committed = {tp: meta.offset for tp, meta in answer.items() if meta.offset >= 0}
-        if not committed:
-            return {}
+        committed = {tp: max(0, answer[tp].offset) if tp in answer else 0 for tp in tps}
         ends = await asyncio.wait_for(self._consumer.end_offsets(list(committed)),
                                       REQUEST_TIMEOUT_S)
         return {(tp.topic, tp.partition): (offset, ends.get(tp, offset))
