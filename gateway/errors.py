@@ -76,6 +76,7 @@ class BatchRejected(GatewayError):
         super().__init__(f"batch {batch_id} ({device_id} {gseq_from}..{gseq_to}) "
                          f"rejected: {detail}")
         self.batch_id = batch_id
+        self.detail = detail
 
 
 class CollectionStopped(BatchRejected):
@@ -85,8 +86,3 @@ class CollectionStopped(BatchRejected):
     collecting."""
 
     reason = "collection_stopped"
-
-    def __init__(self, batch_id: str, device_id: str, gseq_from: int, gseq_to: int,
-                 detail: str) -> None:
-        super().__init__(batch_id, device_id, gseq_from, gseq_to, detail)
-        self.detail = detail

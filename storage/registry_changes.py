@@ -24,6 +24,18 @@ class Entity:
     columns: tuple[str, ...]  # what may change
 
 
+# A column's name where the API and the CLI say it differently ("site": ``site_code``).
+FIELD_COLUMNS = {"site": "site_code"}
+
+
+def column_of(field: str) -> str:
+    return FIELD_COLUMNS.get(field, field)
+
+
+def field_of(column: str) -> str:
+    return next((f for f, c in FIELD_COLUMNS.items() if c == column), column)
+
+
 ENTITIES: dict[str, Entity] = {
     "study": Entity("studies", "code", "code", ("name", "withdrawal_policy")),
     "site": Entity("sites", "code", "study_code", ("name", "time_zone")),
@@ -33,16 +45,21 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
+def _select(spec: Entity, columns: tuple[str, ...], *, lock: bool = False) -> sql.Composed:
+    """``columns`` of the one record with a key in a study (parameters: key, study)."""
+    return sql.SQL("SELECT {cols} FROM {table} WHERE {key} = %s AND {study} = %s{lock}").format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(spec.table),
+        key=sql.Identifier(spec.key), study=sql.Identifier(spec.study_column),
+        lock=sql.SQL(" FOR UPDATE" if lock else ""))
+
+
 async def read(conn: AsyncConnection[Any], *, entity: str, study: str,
                key: str) -> dict[str, Any] | None:
     """The record's changeable fields (and its key), or None if the study has none."""
     spec = ENTITIES[entity]
-    query = sql.SQL("SELECT {key}, {cols} FROM {table} WHERE {key} = %s AND {study} = %s").format(
-        key=sql.Identifier(spec.key), cols=sql.SQL(", ").join(map(sql.Identifier, spec.columns)),
-        table=sql.Identifier(spec.table), study=sql.Identifier(spec.study_column))
-    cur = await conn.execute(query, (key, study))
-    row = await cur.fetchone()
-    return None if row is None else dict(zip((spec.key, *spec.columns), row, strict=True))
+    columns = (spec.key, *spec.columns)
+    row = await (await conn.execute(_select(spec, columns), (key, study))).fetchone()
+    return None if row is None else dict(zip(columns, row, strict=True))
 
 
 async def update(conn: AsyncConnection[Any], *, entity: str, study: str, key: str,
@@ -53,11 +70,8 @@ async def update(conn: AsyncConnection[Any], *, entity: str, study: str, key: st
     unknown = set(changes) - set(spec.columns)
     if unknown:
         raise ValueError(f"{entity} has no changeable field {', '.join(sorted(unknown))}")
-    lock = sql.SQL("SELECT {cols} FROM {table} WHERE {key} = %s AND {study} = %s FOR UPDATE").format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, spec.columns)),
-        table=sql.Identifier(spec.table), key=sql.Identifier(spec.key),
-        study=sql.Identifier(spec.study_column))
-    row = await (await conn.execute(lock, (key, study))).fetchone()
+    row = await (await conn.execute(_select(spec, spec.columns, lock=True),
+                                    (key, study))).fetchone()
     if row is None:
         return None
     current = dict(zip(spec.columns, row, strict=True))
@@ -85,12 +99,14 @@ class EnrollmentRow:
     end: datetime | None
 
 
+_ENROLLMENT_COLUMNS = "id, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
+
+
 async def enrollments(conn: AsyncConnection[Any], *, study: str, device_id: str | None = None,
                       subject: str | None = None) -> list[EnrollmentRow]:
     """The study's enrollments (of one device or subject), oldest first."""
     cur = await conn.execute(
-        "SELECT id, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
-        " FROM enrollments WHERE study_code = %(study)s"
+        f"SELECT {_ENROLLMENT_COLUMNS} FROM enrollments WHERE study_code = %(study)s"
         " AND (%(device)s::text IS NULL OR device_id = %(device)s)"
         " AND (%(subject)s::text IS NULL OR subject_code = %(subject)s)"
         " ORDER BY lower(valid) NULLS FIRST, id",
@@ -103,8 +119,8 @@ async def end_enrollment(conn: AsyncConnection[Any], *, study: str, device_id: s
     """End the device's enrollment that covers ``at`` (and began before it) at ``at``;
     returns it as it was, or None when none covers ``at``."""
     cur = await conn.execute(
-        "SELECT id, subject_code, device_id, gateway_id, lower(valid), upper(valid)"
-        " FROM enrollments WHERE study_code = %s AND device_id = %s AND valid @> %s::timestamptz"
+        f"SELECT {_ENROLLMENT_COLUMNS} FROM enrollments"
+        " WHERE study_code = %s AND device_id = %s AND valid @> %s::timestamptz"
         " AND (lower_inf(valid) OR lower(valid) < %s) FOR UPDATE",
         (study, device_id, at, at))
     row = await cur.fetchone()

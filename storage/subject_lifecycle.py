@@ -8,6 +8,7 @@ gateways)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,9 +107,8 @@ async def change_status_audited(conn: AsyncConnection[Any], *, study: str, subje
     if change is None:
         return None
     if to == "withdrawn" and change.policy == "delete":
-        change = StatusChange(change.subject, change.previous, change.status, change.since,
-                              change.gateways, change.policy,
-                              await delete_collected_data(conn, subject=subject))
+        change = dataclasses.replace(
+            change, deleted=await delete_collected_data(conn, subject=subject))
     await audit.append(conn, actor=actor, role=role, action="status", entity_type="subject",
                        entity_id=subject, reason=reason,
                        details={"study": study, "from": change.previous, "to": to,

@@ -36,10 +36,7 @@ class Change(BaseModel):
     def fields(self) -> dict[str, Any]:
         """The fields given (``None`` clears an optional one), by column name."""
         given = self.model_dump(exclude_unset=True, exclude={"reason"})
-        return {COLUMN.get(k, k): v for k, v in given.items()}
-
-
-COLUMN = {"site": "site_code"}  # body field → column
+        return {registry_changes.column_of(k): v for k, v in given.items()}
 
 
 class StudyChange(Change):
@@ -106,7 +103,7 @@ async def _one(conn: Conn, *, entity: str, study: str, key: str) -> dict[str, An
     found = await registry_changes.read(conn, entity=entity, study=study, key=key)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {entity} {key} in study {study}")
-    return {("site" if k == "site_code" else k): v for k, v in found.items()}
+    return {registry_changes.field_of(k): v for k, v in found.items()}
 
 
 @router.patch("")

@@ -8,7 +8,6 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -42,11 +41,12 @@ def _actor(operator: str, reason: str) -> Any:
 
 
 def _zone(name: str) -> str:
+    from api.time_zones import check_zone
+
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        fail(f"unknown time zone {name!r} (an IANA name such as Europe/Paris)")
-    return name
+        return check_zone(name)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @app.command("update")
@@ -61,7 +61,7 @@ def update(
     data_dir: DataDirOption = None,
 ) -> None:
     """Change fields of one record; prints the old and new values as JSON."""
-    from storage.registry_changes import ENTITIES, update_audited
+    from storage.registry_changes import ENTITIES, column_of, update_audited
 
     if entity not in ENTITIES:
         fail(f"--entity must be one of {', '.join(ENTITIES)}")
@@ -70,7 +70,7 @@ def update(
         name, eq, value = item.partition("=")
         if not eq or "\x00" in value:
             fail(f"--set {item!r}: expected FIELD=VALUE")
-        column = {"site": "site_code"}.get(name.strip(), name.strip())
+        column = column_of(name.strip())
         if column not in ENTITIES[entity].columns:
             fail(f"a {entity} has no changeable field {name!r} "
                  f"(changeable: {', '.join(ENTITIES[entity].columns)})")

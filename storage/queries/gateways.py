@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage.queries._rows import fetch_all
+from storage.subject_lifecycle import COLLECTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ async def access(conn: AsyncConnection[Any], *, gateway_id: str) -> GatewayAcces
         "SELECT DISTINCT s.code, s.status, coalesce(s.status_since, s.created_at),"
         " st.withdrawal_policy FROM enrollments e JOIN subjects s ON s.code = e.subject_code"
         " JOIN studies st ON st.code = s.study_code"
-        " WHERE e.gateway_id = %s AND s.status NOT IN ('screening', 'active')", (gateway_id,))
+        " WHERE e.gateway_id = %s AND NOT s.status = ANY(%s)", (gateway_id, list(COLLECTING)))
     stopped = {str(code): (str(status), since, str(policy))
                for code, status, since, policy in await cur.fetchall()}
     return GatewayAccess(study=row[0], status=row[1], pairs=pairs, stopped=stopped)

@@ -29,7 +29,12 @@ def on_call(channel: Channel, at: datetime) -> bool:
     if channel.on_call is None:
         return True
     start, end, zone = channel.on_call
-    t = at.astimezone(ZoneInfo(zone)).timetz().replace(tzinfo=None)
+    return _within(at.astimezone(ZoneInfo(zone)).timetz().replace(tzinfo=None), start, end)
+
+
+def _within(t: time, start: time, end: time) -> bool:
+    """``start`` ≤ ``t`` < ``end`` of a daily range, across midnight when ``end`` ≤
+    ``start`` (e.g. 22:00-07:00)."""
     return start <= t < end if start < end else (t >= start or t < end)
 
 
@@ -49,13 +54,10 @@ def _quiet_end(local: datetime, start: time, end: time) -> datetime | None:
     midnight when ``end`` ≤ ``start``), or None when it is in none. DST-safe: the end is
     built as a wall time of its own day in the zone."""
     t = local.timetz().replace(tzinfo=None)
-    if start < end:
-        inside, end_day = start <= t < end, local.date()
-    else:  # e.g. 22:00-07:00
-        inside = t >= start or t < end
-        end_day = local.date() + timedelta(days=1) if t >= start else local.date()
-    if not inside:
+    if not _within(t, start, end):
         return None
+    # Across midnight, a time after the start ends on the next day.
+    end_day = local.date() + timedelta(days=1) if end <= start <= t else local.date()
     return datetime.combine(end_day, end, tzinfo=local.tzinfo)
 
 

@@ -72,10 +72,7 @@ def _build(rule_id: str, raw: dict[str, Any]) -> RuleSpec:
         raise RuleConfigError(f"rule {rule_id}: enabled must be true or false")
     if kind in ENGINE_KINDS:  # the engine reads these parameters as numbers
         for name, value in raw.items():
-            if (not isinstance(value, int | float) or isinstance(value, bool)
-                    or not math.isfinite(value) or value < 0):
-                raise RuleConfigError(f"rule {rule_id}: {name} must be a finite number ≥ 0, "
-                                      f"not {value!r}")
+            _check_number(rule_id, name, value)
     if not all(isinstance(m, str) and m for m in metrics):
         raise RuleConfigError(f"rule {rule_id}: metrics must be metric names")
     return RuleSpec(rule_id, kind, version, severity, metrics, raw, detector)
@@ -95,12 +92,16 @@ def _check_values(rule_id: str, detector: Any) -> None:
                 raise RuleConfigError(f"rule {rule_id}: op must be one of "
                                       f"{', '.join(COMPARATORS)}, not {value!r}")
         elif hint in (float, int):
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            if (not numeric or not math.isfinite(value) or value < 0
-                    or (hint is int and not isinstance(value, int))):
-                kind = "a whole number" if hint is int else "a finite number"
-                raise RuleConfigError(f"rule {rule_id}: {f.name} must be {kind} ≥ 0, "
-                                      f"not {value!r}")
+            _check_number(rule_id, f.name, value, whole=hint is int)
+
+
+def _check_number(rule_id: str, name: str, value: Any, *, whole: bool = False) -> None:
+    """A rule parameter is a finite number ≥ 0 (an integer when ``whole``)."""
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if (not numeric or not math.isfinite(value) or value < 0
+            or (whole and not isinstance(value, int))):
+        kind = "a whole number" if whole else "a finite number"
+        raise RuleConfigError(f"rule {rule_id}: {name} must be {kind} ≥ 0, not {value!r}")
 
 
 def merged_definitions(overrides: dict[str, dict[str, Any]] | None = None,

@@ -348,26 +348,35 @@ async function drawTrend(box, subject, metric, start, end) {
   }, data, box));
 }
 
-async function drawEcg(box, subject, end) {
-  const start = new Date(end.getTime() - ECG_LOOKBACK_S * 1000);
+// The subject's ECG segments in [start, end) as one time axis: seconds after ``t0`` (default:
+// the first segment's start) and the samples (µV). Null when there is none.
+async function fetchEcg(subject, start, end, t0) {
   const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), format: "binary" });
   const response = await api(studyPath(`/subjects/${enc(subject)}/ecg?${query}`), { raw: true });
   const segments = JSON.parse(response.headers.get("X-Segments") || "[]");
   const samples = new Float32Array(await response.arrayBuffer());
-  box.setAttribute("data-points", String(samples.length));
-  if (!segments.length) {
-    box.append(el("div", { class: "empty" }, `No ECG in the last ${ECG_LOOKBACK_S / 60} minutes.`));
-    return;
-  }
-  // Lay the segments on one time axis, then keep the newest ECG_STRIP_S seconds.
+  if (!segments.length) return null;
+  const origin = t0 ?? Date.parse(segments[0].time) / 1000;
   const t = [], v = [];
   let offset = 0;
-  const t0 = Date.parse(segments[0].time) / 1000;
   for (const seg of segments) {
-    const s0 = Date.parse(seg.time) / 1000 - t0;
+    const s0 = Date.parse(seg.time) / 1000 - origin;
     for (let i = 0; i < seg.count; i++) { t.push(s0 + i / seg.rate); v.push(samples[offset + i]); }
     offset += seg.count;
   }
+  return { t, v };
+}
+
+async function drawEcg(box, subject, end) {
+  const start = new Date(end.getTime() - ECG_LOOKBACK_S * 1000);
+  const ecg = await fetchEcg(subject, start, end);
+  box.setAttribute("data-points", String(ecg ? ecg.t.length : 0));
+  if (!ecg) {
+    box.append(el("div", { class: "empty" }, `No ECG in the last ${ECG_LOOKBACK_S / 60} minutes.`));
+    return;
+  }
+  // Keep the newest ECG_STRIP_S seconds.
+  const { t, v } = ecg;
   const from = t[t.length - 1] - ECG_STRIP_S;
   const first = t.findIndex((s) => s >= from);
   box.setAttribute("data-points", String(t.length - first));
@@ -438,22 +447,12 @@ async function drawFlagEcg(box, flag) {
   const ws = Date.parse(flag.window_start), we = Date.parse(flag.window_end);
   const start = new Date(ws - FLAG_ECG_PAD_S * 1000);
   const end = new Date(Math.min(we + FLAG_ECG_PAD_S * 1000, start.getTime() + FLAG_ECG_MAX_S * 1000));
-  const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), format: "binary" });
-  const response = await api(studyPath(`/subjects/${enc(flag.subject)}/ecg?${query}`), { raw: true });
-  const segments = JSON.parse(response.headers.get("X-Segments") || "[]");
-  const samples = new Float32Array(await response.arrayBuffer());
-  box.setAttribute("data-points", String(samples.length));
-  if (!segments.length) {
+  const t0 = start.getTime() / 1000;
+  const ecg = await fetchEcg(flag.subject, start, end, t0);
+  box.setAttribute("data-points", String(ecg ? ecg.t.length : 0));
+  if (!ecg) {
     box.append(el("div", { class: "empty" }, "No ECG around this flag."));
     return;
-  }
-  const t0 = start.getTime() / 1000;
-  const t = [], v = [];
-  let offset = 0;
-  for (const seg of segments) {
-    const s0 = Date.parse(seg.time) / 1000 - t0;
-    for (let i = 0; i < seg.count; i++) { t.push(s0 + i / seg.rate); v.push(samples[offset + i]); }
-    offset += seg.count;
   }
   const ticks = flag.trigger_values.filter((x) => Array.isArray(x)).map(([time]) => Date.parse(time) / 1000 - t0);
   charts.push(new uPlot({
@@ -462,7 +461,7 @@ async function drawFlagEcg(box, flag) {
     axes: [{ label: `s after ${fmtTime(start.toISOString())}` }, {}],
     series: [{ label: "s" }, { label: "µV", stroke: "#b3261e", width: 1 }],
     plugins: [windowPlugin(ws / 1000 - t0, we / 1000 - t0, ticks)],
-  }, [t, v], box));
+  }, [ecg.t, ecg.v], box));
 }
 
 // Per day: completeness over the devices with an expected rate, and the wear time of the
