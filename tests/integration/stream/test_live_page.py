@@ -97,6 +97,11 @@ async def test_a_flag_raised_by_the_worker_appears_on_an_open_page_and_is_worked
             assert [(e["action"], e["actor"], e["role"]) for e in trail] == [
                 ("acknowledge", token_id, "monitor")]
 
+            # The view reads the readings once: wait until the run's last batch is stored.
+            async def all_stored() -> bool:
+                return await scalar(rig.dsn, "SELECT count(*) FROM readings"
+                                             " WHERE subject_code = 'S-1'") == 105
+            await wait_for(all_stored, timeout=60, what="the run's 105 readings", rig=rig)
             # The flag's view: the run's readings with the trigger values, the ECG over the
             # window, the delivery log (delivered by the dispatcher, shown live) and the review.
             await tab.locator(f"#flags tr[data-flag='{flag_id}'] a[href='#/flags/{flag_id}']").click()  # type: ignore[attr-defined]
